@@ -6,7 +6,7 @@ validation is *not* an exception but a ``ValidationCode`` recorded in its block.
 ::
 
     CareLedgerError
-     ├── InvalidInput            a request or argument that is malformed, oversized or of the wrong type
+     ├── InvalidInput            a request or argument that is malformed, oversized or mistyped
      │    └── EncodingError      bytes that are not canonical CBOR of the expected shape
      ├── CryptoError             a key or signature that cannot be used
      ├── MembershipError         an identity that is not a valid member of the consortium

@@ -1,0 +1,1 @@
+"""Contract runtime (base classes, stub, registry) and the system and sample contracts."""

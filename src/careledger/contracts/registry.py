@@ -1,0 +1,45 @@
+"""Installed contract code, by name and version.
+
+Built-in contracts register through the same :func:`ContractRegistry.register` call as user
+contracts; third-party packages can expose contracts under the ``careledger.contracts`` entry
+point group. Installing code is not enough to run it: governance must approve a definition
+(name, version, endorsement policy) first — see :mod:`careledger.contracts.governance`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from careledger.contracts.base import Contract
+from careledger.errors import UnknownContract
+
+
+class ContractRegistry:
+    def __init__(self) -> None:
+        self._code: dict[tuple[str, str], Contract] = {}
+
+    def register(self, cls: type[Contract]) -> type[Contract]:
+        self._code[(cls.name, cls.version)] = cls()
+        return cls
+
+    def get(self, name: str, version: str) -> Contract:
+        contract = self._code.get((name, version))
+        if contract is None:
+            raise UnknownContract(f"no installed code for contract {name!r} version {version!r}")
+        return contract
+
+    def installed(self) -> list[tuple[str, str]]:
+        return sorted(self._code)
+
+
+def default_registry() -> ContractRegistry:
+    """Built-in contracts plus any from the ``careledger.contracts`` entry point group."""
+    from careledger.contracts.governance import Governance
+    from careledger.contracts.tokens import Tokens
+
+    registry = ContractRegistry()
+    for cls in (Governance, Tokens):
+        registry.register(cls)
+    for ep in entry_points(group="careledger.contracts"):
+        registry.register(ep.load())
+    return registry

@@ -1,0 +1,76 @@
+"""Canonical byte encoding for everything that is signed or hashed.
+
+CareLedger uses *deterministic CBOR* (RFC 8949 §4.2.1, "core deterministic encoding"): shortest
+integer and length forms, definite lengths, map keys sorted by their encoded bytes. The encoder is
+``cbor2`` with ``canonical=True``. CBOR was chosen over JSON (JCS) because signatures, hashes and
+keys are byte strings and stay byte strings, and because a decoder can re-encode and compare to
+reject non-canonical input.
+
+Floats are refused in signed structures: their canonical form invites cross-implementation drift
+and no ledger value needs them (amounts are integers of the smallest unit).
+
+This module is not for state *schemas*; see :mod:`careledger.contracts.schema`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cbor2
+
+from careledger.errors import EncodingError
+
+#: Hard upper bound on any single decoded object (a transaction or a block payload).
+MAX_DECODE_BYTES = 16 * 1024 * 1024
+_MAX_DEPTH = 32
+
+
+def encode(value: Any) -> bytes:
+    """Encode ``value`` (None, bool, int, str, bytes, list, tuple, dict) canonically."""
+    _check(value, 0)
+    try:
+        return bytes(cbor2.dumps(value, canonical=True))
+    except (cbor2.CBOREncodeError, TypeError, ValueError) as exc:
+        raise EncodingError(f"cannot encode value canonically: {exc}") from exc
+
+
+def encode_trusted(value: Any) -> bytes:
+    """Encode a value built by CareLedger itself (skips the type walk; hot paths only)."""
+    return bytes(cbor2.dumps(value, canonical=True))
+
+
+def decode(data: bytes, *, canonical: bool = True) -> Any:
+    """Decode ``data``; with ``canonical`` (the default) reject any non-canonical encoding."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise EncodingError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > MAX_DECODE_BYTES:
+        raise EncodingError(f"encoded object of {len(data)} bytes exceeds {MAX_DECODE_BYTES}")
+    try:
+        value = cbor2.loads(bytes(data))
+    except Exception as exc:  # cbor2 raises several unrelated types on hostile input
+        raise EncodingError(f"not valid CBOR: {exc}") from exc
+    if canonical:
+        _check(value, 0)
+        if encode_trusted(value) != bytes(data):
+            raise EncodingError("CBOR is not in canonical (deterministic) form")
+    return value
+
+
+def _check(value: Any, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise EncodingError(f"value nested deeper than {_MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | int | str | bytes):
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check(item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str | int):
+                raise EncodingError(f"map keys must be text or integers, got {type(key).__name__}")
+            _check(item, depth + 1)
+        return
+    if isinstance(value, float):
+        raise EncodingError("floats are not allowed in signed or hashed values")
+    raise EncodingError(f"type {type(value).__name__} has no canonical encoding")

@@ -1,0 +1,1 @@
+"""Endorsement policies and transaction simulation."""

@@ -1,0 +1,1 @@
+"""Transactions, blocks, the block store and the world state."""

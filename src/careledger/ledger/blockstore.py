@@ -1,0 +1,127 @@
+"""Append-only block store: one file of length-prefixed, checksummed block records.
+
+Record layout: ``u32 length (big endian) | u32 CRC-32 of the payload | payload`` where the payload
+is the block's canonical bytes (:meth:`Block.to_bytes`). The file is fsynced after each append, so
+a block acknowledged by ``append`` survives a crash. On open, the store scans the file and cuts a
+torn tail (a record whose length or checksum does not check out, left by a crash mid-write), then
+serves blocks by number. The index by transaction id lives in the state store, committed
+atomically with each block's state changes.
+
+Not for validation: the store trusts what the peer appends; ``careledger verify`` re-checks.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from careledger.errors import StorageError
+from careledger.ledger.block import Block, decode_block
+
+_HEAD = struct.Struct(">II")
+
+
+class BlockStore:
+    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._lock = threading.Lock()
+        self._offsets: list[int] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a+b")  # noqa: SIM115 - held open for the store's lifetime
+        self.truncated_bytes = self._scan()
+        self._last_hash: bytes | None = None
+
+    def _scan(self) -> int:
+        f = self._file
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        pos = 0
+        f.seek(0)
+        while pos + _HEAD.size <= size:
+            f.seek(pos)
+            length, crc = _HEAD.unpack(f.read(_HEAD.size))
+            if pos + _HEAD.size + length > size:
+                break
+            payload = f.read(length)
+            if zlib.crc32(payload) != crc:
+                break
+            self._offsets.append(pos)
+            pos += _HEAD.size + length
+        if pos < size:
+            f.truncate(pos)
+            f.flush()
+            os.fsync(f.fileno())
+        return size - pos
+
+    def height(self) -> int:
+        """Number of blocks stored; the next block appended must have this number."""
+        return len(self._offsets)
+
+    def append(self, block: Block) -> None:
+        with self._lock:
+            if block.number != len(self._offsets):
+                raise StorageError(
+                    f"append of block {block.number} to a store of height {len(self._offsets)}"
+                )
+            payload = block.to_bytes()
+            f = self._file
+            f.seek(0, os.SEEK_END)
+            offset = f.tell()
+            f.write(_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
+            f.flush()
+            if self._fsync:
+                os.fsync(f.fileno())
+            self._offsets.append(offset)
+            self._last_hash = block.header.hash()
+
+    def read_raw(self, number: int) -> bytes:
+        with self._lock:
+            if not 0 <= number < len(self._offsets):
+                raise StorageError(f"no block {number} (height {len(self._offsets)})")
+            f = self._file
+            f.seek(self._offsets[number])
+            length, _crc = _HEAD.unpack(f.read(_HEAD.size))
+            return f.read(length)
+
+    def get(self, number: int) -> Block:
+        return decode_block(self.read_raw(number))
+
+    def last_hash(self) -> bytes | None:
+        """Header hash of the newest block, or None for an empty store."""
+        if self._last_hash is None and self._offsets:
+            self._last_hash = self.get(len(self._offsets) - 1).header.hash()
+        return self._last_hash
+
+    def __iter__(self) -> Iterator[Block]:
+        for n in range(self.height()):
+            yield self.get(n)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_block_file(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """Yield (offset, payload) of every record in a block file, raising on a damaged record.
+
+    Used by ``careledger verify``: unlike :class:`BlockStore` it never truncates.
+    """
+    data = Path(path).read_bytes()
+    pos = 0
+    index = 0
+    while pos < len(data):
+        if pos + _HEAD.size > len(data):
+            raise StorageError(f"block {index}: truncated record header at byte {pos}")
+        length, crc = _HEAD.unpack_from(data, pos)
+        payload = data[pos + _HEAD.size : pos + _HEAD.size + length]
+        if len(payload) != length:
+            raise StorageError(f"block {index}: truncated record at byte {pos}")
+        if zlib.crc32(payload) != crc:
+            raise StorageError(f"block {index}: record checksum mismatch at byte {pos}")
+        yield pos, payload
+        pos += _HEAD.size + length
+        index += 1

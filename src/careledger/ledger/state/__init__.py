@@ -1,0 +1,1 @@
+"""World state: versioned key/value per contract namespace (SQLite, in-memory; PostgreSQL)."""

@@ -1,0 +1,1 @@
+"""Peers, gateways and the embedded (one-process) network."""

@@ -1,0 +1,141 @@
+"""The gateway: how a client application submits transactions and evaluates queries.
+
+``submit`` builds and signs a proposal, asks a set of organisations' peers that satisfies the
+contract's endorsement policy to endorse it, checks that their results are identical, sends the
+transaction to ordering and waits for the commit event from the gateway's own peer. A VALID
+commit returns the contract's result; any other code raises :class:`TransactionInvalid`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from careledger.endorsement.policy import plan
+from careledger.errors import EndorsementError, TransactionInvalid, UnknownContract
+from careledger.identity.msp import LocalIdentity
+from careledger.ledger.codes import ValidationCode
+from careledger.ledger.transaction import (
+    Endorsement,
+    Envelope,
+    Proposal,
+    decode_response,
+    tx_id_of,
+)
+from careledger.node.peer import Peer
+from careledger.ordering.base import OrderingService
+
+
+class Endorser(Protocol):
+    """A peer that can endorse, local or remote."""
+
+    org: str
+
+    async def endorse(self, proposal: bytes, signature: bytes) -> tuple[bytes, Endorsement]: ...
+
+
+class LocalEndorser:
+    """An in-process peer as an endorser."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.org = peer.org
+
+    async def endorse(self, proposal: bytes, signature: bytes) -> tuple[bytes, Endorsement]:
+        return self.peer.endorse(proposal, signature)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    tx_id: str
+    result: Any
+    code: ValidationCode
+
+
+class Gateway:
+    def __init__(
+        self,
+        identity: LocalIdentity,
+        peer: Peer,
+        endorsers: Mapping[str, Endorser],
+        ordering: OrderingService,
+        *,
+        commit_timeout: float = 30.0,
+    ) -> None:
+        self.identity = identity
+        self.peer = peer
+        self.endorsers = dict(endorsers)
+        self.ordering = ordering
+        self.commit_timeout = commit_timeout
+
+    def proposal(self, contract: str, function: str, args: list[Any]) -> tuple[bytes, bytes]:
+        """Canonical proposal bytes and the creator's signature over them."""
+        body = Proposal(
+            contract=contract,
+            function=function,
+            args=list(args),
+            creator=self.identity.identity,
+            nonce=os.urandom(16),
+            timestamp=int(time.time() * 1000),
+        ).to_bytes()
+        return body, self.identity.sign(body)
+
+    def endorsing_orgs(self, contract: str) -> list[str]:
+        found = self.peer.validator.definition(contract)
+        if found is None:
+            raise UnknownContract(f"contract {contract!r} has no definition approved by governance")
+        orgs = [o for o in self.peer.validator.membership().org_ids() if o in self.endorsers]
+        return plan(found[1], orgs, prefer=self.identity.org)
+
+    async def endorse(self, contract: str, proposal: bytes, signature: bytes) -> Envelope:
+        orgs = self.endorsing_orgs(contract)
+        replies = await asyncio.gather(
+            *(self.endorsers[o].endorse(proposal, signature) for o in orgs)
+        )
+        responses = {r for r, _ in replies}
+        if len(responses) != 1:
+            raise EndorsementError(
+                f"endorsers {orgs} returned different results (state skew or non-determinism)"
+            )
+        return Envelope(proposal, signature, replies[0][0], [e for _, e in replies])
+
+    async def submit(
+        self, contract: str, function: str, args: list[Any], *, retries: int = 3
+    ) -> SubmitResult:
+        """Endorse, order and wait for commit; retries on endorsement skew and MVCC conflicts."""
+        for attempt in range(retries + 1):
+            proposal, signature = self.proposal(contract, function, args)
+            try:
+                envelope = await self.endorse(contract, proposal, signature)
+            except EndorsementError:
+                if attempt == retries:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+                continue
+            tx_id = tx_id_of(proposal)
+            try:
+                return await self.submit_envelope(tx_id, envelope)
+            except TransactionInvalid as exc:
+                if exc.code != ValidationCode.MVCC_READ_CONFLICT.name or attempt == retries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def submit_envelope(self, tx_id: str, envelope: Envelope) -> SubmitResult:
+        """Order an already endorsed transaction and wait for its commit."""
+        waiter = self.peer.wait_for(tx_id)
+        try:
+            await self.ordering.broadcast(envelope.to_bytes())
+            code = await asyncio.wait_for(asyncio.shield(waiter), self.commit_timeout)
+        finally:
+            self.peer.cancel_wait(tx_id, waiter)
+        if code is not ValidationCode.VALID:
+            raise TransactionInvalid(tx_id, code.name)
+        return SubmitResult(tx_id, decode_response(envelope.response).result, code)
+
+    async def evaluate(self, contract: str, function: str, args: list[Any]) -> Any:
+        """Run a query on the gateway's own peer."""
+        return self.peer.query(contract, function, list(args), self.identity.cert)

@@ -1,0 +1,1 @@
+"""Ordering: sequencing transactions into signed, hash-chained blocks (solo; jetstream)."""

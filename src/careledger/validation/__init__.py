@@ -1,0 +1,1 @@
+"""Block and transaction validation: signatures, membership, endorsement policy, MVCC."""
