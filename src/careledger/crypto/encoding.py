@@ -49,17 +49,22 @@ def decode(data: bytes, *, canonical: bool = True) -> Any:
         value = cbor2.loads(bytes(data))
     except Exception as exc:  # cbor2 raises several unrelated types on hostile input
         raise EncodingError(f"not valid CBOR: {exc}") from exc
-    if canonical:
-        _check(value, 0)
-        if encode_trusted(value) != bytes(data):
-            raise EncodingError("CBOR is not in canonical (deterministic) form")
+    # Re-encoding and comparing rejects every non-canonical form; the shape of what was decoded
+    # is then checked by the typed conversion the caller applies (msgspec, strict).
+    if canonical and encode_trusted(value) != bytes(data):
+        raise EncodingError("CBOR is not in canonical (deterministic) form")
     return value
 
 
+_SCALARS = frozenset({type(None), bool, int, str, bytes})
+
+
 def _check(value: Any, depth: int) -> None:
+    if type(value) in _SCALARS:
+        return
     if depth > _MAX_DEPTH:
         raise EncodingError(f"value nested deeper than {_MAX_DEPTH} levels")
-    if value is None or isinstance(value, bool | int | str | bytes):
+    if isinstance(value, bool | int | str | bytes):
         return
     if isinstance(value, list | tuple):
         for item in value:

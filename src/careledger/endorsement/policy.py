@@ -13,6 +13,7 @@ each endorsement satisfies at most one principal: ``2 OF (Org1, Org1)`` needs tw
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Sequence
@@ -189,6 +190,14 @@ def _satisfy(
 
 def evaluate(policy: Policy, signers: Sequence[tuple[str, str]], orgs: Sequence[str]) -> bool:
     """True when the (org, role) identities in ``signers`` satisfy ``policy``."""
+    return _evaluate_cached(policy, tuple(sorted(signers)), tuple(sorted(orgs)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _evaluate_cached(
+    policy: Policy, signers: tuple[tuple[str, str], ...], orgs: tuple[str, ...]
+) -> bool:
+    # Validation evaluates the same few (policy, signer orgs) pairs for every transaction.
     return bool(_satisfy(resolve(policy, orgs), signers, frozenset()))
 
 

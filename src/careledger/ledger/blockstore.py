@@ -105,10 +105,13 @@ class BlockStore:
         self._file.close()
 
 
-def read_block_file(path: str | Path) -> Iterator[tuple[int, bytes]]:
-    """Yield (offset, payload) of every record in a block file, raising on a damaged record.
+def read_block_file(
+    path: str | Path, *, check_crc: bool = True
+) -> Iterator[tuple[int, bytes, bool]]:
+    """Yield (offset, payload, checksum ok) of every record in a block file; never truncates.
 
-    Used by ``careledger verify``: unlike :class:`BlockStore` it never truncates.
+    A truncated record raises StorageError; a checksum mismatch raises too unless ``check_crc`` is
+    false, so ``careledger verify`` can report which semantic check a damaged block fails.
     """
     data = Path(path).read_bytes()
     pos = 0
@@ -120,8 +123,9 @@ def read_block_file(path: str | Path) -> Iterator[tuple[int, bytes]]:
         payload = data[pos + _HEAD.size : pos + _HEAD.size + length]
         if len(payload) != length:
             raise StorageError(f"block {index}: truncated record at byte {pos}")
-        if zlib.crc32(payload) != crc:
+        crc_ok = zlib.crc32(payload) == crc
+        if check_crc and not crc_ok:
             raise StorageError(f"block {index}: record checksum mismatch at byte {pos}")
-        yield pos, payload
+        yield pos, payload, crc_ok
         pos += _HEAD.size + length
         index += 1

@@ -108,7 +108,7 @@ class Envelope(_Wire, frozen=True):
     endorsements: list[Endorsement]
 
     def to_bytes(self) -> bytes:
-        return encoding.encode(
+        return encoding.encode_trusted(
             {
                 "proposal": self.proposal,
                 "signature": self.signature,

@@ -1,0 +1,1 @@
+"""The ``careledger`` command: parses arguments and delegates; no business logic here."""

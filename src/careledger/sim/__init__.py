@@ -1,0 +1,1 @@
+"""Synthetic consortia, stories and workloads (demo and benchmarks)."""
