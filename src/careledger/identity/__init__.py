@@ -1,0 +1,1 @@
+"""Identities in the consortium: organisations, members and decentralized identifiers (DIDs)."""
