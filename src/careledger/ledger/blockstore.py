@@ -45,7 +45,9 @@ class BlockStore:
         while pos + _HEAD.size <= size:
             f.seek(pos)
             length, crc = _HEAD.unpack(f.read(_HEAD.size))
-            if pos + _HEAD.size + length > size:
+            # A zero length is no block: zeros left by a crash after the file grew would
+            # otherwise pass, as CRC-32 of the empty payload is 0.
+            if length == 0 or pos + _HEAD.size + length > size:
                 break
             payload = f.read(length)
             if zlib.crc32(payload) != crc:

@@ -125,25 +125,31 @@ def tx_id_of(proposal_bytes: bytes) -> str:
     return hashlib.sha256(proposal_bytes).hexdigest()
 
 
-def _convert(raw: bytes, kind: type[_Wire], what: str, limit: int) -> Any:
+def _convert(raw: bytes, kind: type[_Wire], what: str, limit: int, canonical: bool) -> Any:
     if len(raw) > limit:
         raise EncodingError(f"{what} of {len(raw)} bytes exceeds the limit of {limit}")
     try:
-        return msgspec.convert(encoding.decode(raw), kind, strict=True)
+        return msgspec.convert(encoding.decode(raw, canonical=canonical), kind, strict=True)
     except msgspec.ValidationError as exc:
         raise EncodingError(f"{what}: {exc}") from exc
 
 
 def decode_proposal(raw: bytes) -> Proposal:
-    proposal: Proposal = _convert(raw, Proposal, "proposal", MAX_PROPOSAL_BYTES)
+    # Canonical form is enforced here: the transaction id is the hash of these bytes, so a second
+    # encoding of the same proposal must not yield a second id (replay protection).
+    proposal: Proposal = _convert(raw, Proposal, "proposal", MAX_PROPOSAL_BYTES, True)
     return proposal
 
 
 def decode_response(raw: bytes) -> ProposalResponse:
-    response: ProposalResponse = _convert(raw, ProposalResponse, "response", MAX_ENVELOPE_BYTES)
+    # Endorsers sign these exact bytes and nothing is keyed by their hash: shape is enough.
+    response: ProposalResponse = _convert(
+        raw, ProposalResponse, "response", MAX_ENVELOPE_BYTES, False
+    )
     return response
 
 
 def decode_envelope(raw: bytes) -> Envelope:
-    envelope: Envelope = _convert(raw, Envelope, "envelope", MAX_ENVELOPE_BYTES)
+    # The block's Merkle root covers the raw bytes; the parts inside are checked on their own.
+    envelope: Envelope = _convert(raw, Envelope, "envelope", MAX_ENVELOPE_BYTES, False)
     return envelope

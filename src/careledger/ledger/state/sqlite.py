@@ -104,12 +104,14 @@ class SQLiteStateStore:
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
+                # The last write of a key in the block wins (a delete then a put leaves the put).
+                last = {(w.namespace, w.key): w for w in update.writes}.values()
                 puts = [
                     (w.namespace, w.key, w.value, w.version[0], w.version[1])
-                    for w in update.writes
+                    for w in last
                     if w.value is not None
                 ]
-                dels = [(w.namespace, w.key) for w in update.writes if w.value is None]
+                dels = [(w.namespace, w.key) for w in last if w.value is None]
                 if puts:
                     db.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)", puts)
                 if dels:
@@ -130,7 +132,7 @@ class SQLiteStateStore:
                     [("height", str(update.number + 1).encode()), ("root", root)],
                 )
                 db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except Exception as exc:  # sqlite3.Error, and OverflowError etc. from binding values
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise StorageError(f"state commit of block {update.number} failed: {exc}") from exc
