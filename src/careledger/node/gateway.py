@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from careledger.endorsement.policy import plan
+from careledger.endorsement.policy import plan, resolve
 from careledger.errors import EndorsementError, TransactionInvalid, UnknownContract
 from careledger.identity.msp import LocalIdentity
 from careledger.ledger.codes import ValidationCode
@@ -88,14 +88,28 @@ class Gateway:
         found = self.peer.validator.definition(contract)
         if found is None:
             raise UnknownContract(f"contract {contract!r} has no definition approved by governance")
-        orgs = [o for o in self.peer.validator.membership().org_ids() if o in self.endorsers]
-        return plan(found[1], orgs, prefer=self.identity.org)
+        members = self.peer.validator.membership().org_ids()
+        reachable = [o for o in members if o in self.endorsers]
+        # MAJORITY / ANY / ALL count every organisation in the consortium, as validation does,
+        # not only those this gateway can reach.
+        return plan(resolve(found[1], members), reachable, prefer=self.identity.org)
 
     async def endorse(self, contract: str, proposal: bytes, signature: bytes) -> Envelope:
         orgs = self.endorsing_orgs(contract)
-        replies = await asyncio.gather(
-            *(self.endorsers[o].endorse(proposal, signature) for o in orgs)
+        outcomes = await asyncio.gather(
+            *(self.endorsers[o].endorse(proposal, signature) for o in orgs),
+            return_exceptions=True,
         )
+        replies = [o for o in outcomes if not isinstance(o, BaseException)]
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures and replies:
+            # Some endorsers accepted what others refused: typically a peer that has not yet
+            # committed the block the others simulated on. Skew, so retryable.
+            raise EndorsementError(
+                f"endorsers {orgs} disagree: some refused ({failures[0]})"
+            ) from failures[0]
+        if failures:
+            raise failures[0]
         responses = {r for r, _ in replies}
         if len(responses) != 1:
             raise EndorsementError(

@@ -102,15 +102,21 @@ class EmbeddedNetwork:
         return Gateway(self.config.member(org, member), self.peers[org], endorsers, self.orderer)
 
     async def stop(self) -> None:
-        if self.orderer is not None:
-            await self.orderer.close()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*self._tasks), 10)
-        for task in self._tasks:
-            task.cancel()
-        for peer in self.peers.values():
-            peer.close()
-        self.verifier.close()
+        """Stop ordering, let peers commit what was ordered, release every store.
+
+        Raises the error of a peer that failed while running, after releasing everything.
+        """
+        try:
+            if self.orderer is not None:
+                await self.orderer.close()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*self._tasks), 10)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for peer in self.peers.values():
+                peer.close()
+            self.verifier.close()
 
     async def __aenter__(self) -> EmbeddedNetwork:
         await self.start()

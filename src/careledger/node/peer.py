@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from careledger.contracts.registry import ContractRegistry
 from careledger.crypto.keys import BatchVerifier, verify
 from careledger.endorsement.simulator import Simulation
 from careledger.errors import (
+    ChainVerificationError,
     CryptoError,
     EncodingError,
     InvalidInput,
@@ -39,6 +41,8 @@ from careledger.ledger.transaction import (
 )
 from careledger.ordering.base import OrderingService
 from careledger.validation.validator import BlockValidator, ValidatedBlock
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class Peer:
         self.validator = BlockValidator(state, verifier)
         self._waiters: dict[str, list[asyncio.Future[ValidationCode]]] = {}
         self._listeners: list[Callable[[CommitEvent], None]] = []
+        self.rejected_blocks = 0
         self.recovered_blocks = self._recover()
 
     @property
@@ -143,8 +148,15 @@ class Peer:
 
     # -- commit -----------------------------------------------------------------------------
     def commit_block(self, block: Block) -> ValidatedBlock:
-        prev = self.blocks.last_hash()
-        validated = self.validator.validate(block, prev)
+        """Validate and commit one block; raises ChainVerificationError for a bad block."""
+        return self._commit(self.validator.validate(block, self.blocks.last_hash()))
+
+    async def commit_block_async(self, block: Block) -> ValidatedBlock:
+        """As :meth:`commit_block`, letting the event loop run while signatures are checked."""
+        return self._commit(await self.validator.validate_async(block, self.blocks.last_hash()))
+
+    def _commit(self, validated: ValidatedBlock) -> ValidatedBlock:
+        block = validated.block
         self.blocks.append(dataclasses.replace(block, codes=validated.codes))
         self.state.commit(validated.update)
         if self.validator.touches_governance(validated):
@@ -189,9 +201,17 @@ class Peer:
         return lambda: self._listeners.remove(listener)
 
     async def run(self, ordering: OrderingService) -> None:
-        """Commit every block ordering delivers, from this peer's height on."""
+        """Commit every block ordering delivers, from this peer's height on.
+
+        A block that fails the block checks (forged, replayed, altered in transit) is refused
+        and counted in :attr:`rejected_blocks`; the peer keeps waiting for the real one.
+        """
         async for block in ordering.deliver(self.blocks.height()):
-            self.commit_block(block)
+            try:
+                await self.commit_block_async(block)
+            except ChainVerificationError as exc:
+                self.rejected_blocks += 1
+                _log.warning("%s refused a delivered block: %s", self.identity.cert.name, exc)
 
     def close(self) -> None:
         self.blocks.close()

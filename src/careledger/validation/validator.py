@@ -62,6 +62,22 @@ class ValidatedBlock:
         return [t.code for t in self.txs]
 
 
+# Per transaction: index of the creator's check, [(endorser cert, index of its check)], policy.
+_Pending = tuple[int, list[tuple[MemberCert, int]], Policy]
+
+
+@dataclass(slots=True)
+class PreparedBlock:
+    """A block between the checks before and after its signatures are verified."""
+
+    block: Block
+    orgs: list[str]
+    txs: list[ValidatedTx]
+    checks: list[SignatureCheck]
+    pending: list[_Pending | None]
+    done: ValidatedBlock | None = None
+
+
 class BlockValidator:
     """Validates blocks against one peer's committed state."""
 
@@ -121,15 +137,28 @@ class BlockValidator:
 
     # -- transactions -----------------------------------------------------------------------
     def validate(self, block: Block, previous_hash: bytes | None) -> ValidatedBlock:
+        """Validate ``block`` against the current state (signatures verified in a batch)."""
+        prepared = self.prepare(block, previous_hash)
+        if prepared.done is not None:
+            return prepared.done
+        return self.finish(prepared, self.verifier.verify(prepared.checks))
+
+    async def validate_async(self, block: Block, previous_hash: bytes | None) -> ValidatedBlock:
+        """Like :meth:`validate`, but the event loop runs on while signatures are checked."""
+        prepared = self.prepare(block, previous_hash)
+        if prepared.done is not None:
+            return prepared.done
+        return self.finish(prepared, await self.verifier.verify_async(prepared.checks))
+
+    def prepare(self, block: Block, previous_hash: bytes | None) -> PreparedBlock:
+        """Block checks and per-transaction checks up to the signatures to verify."""
         self.check_block(block, previous_hash)
         if block.number == 0:
-            return self._genesis(block)
+            return PreparedBlock(block, [], [], [], [], self._genesis(block))
         membership = self.membership()
-        orgs = membership.org_ids()
         txs: list[ValidatedTx] = []
         checks: list[SignatureCheck] = []
-        # per tx: (index of creator check, [(endorser cert, index of check)], policy)
-        pending: list[tuple[int, list[tuple[MemberCert, int]], Policy] | None] = []
+        pending: list[_Pending | None] = []
         for raw in block.transactions:
             try:
                 env = decode_envelope(raw)
@@ -175,10 +204,13 @@ class BlockValidator:
                 checks.append(SignatureCheck(cert.public_key, env.response, e.signature))
                 endorsers.append((cert, len(checks) - 1))
             pending[-1] = (creator_check, endorsers, found[1])
+        return PreparedBlock(block, membership.org_ids(), txs, checks, pending)
 
-        results = self.verifier.verify(checks)
+    def finish(self, prepared: PreparedBlock, results: list[bool]) -> ValidatedBlock:
+        """Signature results, duplicates, endorsement policy, then MVCC in block order."""
+        block, orgs, txs = prepared.block, prepared.orgs, prepared.txs
         seen_ids: set[str] = set()
-        for tx, plan in zip(txs, pending, strict=True):
+        for tx, plan in zip(txs, prepared.pending, strict=True):
             if plan is None:
                 continue
             creator_check, endorsers, policy = plan
