@@ -7,7 +7,10 @@ validation is *not* an exception but a ``ValidationCode`` recorded in its block.
 
     CareLedgerError
      ├── InvalidInput            a request or argument that is malformed, oversized or mistyped
-     │    └── EncodingError      bytes that are not canonical CBOR of the expected shape
+     │    ├── EncodingError      bytes that are not canonical CBOR of the expected shape
+     │    └── PayloadTooLarge    a request body over the API's limit
+     ├── NotFound                a block, transaction or resource that does not exist here
+     ├── NotAuthenticated        a request without a valid member signature
      ├── CryptoError             a key or signature that cannot be used
      ├── MembershipError         an identity that is not a valid member of the consortium
      ├── PolicyError             an endorsement policy that cannot be parsed
@@ -35,6 +38,18 @@ class InvalidInput(CareLedgerError):
 
 class EncodingError(InvalidInput):
     """Bytes that do not decode to the expected canonical structure."""
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body over the API's limit; nothing was read past the limit."""
+
+
+class NotFound(CareLedgerError):
+    """The block, transaction or resource asked for does not exist on this node."""
+
+
+class NotAuthenticated(CareLedgerError):
+    """A request without a valid member signature (missing, bad, stale or not a member)."""
 
 
 class CryptoError(CareLedgerError):
@@ -90,6 +105,9 @@ class ChainVerificationError(CareLedgerError):
 
 _HTTP_STATUS: tuple[tuple[type[CareLedgerError], int], ...] = (
     (UnknownContract, 404),
+    (NotFound, 404),
+    (NotAuthenticated, 401),
+    (PayloadTooLarge, 413),
     (InvalidInput, 400),
     (PolicyError, 400),
     (MembershipError, 403),

@@ -14,6 +14,8 @@ import click
 from rich.console import Console
 
 from careledger import __version__
+from careledger.cli.network import bench_network, network
+from careledger.cli.node import node
 from careledger.errors import CareLedgerError, ChainVerificationError
 from careledger.ledger.codes import ValidationCode
 from careledger.node.consortium import init_consortium, load_config
@@ -182,6 +184,11 @@ def bench_ledger(transactions: int, concurrency: int, accounts: int, as_json: bo
         run_ledger_bench(transactions=transactions, concurrency=concurrency, accounts=accounts)
     )
     _print_report("careledger bench ledger", report.as_dict(), as_json)
+
+
+cli.add_command(node)
+cli.add_command(network)
+bench.add_command(bench_network)
 
 
 def main() -> None:

@@ -1,0 +1,246 @@
+"""The node's HTTP application: routes that parse, authenticate and delegate to
+:class:`~careledger.api.service.NodeService`.
+
+Every error becomes ``{"error": ..., "type": ...}`` with the status from
+:func:`careledger.api.errors.status_of` (which defers to :func:`careledger.errors.http_status`);
+an unexpected exception is logged and answered with a 500 without internals, so a hostile
+request never takes the node down. Bodies over ``max_body_bytes`` are refused (413) before the
+application reads them. Routes are documented in ``docs/api.md`` (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from careledger import __version__
+from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
+from careledger.api.codec import b64d
+from careledger.api.errors import PayloadTooLarge, error_body, status_of
+from careledger.api.models import (
+    BlockOut,
+    EndorseOut,
+    ErrorOut,
+    EvaluateOut,
+    HealthOut,
+    SignedProposal,
+    StateOut,
+    SubmitOut,
+    TxOut,
+)
+from careledger.api.service import NodeService
+from careledger.errors import CareLedgerError, InvalidInput
+from careledger.identity.msp import MemberCert
+from careledger.ledger.transaction import MAX_PROPOSAL_BYTES
+
+log = logging.getLogger("careledger.api")
+
+#: Default request body limit: a largest proposal in base64url inside JSON, with room to spare.
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+_MAX_BLOCK_NUMBER = 2**53
+_TX_ID = r"^[0-9a-f]{64}$"
+
+
+def error_response(error: BaseException) -> JSONResponse:
+    """The one place an exception becomes an HTTP response."""
+    status = status_of(error)
+    if status >= 500 and not isinstance(error, CareLedgerError):
+        log.error("unexpected error answering a request", exc_info=error)
+    return JSONResponse(error_body(error), status_code=status)
+
+
+class NodeApp:
+    """The node API as served: body size limit and a JSON 500 for anything that escapes, around
+    the FastAPI application (``.app``)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                receive = await self._buffered(scope, receive)
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # nothing sensible can be sent any more; the connection is closed
+                log.error("error after the response started", exc_info=exc)
+                return
+            await error_response(exc)(scope, receive, send)
+
+    async def _buffered(self, scope: Scope, receive: Receive) -> Receive:
+        """Read the whole body (at most the limit) so the application never sees more."""
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                raise PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise InvalidInput("the client disconnected while sending the body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+
+def _signed(body: SignedProposal) -> tuple[bytes, bytes]:
+    return (
+        b64d(body.proposal, "proposal", MAX_PROPOSAL_BYTES),
+        b64d(body.signature, "signature", 64),
+    )
+
+
+def _service(request: Request) -> NodeService:
+    service: NodeService = request.app.state.service
+    return service
+
+
+async def member(
+    request: Request,
+    identity: Annotated[str | None, Header(alias=IDENTITY_HEADER)] = None,
+    timestamp: Annotated[str | None, Header(alias=TIMESTAMP_HEADER)] = None,
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None,
+) -> MemberCert:
+    """A signed request from a consortium member (the headers are read from ``request``)."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+    return check_request(
+        _service(request).membership(),
+        request.method,
+        target,
+        request.headers,
+        await request.body(),
+    )
+
+
+Member = Annotated[MemberCert, Depends(member)]
+
+
+def create_app(service: NodeService, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> NodeApp:
+    """The node API for ``service``, wrapped in the body-limit and error guard (an ASGI app)."""
+    app = FastAPI(
+        title=f"CareLedger node API ({service.org})",
+        version=__version__,
+        description="One organisation's node: submit, evaluate, endorse, blocks, transactions, "
+        "commit events. See docs/api.md for authentication.",
+        responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 500: {"model": ErrorOut}},
+    )
+
+    @app.exception_handler(CareLedgerError)
+    async def _ledger_error(_request: Request, exc: CareLedgerError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()[:5]
+        )
+        return error_response(InvalidInput(f"invalid request: {problems}"))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        # Routing outcomes of the framework (no such route, wrong method): their own status.
+        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        return JSONResponse({"error": str(exc.detail), "type": kind}, exc.status_code)
+
+    @app.get("/v1/health", tags=["node"])
+    async def health() -> HealthOut:
+        """Liveness and height; open to anyone."""
+        return service.health()
+
+    @app.post("/v1/endorse", tags=["transactions"])
+    async def endorse(body: SignedProposal) -> EndorseOut:
+        """Simulate a signed proposal on this node's peer and sign the result (for gateways)."""
+        return service.endorse(*_signed(body))
+
+    @app.post("/v1/submit", tags=["transactions"])
+    async def submit(body: SignedProposal) -> SubmitOut:
+        """Endorse across organisations, order, and wait until this node commits it."""
+        return await service.submit(*_signed(body))
+
+    @app.post("/v1/evaluate", tags=["transactions"])
+    async def evaluate(body: SignedProposal) -> EvaluateOut:
+        """Run a query function against this node's committed state."""
+        return service.evaluate(*_signed(body))
+
+    @app.get("/v1/state", tags=["ledger"])
+    async def state(_member: Member) -> StateOut:
+        """Heights, state root and last block hash of this node."""
+        return service.state()
+
+    @app.get("/v1/blocks/{number}", tags=["ledger"])
+    async def block(
+        _member: Member, number: Annotated[int, Path(ge=0, le=_MAX_BLOCK_NUMBER)]
+    ) -> BlockOut:
+        """One block with its validation codes and raw bytes."""
+        return service.block(number)
+
+    @app.get("/v1/transactions/{tx_id}", tags=["ledger"])
+    async def transaction(_member: Member, tx_id: Annotated[str, Path(pattern=_TX_ID)]) -> TxOut:
+        """Where a transaction committed, its code and its envelope."""
+        return service.transaction(tx_id)
+
+    @app.get(
+        "/v1/events",
+        tags=["ledger"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def events(
+        _member: Member, start: Annotated[int, Query(ge=0, le=_MAX_BLOCK_NUMBER)] = 0
+    ) -> StreamingResponse:
+        """Server-sent events: one ``commit`` event per block from ``start`` on."""
+        stream = service.commit_events(start)
+
+        async def lines() -> AsyncIterator[bytes]:
+            try:
+                async for event in stream:
+                    if event is None:
+                        yield b": keep-alive\n\n"
+                    else:
+                        data = event.model_dump_json()
+                        yield f"id: {event.block}\nevent: commit\ndata: {data}\n\n".encode()
+            finally:
+                await stream.aclose()
+
+        return StreamingResponse(
+            lines(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    app.state.service = service
+    return NodeApp(app, max_body_bytes)

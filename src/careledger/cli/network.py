@@ -1,0 +1,156 @@
+"""``careledger network up|down|status`` and ``careledger bench network`` (registered on the
+root command). Parse and delegate to :mod:`careledger.netctl`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from careledger.errors import CareLedgerError
+from careledger.node.config import ORDERING_BACKENDS
+
+_DIR = click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The network's directory (configs, data, PID files, logs).",
+)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def network() -> None:
+    """A multi-process network on this machine: NATS cluster and one node per organisation."""
+
+
+@network.command("up")
+@_DIR
+@click.option(
+    "--orgs",
+    "org_count",
+    type=click.IntRange(1, 32),
+    default=None,
+    help="Organisations (Org1..OrgN) of a new network [default: 3].",
+)
+@click.option(
+    "--ordering",
+    type=click.Choice(ORDERING_BACKENDS),
+    default="jetstream",
+    show_default=True,
+    help="Ordering backend of a new network (embedded-solo: one org only).",
+)
+def up(directory: Path, org_count: int | None, ordering: str) -> None:
+    """Start the network in DIR (creating it on first use; resuming its data after)."""
+    from careledger.netctl.control import up as network_up
+    from careledger.netctl.layout import NetworkLayout
+
+    orgs = None if org_count is None else [f"Org{i}" for i in range(1, org_count + 1)]
+    try:
+        spec = network_up(NetworkLayout(directory), orgs, ordering)
+    except (CareLedgerError, NotImplementedError, OSError) as exc:
+        _fail(str(exc))
+    for org in spec.orgs:
+        click.echo(f"{org}: {spec.url(org)}")
+
+
+@network.command("down")
+@_DIR
+def down(directory: Path) -> None:
+    """Stop every process of the network in DIR (data is kept)."""
+    from careledger.netctl.control import down as network_down
+    from careledger.netctl.layout import NetworkLayout
+
+    try:
+        stopped = network_down(NetworkLayout(directory))
+    except CareLedgerError as exc:
+        _fail(str(exc))
+    click.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@network.command("status")
+@_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(directory: Path, as_json: bool) -> None:
+    """Height and state root of every node; exit status 1 if one is down or they disagree."""
+    from careledger.netctl.control import status as network_status
+    from careledger.netctl.layout import NetworkLayout
+
+    try:
+        nodes = asyncio.run(network_status(NetworkLayout(directory)))
+    except CareLedgerError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([asdict(n) for n in nodes], indent=2))
+    else:
+        for n in nodes:
+            if n.error:
+                click.echo(f"{n.org:<8} pid {n.pid or '-':<8} {n.url}  DOWN: {n.error}")
+            else:
+                click.echo(
+                    f"{n.org:<8} pid {n.pid:<8} {n.url}  height {n.height}  "
+                    f"state root {n.state_root[:16]}…"
+                )
+    heights = {(n.height, n.state_root) for n in nodes}
+    if any(n.error for n in nodes) or len(heights) > 1:
+        sys.exit(1)
+
+
+@click.command("network")
+@_DIR
+@click.option(
+    "--transactions",
+    type=click.IntRange(10, 10_000_000),
+    default=2_000,
+    show_default=True,
+    help="Transfers to submit.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=64,
+    show_default=True,
+    help="Transactions in flight at once.",
+)
+@click.option(
+    "--accounts",
+    type=click.IntRange(10, 1_000_000),
+    default=200,
+    show_default=True,
+    help="Accounts transfers pick from at random.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def bench_network(
+    directory: Path, transactions: int, concurrency: int, accounts: int, as_json: bool
+) -> None:
+    """Transfers through every organisation's node of a `network up` network."""
+    from careledger.netctl.bench import run_network_bench
+    from careledger.netctl.layout import NetworkLayout
+
+    try:
+        report = asyncio.run(
+            run_network_bench(
+                NetworkLayout(directory),
+                transactions=transactions,
+                concurrency=concurrency,
+                accounts=accounts,
+            )
+        )
+    except CareLedgerError as exc:
+        _fail(str(exc))
+    data = report.as_dict()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo("careledger bench network")
+    for key, value in data.items():
+        click.echo(f"  {key:<24} {value}")

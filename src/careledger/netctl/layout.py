@@ -1,0 +1,95 @@
+"""Where a local network keeps its files, and the network's own settings (``network.toml``).
+
+::
+
+    DIR/network.toml          orgs, ordering backend, ports (written by the first ``up``)
+    DIR/consortium/           keys, certificates, genesis block (``careledger init``)
+    DIR/nodes/<Org>.toml      each organisation's node configuration
+    DIR/data/<Org>/           each node's block file and SQLite state
+    DIR/nats/                 the NATS cluster's JetStream storage (jetstream ordering)
+    DIR/run/<name>.pid        PID of each running process (removed by ``down``)
+    DIR/logs/<name>.log       each process's output, appended across runs
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from careledger.errors import InvalidInput
+from careledger.node.config import ORDERING_BACKENDS
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    orgs: list[str]
+    ordering: str
+    node_ports: dict[str, int]
+    nats_ports: list[int] = field(default_factory=list)
+
+    def url(self, org: str) -> str:
+        return f"http://127.0.0.1:{self.node_ports[org]}"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkLayout:
+    root: Path
+
+    @property
+    def spec_file(self) -> Path:
+        return self.root / "network.toml"
+
+    @property
+    def consortium(self) -> Path:
+        return self.root / "consortium"
+
+    def node_config(self, org: str) -> Path:
+        return self.root / "nodes" / f"{org}.toml"
+
+    def data(self, org: str) -> Path:
+        return self.root / "data" / org
+
+    @property
+    def nats(self) -> Path:
+        return self.root / "nats"
+
+    def pid_file(self, name: str) -> Path:
+        return self.root / "run" / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    def exists(self) -> bool:
+        return self.spec_file.exists()
+
+    def load(self) -> NetworkSpec:
+        try:
+            doc = tomllib.loads(self.spec_file.read_text())
+            spec = NetworkSpec(
+                orgs=[str(o) for o in doc["orgs"]],
+                ordering=str(doc["ordering"]),
+                node_ports={str(k): int(v) for k, v in doc["node_ports"].items()},
+                nats_ports=[int(p) for p in doc.get("nats_ports", [])],
+            )
+        except FileNotFoundError as exc:
+            raise InvalidInput(
+                f"no network in {self.root}: run `careledger network up --dir {self.root}`"
+            ) from exc
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"{self.spec_file} is not a network description: {exc!r}") from exc
+        if spec.ordering not in ORDERING_BACKENDS or set(spec.node_ports) != set(spec.orgs):
+            raise InvalidInput(f"{self.spec_file}: unknown ordering or ports not one per org")
+        return spec
+
+    def save(self, spec: NetworkSpec) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "orgs": spec.orgs,
+            "ordering": spec.ordering,
+            "node_ports": spec.node_ports,
+            "nats_ports": spec.nats_ports,
+        }
+        self.spec_file.write_text(tomli_w.dumps(doc))

@@ -1,0 +1,191 @@
+"""One organisation's node configuration: the TOML file ``careledger node start`` reads.
+
+::
+
+    org = "Org1"                        # this node's organisation
+    consortium = "../consortium"        # consortium dir: genesis.block, consortium.toml, orgs/Org1
+    member = "peer0"                    # the peer identity under orgs/<org>/members/
+    data_dir = "data/Org1"              # block file (and SQLite state) live here
+
+    [http]
+    host = "127.0.0.1"                  # loopback only unless you mean it
+    port = 7051
+    max_body_bytes = 2097152
+
+    [state]
+    backend = "sqlite"                  # or "postgres"
+    dsn = ""                            # postgres only: libpq connection string
+    schema = "org1"                     # postgres only: schema for this peer
+
+    [ordering]
+    backend = "jetstream"               # or "embedded-solo" (single-node tests and demos)
+    servers = ["nats://127.0.0.1:4222"] # jetstream only
+    channel = "careledger"              # jetstream only: names the streams (<CHANNEL>_TX, _BLOCKS)
+    replica = true                      # jetstream only: run this org's orderer replica here
+
+    [peers]                             # other organisations' node API base URLs, for endorsement
+    Org2 = "http://127.0.0.1:7052"
+
+Relative paths are relative to the file's directory. Not for consortium-wide settings
+(``consortium.toml``, see :mod:`careledger.node.consortium`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import tomli_w
+
+from careledger.errors import InvalidInput
+
+STATE_BACKENDS = ("sqlite", "postgres")
+ORDERING_BACKENDS = ("jetstream", "embedded-solo")
+_ORG_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_TOP_LEVEL = ("org", "consortium", "member", "data_dir", "http", "state", "ordering", "peers")
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 7051
+    max_body_bytes: int = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StateSettings:
+    backend: str = "sqlite"
+    dsn: str = ""
+    schema: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderingSettings:
+    backend: str = "jetstream"
+    servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
+    channel: str = "careledger"
+    replica: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    org: str
+    consortium: Path
+    data_dir: Path
+    member: str = "peer0"
+    http: HttpSettings = field(default_factory=HttpSettings)
+    state: StateSettings = field(default_factory=StateSettings)
+    ordering: OrderingSettings = field(default_factory=OrderingSettings)
+    peers: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> NodeConfig:
+        """This config, or InvalidInput naming the first bad setting."""
+        if not _ORG_ID.match(self.org):
+            raise InvalidInput(f"org {self.org!r}: a letter then letters, digits, - or _")
+        if not 0 <= self.http.port <= 65535:
+            raise InvalidInput(f"http.port {self.http.port} is not a TCP port")
+        if self.http.max_body_bytes < 64 * 1024:
+            raise InvalidInput("http.max_body_bytes must be at least 65536")
+        if self.state.backend not in STATE_BACKENDS:
+            raise InvalidInput(f"state.backend {self.state.backend!r}: one of {STATE_BACKENDS}")
+        if self.state.backend == "postgres" and not (
+            self.state.dsn and _SCHEMA.match(self.state.schema)
+        ):
+            raise InvalidInput("state.backend postgres needs state.dsn and a state.schema")
+        if self.ordering.backend not in ORDERING_BACKENDS:
+            raise InvalidInput(
+                f"ordering.backend {self.ordering.backend!r}: one of {ORDERING_BACKENDS}"
+            )
+        for org, url in self.peers.items():
+            parts = urlsplit(url)
+            if not _ORG_ID.match(org) or parts.scheme not in ("http", "https") or not parts.netloc:
+                raise InvalidInput(f"peers.{org} = {url!r}: an org id and an http(s) base URL")
+        if self.org in self.peers:
+            raise InvalidInput(f"peers lists this node's own organisation {self.org}")
+        return self
+
+
+def load_node_config(path: str | Path) -> NodeConfig:
+    """Read and validate a node configuration file."""
+    path = Path(path)
+    base = path.resolve().parent
+    try:
+        doc = tomllib.loads(path.read_text())
+        http, state, ordering = doc.get("http", {}), doc.get("state", {}), doc.get("ordering", {})
+        unknown = set(doc) - set(_TOP_LEVEL)
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        config = NodeConfig(
+            org=str(doc["org"]),
+            consortium=(base / str(doc["consortium"])).resolve(),
+            data_dir=(base / str(doc["data_dir"])).resolve(),
+            member=str(doc.get("member", "peer0")),
+            http=HttpSettings(**_typed(http, HttpSettings)),
+            state=StateSettings(**_typed(state, StateSettings)),
+            ordering=OrderingSettings(**_typed(ordering, OrderingSettings)),
+            peers={str(k): str(v) for k, v in doc.get("peers", {}).items()},
+        )
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"no node configuration at {path}") from exc
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInput(f"{path} is not a valid node configuration: {exc!r}") from exc
+    return config.validate()
+
+
+def _typed(section: Any, kind: type) -> dict[str, Any]:
+    if not isinstance(section, dict):
+        raise TypeError(f"[{kind.__name__}] must be a table")
+    defaults = kind()
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if not hasattr(defaults, key):
+            raise ValueError(f"unknown setting {key!r}")
+        expected = type(getattr(defaults, key))
+        if expected is tuple:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"{key} must be a list of strings")
+            value = tuple(value)
+        elif type(value) is not expected:
+            raise TypeError(f"{key} must be {expected.__name__}")
+        out[key] = value
+    return out
+
+
+def save_node_config(config: NodeConfig, path: str | Path) -> None:
+    """Write ``config`` as TOML, with paths relative to the file's directory."""
+    path = Path(path)
+    base = path.resolve().parent
+
+    def rel(p: Path) -> str:
+        return os.path.relpath(p.resolve(), base)
+
+    doc: dict[str, Any] = {
+        "org": config.org,
+        "consortium": rel(config.consortium),
+        "member": config.member,
+        "data_dir": rel(config.data_dir),
+        "http": {
+            "host": config.http.host,
+            "port": config.http.port,
+            "max_body_bytes": config.http.max_body_bytes,
+        },
+        "state": {
+            "backend": config.state.backend,
+            "dsn": config.state.dsn,
+            "schema": config.state.schema,
+        },
+        "ordering": {
+            "backend": config.ordering.backend,
+            "servers": list(config.ordering.servers),
+            "channel": config.ordering.channel,
+            "replica": config.ordering.replica,
+        },
+        "peers": dict(config.peers),
+    }
+    path.write_text(tomli_w.dumps(doc))

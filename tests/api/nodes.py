@@ -1,0 +1,127 @@
+"""Running organisations' nodes in one process, each with its own real HTTP server.
+
+The nodes share one in-memory solo orderer (the only ordering that needs no servers); each
+node's gateway reaches the other organisations' nodes over HTTP on 127.0.0.1, so endorsement
+crosses real sockets exactly as between processes.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from careledger.api.app import create_app
+from careledger.api.client import NodeClient
+from careledger.api.service import NodeService
+from careledger.node.config import HttpSettings, NodeConfig, OrderingSettings
+from careledger.node.consortium import ConsortiumConfig
+from careledger.node.network import EmbeddedNetwork
+from careledger.node.process import NodeProcess
+from careledger.ordering.solo import SoloOrderer
+from tests.harness import ORGS, TOKENS_POLICY, running
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    consortium: ConsortiumConfig
+    orderer: SoloOrderer
+    nodes: dict[str, NodeProcess]
+    stack: AsyncExitStack
+    clients: dict[tuple[str, str], NodeClient] = field(default_factory=dict)
+
+    async def client(self, org: str, member: str = "client0", at: str | None = None) -> NodeClient:
+        """A client of ``at``'s node (default: its own org's) signing as ``org``.``member``."""
+        node = at or org
+        key = (f"{org}.{member}", node)
+        if key not in self.clients:
+            client = NodeClient(self.nodes[node].url, self.consortium.member(org, member))
+            self.clients[key] = await self.stack.enter_async_context(client)
+        return self.clients[key]
+
+
+def node_config(
+    consortium: ConsortiumConfig, org: str, port: int, peers: dict[str, str]
+) -> NodeConfig:
+    return NodeConfig(
+        org=org,
+        consortium=consortium.dir,
+        data_dir=consortium.dir / "nodes" / org,
+        http=HttpSettings(port=port),
+        ordering=OrderingSettings(backend="embedded-solo"),
+        peers=peers,
+    )
+
+
+async def approve(cluster: Cluster, name: str, policy: str = TOKENS_POLICY) -> None:
+    org1 = await cluster.client("Org1", "admin")
+    org2 = await cluster.client("Org2", "admin")
+    change = {"name": name, "version": "1.0", "policy": policy}
+    proposed = await org1.submit("_gov", "propose", ["contract", change])
+    approved = await org2.submit("_gov", "approve", [proposed.result["id"]])
+    assert approved.result["status"] == "applied"
+
+
+@asynccontextmanager
+async def cluster(
+    consortium: ConsortiumConfig,
+    *,
+    orgs: tuple[str, ...] = ORGS,
+    contracts: tuple[str, ...] = ("tokens",),
+    commit_timeout: float = 30.0,
+) -> AsyncIterator[Cluster]:
+    """Nodes for ``orgs`` (peers of each other) with ``contracts`` approved."""
+    ports = {org: free_port() for org in orgs}
+    urls = {org: f"http://127.0.0.1:{port}" for org, port in ports.items()}
+    orderer = SoloOrderer(
+        consortium.orderer_identity(),
+        height=0,
+        last_hash=b"",
+        config=consortium.cutter,
+        genesis=consortium.genesis(),
+    )
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(orderer.close)
+        nodes: dict[str, NodeProcess] = {}
+        for org in orgs:
+            peers = {o: u for o, u in urls.items() if o != org}
+            node = NodeProcess(
+                node_config(consortium, org, ports[org], peers),
+                ordering=orderer,
+                commit_timeout=commit_timeout,
+            )
+            stack.push_async_callback(node.stop)
+            await node.start()
+            nodes[org] = node
+        result = Cluster(consortium, orderer, nodes, stack)
+        for name in contracts:
+            await approve(result, name)
+        yield result
+
+
+@asynccontextmanager
+async def asgi_node(
+    consortium: ConsortiumConfig, *, max_body_bytes: int = 2 * 1024 * 1024
+) -> AsyncIterator[tuple[EmbeddedNetwork, Any, Callable[..., NodeClient]]]:
+    """Org1's node API over httpx's in-memory ASGI transport, on an embedded network with tokens
+    approved: (network, ASGI app, ``client(org, member)`` factory). No sockets: fast tests."""
+    async with running(consortium) as net, AsyncExitStack() as stack:
+        service = NodeService(net.peers["Org1"], net.gateway("Org1", "peer0"))
+        stack.callback(service.close)
+        app = create_app(service, max_body_bytes=max_body_bytes)
+        transport = httpx.ASGITransport(app=app)
+
+        def client(org: str = "Org1", member: str = "client0") -> NodeClient:
+            return NodeClient("http://node", consortium.member(org, member), transport=transport)
+
+        yield net, app, client

@@ -1,0 +1,76 @@
+"""The node configuration file: round trip, refusal of bad settings, documented settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from careledger.errors import InvalidInput
+from careledger.node.config import (
+    NodeConfig,
+    OrderingSettings,
+    StateSettings,
+    load_node_config,
+    save_node_config,
+)
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "network.md").read_text()
+
+
+def _config(tmp_path: Path) -> NodeConfig:
+    return NodeConfig(
+        org="Org1",
+        consortium=tmp_path / "consortium",
+        data_dir=tmp_path / "data" / "Org1",
+        peers={"Org2": "http://127.0.0.1:7052"},
+        ordering=OrderingSettings(backend="embedded-solo"),
+    )
+
+
+def test_round_trip_with_relative_paths(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    path = tmp_path / "nodes" / "Org1.toml"
+    path.parent.mkdir()
+    save_node_config(config, path)
+    assert 'consortium = "../consortium"' in path.read_text()
+    assert load_node_config(path) == dataclasses.replace(
+        config, consortium=config.consortium.resolve(), data_dir=config.data_dir.resolve()
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ('org = "1bad"', "org"),
+        ("[http]\nport = 70000", "port"),
+        ('[http]\nport = "80"', "port"),
+        ('[state]\nbackend = "mysql"', "state.backend"),
+        ('[state]\nbackend = "postgres"', "dsn"),
+        ('[ordering]\nbackend = "raft"', "ordering.backend"),
+        ('[peers]\nOrg2 = "ftp://x"', "peers.Org2"),
+        ("colour = 1", "unknown"),
+        ("[http]\ntls = true", "unknown"),
+    ],
+)
+def test_bad_settings_are_refused(tmp_path: Path, edit: str, message: str) -> None:
+    base = 'org = "Org1"\nconsortium = "c"\ndata_dir = "d"\n'
+    path = tmp_path / "node.toml"
+    text = base.replace('org = "Org1"\n', "") + edit if edit.startswith("org") else base + edit
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match=message):
+        load_node_config(path)
+
+
+def test_every_setting_is_documented(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    save_node_config(_config(tmp_path), path)
+    import tomllib
+
+    doc = tomllib.loads(path.read_text())
+    keys = [k for k, v in doc.items() if not isinstance(v, dict)]
+    keys += [f"{s}.{k}" for s, v in doc.items() if isinstance(v, dict) and s != "peers" for k in v]
+    for key in keys:
+        assert f"`{key}`" in DOC, f"node setting {key} is not documented in docs/network.md"
+    assert StateSettings().backend == "sqlite"

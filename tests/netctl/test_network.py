@@ -1,0 +1,122 @@
+"""``careledger network up|down|status`` and ``bench network`` with real node processes.
+
+Jetstream ordering (NATS cluster, orderer replicas) is not wired yet; these tests run the
+one-organisation ``embedded-solo`` network, which exercises the same process machinery: spawn,
+PID files, health wait, status over the API, stop by PID, resume from stored data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from careledger.api.client import NodeClient
+from careledger.cli.network import bench_network, network
+from careledger.netctl import processes
+from careledger.netctl.bench import approve_tokens
+from careledger.netctl.layout import NetworkLayout
+from careledger.node.consortium import load_config
+
+
+def _alive(pid: int) -> bool:
+    return (
+        Path(f"/proc/{pid}").exists()
+        and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
+    )
+
+
+def test_up_status_down_up_resumes_and_bench(tmp_path: Path) -> None:
+    directory = tmp_path / "net"
+    layout = NetworkLayout(directory)
+    runner = CliRunner()
+    args = ["--dir", str(directory)]
+    up = runner.invoke(network, ["up", *args, "--orgs", "1", "--ordering", "embedded-solo"])
+    try:
+        assert up.exit_code == 0, up.output
+        pid = processes.running_pid(layout, "Org1")
+        assert pid is not None
+        assert _alive(pid)
+
+        # Already running: a second `up` starts nothing new.
+        again = runner.invoke(network, ["up", *args])
+        assert again.exit_code == 0, again.output
+        assert processes.running_pid(layout, "Org1") == pid
+
+        spec = layout.load()
+        config = load_config(layout.consortium)
+
+        async def write() -> int:
+            async with NodeClient(spec.url("Org1"), config.member("Org1", "admin")) as admin:
+                await approve_tokens(spec, {"Org1": admin})
+                minted = await admin.submit("tokens", "mint", ["acct-1", 7])
+                return minted.block + 1
+
+        height = asyncio.run(write())
+        status = runner.invoke(network, ["status", *args, "--json"])
+        assert status.exit_code == 0, status.output
+        [node] = json.loads(status.output)
+        assert (node["org"], node["pid"], node["height"]) == ("Org1", pid, height)
+        root = node["state_root"]
+
+        bench = runner.invoke(
+            bench_network, [*args, "--transactions", "20", "--accounts", "10", "--json"]
+        )
+        assert bench.exit_code == 0, bench.output
+        report = json.loads(bench.output)
+        assert report["committed_valid"] + sum(report["failures"].values()) == 20
+        assert report["committed_valid"] > 0
+        assert report["latency_p50_ms"] > 0
+
+        down = runner.invoke(network, ["down", *args])
+        assert down.exit_code == 0, down.output
+        assert "Org1" in down.output
+        assert not layout.pid_file("Org1").exists()
+        assert not _alive(pid)
+        stopped = runner.invoke(network, ["status", *args])
+        assert stopped.exit_code == 1
+        assert "not running" in stopped.output
+
+        resumed = runner.invoke(network, ["up", *args])
+        assert resumed.exit_code == 0, resumed.output
+        status = runner.invoke(network, ["status", *args, "--json"])
+        [node] = json.loads(status.output)
+        assert node["height"] > height  # the bench's blocks survived the restart
+        assert node["state_root"] != root
+
+        async def balance() -> int:
+            async with NodeClient(spec.url("Org1"), config.member("Org1", "client0")) as c:
+                result: int = await c.evaluate("tokens", "balance", ["acct-1"])
+                return result
+
+        assert asyncio.run(balance()) == 7
+    finally:
+        runner.invoke(network, ["down", *args])
+
+
+def test_up_refuses_what_it_cannot_run(tmp_path: Path) -> None:
+    runner = CliRunner()
+    solo = runner.invoke(
+        network, ["up", "--dir", str(tmp_path / "a"), "--orgs", "3", "--ordering", "embedded-solo"]
+    )
+    assert solo.exit_code == 2
+    assert "embedded-solo" in solo.output
+    assert not (tmp_path / "a" / "run").exists()
+    jet = runner.invoke(network, ["up", "--dir", str(tmp_path / "b"), "--orgs", "3"])
+    assert jet.exit_code == 2
+    assert "jetstream" in jet.output or "NATS" in jet.output
+    missing = runner.invoke(network, ["status", "--dir", str(tmp_path / "none")])
+    assert missing.exit_code == 2
+    assert "no network" in missing.output
+
+
+def test_a_stale_pid_file_is_not_trusted(tmp_path: Path) -> None:
+    layout = NetworkLayout(tmp_path)
+    layout.pid_file("Org1").parent.mkdir(parents=True)
+    layout.pid_file("Org1").write_text(f"{os.getpid()}\n/some/other/config.toml\n")
+    assert processes.running_pid(layout, "Org1") is None  # our PID, but not that command line
+    assert not layout.pid_file("Org1").exists()
+    assert processes.stop(layout, "Org1") is False
