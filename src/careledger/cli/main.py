@@ -14,8 +14,10 @@ import click
 from rich.console import Console
 
 from careledger import __version__
+from careledger.cli.credentials import bench_credentials
 from careledger.cli.network import bench_network, network
 from careledger.cli.node import node
+from careledger.cli.wallet import wallet
 from careledger.errors import CareLedgerError, ChainVerificationError
 from careledger.ledger.codes import ValidationCode
 from careledger.node.consortium import init_consortium, load_config
@@ -188,7 +190,9 @@ def bench_ledger(transactions: int, concurrency: int, accounts: int, as_json: bo
 
 cli.add_command(node)
 cli.add_command(network)
+cli.add_command(wallet)
 bench.add_command(bench_network)
+bench.add_command(bench_credentials)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ Where things are::
     wallet           encrypted holder wallet, minimal presentations
     did_auth         challenge/response proof of DID control
     bench            throughput figures for ``careledger bench credentials``
+    ledger           the ledger-backed DID method, status list source and trust registry
 """
 
 from careledger.credentials.base import KeyResolver, StatusListSource, TrustRegistry

@@ -17,6 +17,7 @@ from careledger.errors import CareLedgerError, MembershipError
 from careledger.node.consortium import init_consortium
 from careledger.node.network import EmbeddedNetwork
 from careledger.node.peer import CommitEvent
+from careledger.sim.demo_credentials import CREDENTIAL_STORY
 from careledger.validation.chain import ChainReport, verify_chain
 
 ORGS = ["Hospital", "Lab", "Payer"]
@@ -111,6 +112,7 @@ STORY: list[Step] = [
     ("A payer funds care-point accounts", fund_members),
     ("MVCC stops a double spend", double_spend),
     ("Revoking a member", revoke_member),
+    *CREDENTIAL_STORY,
     ("Offline verification", verify),
 ]
 
