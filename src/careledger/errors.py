@@ -8,8 +8,13 @@ validation is *not* an exception but a ``ValidationCode`` recorded in its block.
     CareLedgerError
      ├── InvalidInput            a request or argument that is malformed, oversized or mistyped
      │    ├── EncodingError      bytes that are not canonical CBOR of the expected shape
-     │    └── PayloadTooLarge    a request body over the API's limit
+     │    ├── PayloadTooLarge    a request body over the API's limit
+     │    ├── UnsupportedMediaType  a body in a format the API does not serve
+     │    └── Unprocessable      well-formed but invalid content (e.g. fails FHIR validation)
      ├── NotFound                a block, transaction or resource that does not exist here
+     ├── Gone                    deleted, or erased by crypto-shredding
+     ├── PreconditionFailed      a version precondition (If-Match) did not hold
+     ├── AccessDenied            an authenticated requester without consent or permission
      ├── NotAuthenticated        a request without a valid member signature
      ├── CryptoError             a key or signature that cannot be used
      ├── MembershipError         an identity that is not a valid member of the consortium
@@ -44,8 +49,28 @@ class PayloadTooLarge(InvalidInput):
     """A request body over the API's limit; nothing was read past the limit."""
 
 
+class UnsupportedMediaType(InvalidInput):
+    """A body declared in a format the API does not serve."""
+
+
+class Unprocessable(InvalidInput):
+    """Well-formed input whose content is invalid (e.g. a resource failing FHIR validation)."""
+
+
 class NotFound(CareLedgerError):
     """The block, transaction or resource asked for does not exist on this node."""
+
+
+class Gone(CareLedgerError):
+    """The resource existed but was deleted, or erased by crypto-shredding."""
+
+
+class PreconditionFailed(CareLedgerError):
+    """A version precondition (If-Match, expected version) did not hold; nothing changed."""
+
+
+class AccessDenied(CareLedgerError):
+    """The requester is known but not allowed (no consent, no permission)."""
 
 
 class NotAuthenticated(CareLedgerError):
@@ -106,8 +131,13 @@ class ChainVerificationError(CareLedgerError):
 _HTTP_STATUS: tuple[tuple[type[CareLedgerError], int], ...] = (
     (UnknownContract, 404),
     (NotFound, 404),
+    (Gone, 410),
+    (PreconditionFailed, 412),
+    (AccessDenied, 403),
     (NotAuthenticated, 401),
     (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (Unprocessable, 422),
     (InvalidInput, 400),
     (PolicyError, 400),
     (MembershipError, 403),
