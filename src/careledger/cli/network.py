@@ -81,21 +81,16 @@ def down(directory: Path) -> None:
 @_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(directory: Path, as_json: bool) -> None:
-    """Height and state root of every node, health of every NATS server; exit status 1 if one
-    is down or the nodes disagree."""
-    from careledger.netctl.control import nats_status
+    """Height and state root of every node; exit status 1 if one is down or they disagree."""
     from careledger.netctl.control import status as network_status
     from careledger.netctl.layout import NetworkLayout
 
-    layout = NetworkLayout(directory)
     try:
-        nodes = asyncio.run(network_status(layout))
-        servers = nats_status(layout)
+        nodes = asyncio.run(network_status(NetworkLayout(directory)))
     except CareLedgerError as exc:
         _fail(str(exc))
     if as_json:
-        doc = {"nodes": [asdict(n) for n in nodes], "nats": [asdict(s) for s in servers]}
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json.dumps([asdict(n) for n in nodes], indent=2))
     else:
         for n in nodes:
             if n.error:
@@ -103,13 +98,10 @@ def status(directory: Path, as_json: bool) -> None:
             else:
                 click.echo(
                     f"{n.org:<8} pid {n.pid:<8} {n.url}  height {n.height}  "
-                    f"state root {n.state_root}"
+                    f"state root {n.state_root[:16]}…"
                 )
-        for s in servers:
-            health = "healthy" if s.healthy else f"DOWN: {s.error}"
-            click.echo(f"{s.name:<8} pid {s.pid or '-':<8} {s.url}  {health}")
     heights = {(n.height, n.state_root) for n in nodes}
-    if any(n.error for n in nodes) or len(heights) > 1 or not all(s.healthy for s in servers):
+    if any(n.error for n in nodes) or len(heights) > 1:
         sys.exit(1)
 
 
