@@ -168,8 +168,10 @@ async def endorsed(
 ) -> tuple[str, Envelope]:
     """A properly signed and endorsed envelope that has not been ordered, endorsed once every
     peer the gateway asks has committed all that was ordered."""
-    assert isinstance(gateway.ordering, SoloOrderer)
-    height = await _all_cut(gateway.ordering)
+    if isinstance(gateway.ordering, SoloOrderer):
+        height = await _all_cut(gateway.ordering)
+    else:  # other backends: wait for the endorsers to reach the gateway's own peer
+        height = gateway.peer.height()
     peers = [e.peer for e in gateway.endorsers.values() if isinstance(e, LocalEndorser)]
     while any(p.height() < height for p in peers):
         await asyncio.sleep(0.002)

@@ -152,3 +152,19 @@ def test_a_zero_filled_tail_is_cut_not_read_as_blocks(tmp_path: Path, zeros: int
     height, truncated, read = reopen_after_damage(path, bytes(zeros))
     assert (height, truncated) == (2, zeros)
     assert read == [b.to_bytes() for b in blocks]
+
+
+def test_a_damaged_block_followed_by_later_blocks_is_refused_not_cut(tmp_path: Path) -> None:
+    # Only the last append can be torn by a crash; damage earlier is corruption of blocks that
+    # were acknowledged, and silently dropping everything after it would lose them.
+    blocks = chain(3)
+    path = tmp_path / "blocks.log"
+    filled(path, blocks[:1])
+    first = path.stat().st_size
+    filled(path, blocks[1:])
+    raw = bytearray(path.read_bytes())
+    raw[first + 20] ^= 0xFF  # inside block 1's payload; block 2 follows intact
+    path.write_bytes(bytes(raw))
+    with pytest.raises(StorageError, match=r"block 1 .* damaged and later blocks follow"):
+        BlockStore(path, fsync=False)
+    assert path.read_bytes() == bytes(raw)  # nothing was cut

@@ -49,10 +49,13 @@ def decode(data: bytes, *, canonical: bool = True) -> Any:
         value = cbor2.loads(bytes(data))
     except Exception as exc:  # cbor2 raises several unrelated types on hostile input
         raise EncodingError(f"not valid CBOR: {exc}") from exc
-    # Re-encoding and comparing rejects every non-canonical form; the shape of what was decoded
-    # is then checked by the typed conversion the caller applies (msgspec, strict).
-    if canonical and encode_trusted(value) != bytes(data):
-        raise EncodingError("CBOR is not in canonical (deterministic) form")
+    # Canonical decoding (for bytes whose hash is an identity, such as proposals) also refuses
+    # floats, tags and excessive nesting, then re-encodes and compares to reject every
+    # non-canonical form. Other callers check shape with a strict typed conversion.
+    if canonical:
+        _check(value, 0)
+        if encode_trusted(value) != bytes(data):
+            raise EncodingError("CBOR is not in canonical (deterministic) form")
     return value
 
 

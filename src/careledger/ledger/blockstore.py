@@ -33,7 +33,11 @@ class BlockStore:
         self._offsets: list[int] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a+b")  # noqa: SIM115 - held open for the store's lifetime
-        self.truncated_bytes = self._scan()
+        try:
+            self.truncated_bytes = self._scan()
+        except BaseException:
+            self._file.close()
+            raise
         self._last_hash: bytes | None = None
 
     def _scan(self) -> int:
@@ -51,6 +55,13 @@ class BlockStore:
                 break
             payload = f.read(length)
             if zlib.crc32(payload) != crc:
+                # A crash tears only the last append. A damaged record followed by more data is
+                # corruption of blocks already acknowledged: refuse rather than drop them.
+                if f.read().strip(b"\x00"):
+                    raise StorageError(
+                        f"{self.path}: block {len(self._offsets)} at byte {pos} is damaged and "
+                        "later blocks follow it; restore the file or re-sync it from another peer"
+                    )
                 break
             self._offsets.append(pos)
             pos += _HEAD.size + length

@@ -35,8 +35,17 @@ def open_peer(
     data = config.data_dir(org)
     data.mkdir(parents=True, exist_ok=True)
     blocks = BlockStore(data / "blocks.log", fsync=fsync)
-    state = SQLiteStateStore(data / "state.db")
-    return Peer(config.member(org, "peer0"), state, blocks, registry, verifier)
+    try:
+        state = SQLiteStateStore(data / "state.db")
+    except BaseException:
+        blocks.close()
+        raise
+    try:
+        return Peer(config.member(org, "peer0"), state, blocks, registry, verifier)
+    except BaseException:  # recovery failed: release the stores before reporting it
+        blocks.close()
+        state.close()
+        raise
 
 
 class EmbeddedNetwork:
@@ -62,6 +71,13 @@ class EmbeddedNetwork:
         return cls(load_config(directory), fsync=fsync)
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # release whatever was opened before the failure
+            raise
+
+    async def _start(self) -> None:
         for org in self.config.org_ids:
             self.peers[org] = open_peer(
                 self.config, org, self.registry, self.verifier, fsync=self.fsync

@@ -44,6 +44,7 @@ class SoloOrderer:
         self._new_block = asyncio.Condition()
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._emitting: set[asyncio.Task[None]] = set()
         if height == 0:
             if genesis is None:
                 raise OrderingError("an empty chain needs its genesis block")
@@ -73,7 +74,9 @@ class SoloOrderer:
     def _on_timeout(self) -> None:
         self._timer = None
         if self.cutter.pending:
-            asyncio.get_running_loop().create_task(self._emit(self.cutter.cut()))
+            task = asyncio.get_running_loop().create_task(self._emit(self.cutter.cut()))
+            self._emitting.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._emitting.discard)
 
     async def _emit(self, batch: list[bytes]) -> None:
         block = make_block(self.height, self._last_hash, batch, int(time.time() * 1000))

@@ -48,6 +48,8 @@ class ValidatedTx:
     code: Code
     response: ProposalResponse | None = None
     creator: MemberCert | None = None
+    signed: bool = False
+    """The creator's signature over the proposal verified."""
 
 
 @dataclass(slots=True)
@@ -217,6 +219,7 @@ class BlockValidator:
             if not results[creator_check]:
                 tx.code = Code.BAD_CREATOR_SIGNATURE
                 continue
+            tx.signed = True
             if tx.tx_id in seen_ids or self.state.tx(tx.tx_id) is not None:
                 tx.code = Code.DUPLICATE_TXID
                 continue
@@ -249,7 +252,9 @@ class BlockValidator:
                         )
                 if tx.response.events:
                     events.append((tx.tx_id, tx.response.events))
-            if tx.tx_id and tx.code is not Code.BAD_CREATOR_SIGNATURE:
+            # Only a transaction whose creator signature verified uses up its id: a copy of
+            # someone's proposal wrapped in junk must not block the genuine transaction.
+            if tx.signed:
                 update.txs.append(TxRecord(tx.tx_id, block.number, index, int(tx.code)))
         return ValidatedBlock(block, txs, update, events)
 
@@ -257,7 +262,7 @@ class BlockValidator:
         config = parse_genesis_tx(block.transactions[0])
         tx_id = tx_id_of(block.transactions[0])
         update = BlockUpdate(0, genesis_writes(config, tx_id), [TxRecord(tx_id, 0, 0, 0)])
-        return ValidatedBlock(block, [ValidatedTx(tx_id, Code.VALID)], update)
+        return ValidatedBlock(block, [ValidatedTx(tx_id, Code.VALID, signed=True)], update)
 
     def touches_governance(self, validated: ValidatedBlock) -> bool:
         return any(w.namespace == GOV_NAMESPACE for w in validated.update.writes)
