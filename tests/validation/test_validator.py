@@ -533,6 +533,23 @@ def test_a_copy_with_a_mismatched_response_does_not_block_the_genuine_one(
     asyncio.run(scenario())
 
 
+def test_a_copy_with_junk_endorsements_does_not_block_the_genuine_one(
+    consortium: ConsortiumConfig,
+) -> None:
+    async def scenario() -> None:
+        async with running(consortium) as net:
+            await fund(net, {"a1": 100, "a2": 0})
+            gateway = net.gateway("Org1")
+            tx_id, genuine = await endorsed(gateway, "tokens", "transfer", ["a1", "a2", 5])
+            copy = Envelope(genuine.proposal, genuine.signature, genuine.response, [])
+            await order(net, copy)
+            await gateway.submit_envelope(tx_id, genuine)
+            assert codes_of(net, tx_id) == [Code.ENDORSEMENT_POLICY_FAILURE, Code.VALID]
+            assert await balances(net, ["a1", "a2"]) == [95, 5]
+
+    asyncio.run(scenario())
+
+
 def test_two_envelopes_of_one_proposal_in_one_block_apply_once(
     consortium: ConsortiumConfig,
 ) -> None:

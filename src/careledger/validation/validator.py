@@ -48,8 +48,8 @@ class ValidatedTx:
     code: Code
     response: ProposalResponse | None = None
     creator: MemberCert | None = None
-    signed: bool = False
-    """The creator's signature over the proposal verified."""
+    claims_id: bool = False
+    """Creator signature and endorsement policy held: the id is used up, whatever MVCC says."""
 
 
 @dataclass(slots=True)
@@ -219,15 +219,15 @@ class BlockValidator:
             if not results[creator_check]:
                 tx.code = Code.BAD_CREATOR_SIGNATURE
                 continue
-            tx.signed = True
             if tx.tx_id in seen_ids or self.state.tx(tx.tx_id) is not None:
                 tx.code = Code.DUPLICATE_TXID
                 continue
-            seen_ids.add(tx.tx_id)
             signers = [(c.org, str(c.role)) for c, i in endorsers if results[i]]
             if not evaluate(policy, signers, orgs):
                 tx.code = Code.ENDORSEMENT_POLICY_FAILURE
                 continue
+            seen_ids.add(tx.tx_id)
+            tx.claims_id = True
             tx.code = Code.VALID
         return self._mvcc(block, txs)
 
@@ -252,9 +252,10 @@ class BlockValidator:
                         )
                 if tx.response.events:
                     events.append((tx.tx_id, tx.response.events))
-            # Only a transaction whose creator signature verified uses up its id: a copy of
-            # someone's proposal wrapped in junk must not block the genuine transaction.
-            if tx.signed:
+            # Only a transaction properly signed and endorsed uses up its id: a copy of someone's
+            # signed proposal wrapped in a junk response or endorsements must not block the
+            # genuine transaction (a weakness Fabric has).
+            if tx.claims_id:
                 update.txs.append(TxRecord(tx.tx_id, block.number, index, int(tx.code)))
         return ValidatedBlock(block, txs, update, events)
 
@@ -262,7 +263,7 @@ class BlockValidator:
         config = parse_genesis_tx(block.transactions[0])
         tx_id = tx_id_of(block.transactions[0])
         update = BlockUpdate(0, genesis_writes(config, tx_id), [TxRecord(tx_id, 0, 0, 0)])
-        return ValidatedBlock(block, [ValidatedTx(tx_id, Code.VALID, signed=True)], update)
+        return ValidatedBlock(block, [ValidatedTx(tx_id, Code.VALID, claims_id=True)], update)
 
     def touches_governance(self, validated: ValidatedBlock) -> bool:
         return any(w.namespace == GOV_NAMESPACE for w in validated.update.writes)
