@@ -8,7 +8,6 @@ except through :meth:`SigningKey.seed` for storage.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Sequence
@@ -116,20 +115,6 @@ class BatchVerifier:
         self.seconds += time.perf_counter() - started
         self.checked += len(checks)
         return results
-
-    async def verify_async(self, checks: Sequence[SignatureCheck]) -> list[bool]:
-        """Like :meth:`verify`, awaiting the pool so the event loop keeps running meanwhile."""
-        started = time.perf_counter()
-        size = max(64, -(-len(checks) // self.workers))
-        parts = await asyncio.gather(
-            *(
-                asyncio.wrap_future(self._pool.submit(_verify_many, checks[i : i + size]))
-                for i in range(0, len(checks), size)
-            )
-        )
-        self.seconds += time.perf_counter() - started
-        self.checked += len(checks)
-        return [ok for part in parts for ok in part]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

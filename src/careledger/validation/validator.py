@@ -145,13 +145,6 @@ class BlockValidator:
             return prepared.done
         return self.finish(prepared, self.verifier.verify(prepared.checks))
 
-    async def validate_async(self, block: Block, previous_hash: bytes | None) -> ValidatedBlock:
-        """Like :meth:`validate`, but the event loop runs on while signatures are checked."""
-        prepared = self.prepare(block, previous_hash)
-        if prepared.done is not None:
-            return prepared.done
-        return self.finish(prepared, await self.verifier.verify_async(prepared.checks))
-
     def prepare(self, block: Block, previous_hash: bytes | None) -> PreparedBlock:
         """Block checks and per-transaction checks up to the signatures to verify."""
         self.check_block(block, previous_hash)
