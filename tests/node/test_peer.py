@@ -137,6 +137,7 @@ async def governance_workload(config: ConsortiumConfig) -> Finished:
         proposal = await net.gateway("Org1", "admin").submit(
             "_gov", "propose", ["revoke_member", revoke]
         )
+        await settle(net)
         await net.gateway("Org3", "admin").submit("_gov", "approve", [proposal.result["id"]])
         await order(net, pending)  # by a member revoked in the block before
         await net.gateway("Org2", "admin").submit("tokens", "transfer", ["b1", "b2", 1])

@@ -36,7 +36,9 @@ from careledger.api.models import (
     TxOut,
 )
 from careledger.api.service import NodeService
-from careledger.errors import CareLedgerError, InvalidInput
+from careledger.errors import CareLedgerError, InvalidInput, NotFound
+from careledger.identity.did.keys import PublicKey
+from careledger.identity.did.web_method import did_web_for, render_did_json
 from careledger.identity.msp import MemberCert
 from careledger.ledger.transaction import MAX_PROPOSAL_BYTES
 
@@ -150,8 +152,16 @@ async def member(
 Member = Annotated[MemberCert, Depends(member)]
 
 
-def create_app(service: NodeService, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> NodeApp:
-    """The node API for ``service``, wrapped in the body-limit and error guard (an ASGI app)."""
+def create_app(
+    service: NodeService,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    did_web_host: str = "",
+) -> NodeApp:
+    """The node API for ``service``, wrapped in the body-limit and error guard (an ASGI app).
+
+    With ``did_web_host`` (e.g. ``hospital.example``) it serves the organisation's did:web
+    document at ``/.well-known/did.json``."""
     app = FastAPI(
         title=f"CareLedger node API ({service.org})",
         version=__version__,
@@ -182,6 +192,23 @@ def create_app(service: NodeService, *, max_body_bytes: int = DEFAULT_MAX_BODY_B
     async def health() -> HealthOut:
         """Liveness and height; open to anyone."""
         return service.health()
+
+    @app.get(
+        "/.well-known/did.json",
+        tags=["node"],
+        response_class=JSONResponse,
+        responses={200: {"content": {"application/did+json": {}}}, 404: {"model": ErrorOut}},
+    )
+    async def did_web() -> JSONResponse:
+        """The organisation's did:web document (its root key); open, 404 unless configured."""
+        if not did_web_host:
+            raise NotFound("this node serves no did:web document (set did_web_host in its config)")
+        org = service.membership().orgs.get(service.org)
+        if org is None:
+            raise NotFound(f"{service.org} is not a consortium member")
+        did = did_web_for(did_web_host)
+        document = render_did_json(did, [PublicKey.ed25519(org.root_key)])
+        return JSONResponse(document, media_type="application/did+json")
 
     @app.post("/v1/endorse", tags=["transactions"])
     async def endorse(body: SignedProposal) -> EndorseOut:

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from careledger import __version__
 from careledger.cli.credentials import bench_credentials
+from careledger.cli.fhir_bench import bench_fhir
 from careledger.cli.network import bench_network, network
 from careledger.cli.node import node
 from careledger.cli.wallet import wallet
@@ -193,6 +194,7 @@ cli.add_command(network)
 cli.add_command(wallet)
 bench.add_command(bench_network)
 bench.add_command(bench_credentials)
+bench.add_command(bench_fhir)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 Parses options and delegates to :class:`careledger.credentials.wallet.Wallet`. The passphrase comes
 from ``CARELEDGER_WALLET_PASSPHRASE`` when set (scripts, CI), otherwise from a hidden prompt.
+``serve`` runs the wallet's REST API (:mod:`careledger.api.wallet_app`) with uvicorn.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from typing import IO, Any
 
 import click
 
+from careledger.api.wallet_app import (
+    DEFAULT_WALLET_PORT,
+    TOKEN_ENV,
+    check_loopback,
+    check_token,
+    create_wallet_app,
+    new_token,
+)
 from careledger.contracts.dids import did_for_key
 from careledger.credentials.errors import WalletError
 from careledger.credentials.request import PresentationRequest
@@ -21,7 +30,7 @@ from careledger.errors import CareLedgerError
 
 PASSPHRASE_ENV = "CARELEDGER_WALLET_PASSPHRASE"
 WALLET_ENV = "CARELEDGER_WALLET"
-HOLDER_KEY = "holder"
+HOLDER_KEY = "holder"  # the same alias as careledger.api.wallet_app.HOLDER_KEY
 
 
 class WalletCommandError(click.ClickException):
@@ -190,3 +199,53 @@ def present(ctx: click.Context, request_file: Path, out: Path | None) -> None:
         return
     out.write_text(presentation + "\n", "utf-8")
     click.echo(f"wrote a presentation disclosing {', '.join(request.claims)} to {out}", err=True)
+
+
+@wallet.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Loopback address to listen on (a non-loopback address is refused).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_WALLET_PORT,
+    show_default=True,
+    help="TCP port to listen on.",
+)
+@click.option(
+    "--wallet",
+    "wallet_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Wallet file to serve (overrides the group's --wallet).",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, wallet_file: Path | None) -> None:
+    """Serve the wallet's REST API on 127.0.0.1, behind a bearer token, until Ctrl-C.
+
+    The token is read from CARELEDGER_WALLET_TOKEN, or generated and printed at start.
+    """
+    import uvicorn
+
+    if wallet_file is not None:
+        ctx.obj["wallet_path"] = wallet_file
+    given = os.environ.get(TOKEN_ENV)
+    try:
+        check_loopback(host)
+        token = check_token(given) if given else new_token()
+    except CareLedgerError as exc:
+        raise WalletCommandError(str(exc)) from exc
+    opened = _open(ctx)
+    try:
+        app = create_wallet_app(opened, token, holder_key=HOLDER_KEY)
+    except WalletError as exc:
+        raise WalletCommandError(str(exc)) from exc
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"serving wallet {_path(ctx)} on http://{shown}:{port} (Ctrl-C stops)", err=True)
+    if given:
+        click.echo(f"bearer token: from {TOKEN_ENV}", err=True)
+    else:
+        click.echo(f"bearer token: {token}")
+    uvicorn.run(app, host=host, port=port, lifespan="off", log_level="warning", access_log=False)

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from careledger.contracts.base import MAX_KEY_LENGTH, Contract, to_plain
+from careledger.contracts.phi_guard import screen_event, screen_state
 from careledger.contracts.values import decode_value, encode_value
 from careledger.errors import ContractError, InvalidInput
 from careledger.identity.msp import MemberCert
@@ -67,7 +68,9 @@ class Simulation:
 
     def put(self, key: str, value: msgspec.Struct) -> None:
         self._check_write(key)
-        self._writes[key] = encode_value(value, self.contract.schema_for(key))
+        encoded = encode_value(value, self.contract.schema_for(key))
+        screen_state(self.namespace, key, value)  # no PHI on chain, whatever the contract
+        self._writes[key] = encoded
 
     def delete(self, key: str) -> None:
         self._check_write(key)
@@ -111,6 +114,7 @@ class Simulation:
             raise ContractError(f"a transaction may emit at most {MAX_EVENTS} events")
         if not isinstance(name, str) or not name:
             raise InvalidInput("an event needs a name")
+        screen_event(self.namespace, name, payload)
         self._events.append(Event(name, to_plain(dict(payload))))
 
     def read_namespace(self, namespace: str, key: str) -> bytes | None:

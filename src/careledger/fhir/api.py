@@ -15,7 +15,7 @@ header and returns None: the node supplies one based on its signed-request authe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -44,6 +44,11 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 Requester = Callable[[Request], str | None]
+Everything = Callable[
+    [str | None, list[tuple[str, str]], Mapping[str, str], str | None], Awaitable[Any]
+]
+"""``Patient/$everything``: (patient id or None at the type level, query parameters, headers,
+requesting organisation) -> a Bundle; see :class:`careledger.fhir.everything.LongitudinalRecord`."""
 
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -164,8 +169,12 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     requester: Requester = _no_requester,
+    everything: Everything | None = None,
 ) -> Any:
-    """The FHIR API for ``service``, wrapped in the body-limit and error guard (an ASGI app)."""
+    """The FHIR API for ``service``, wrapped in the body-limit and error guard (an ASGI app).
+
+    ``everything`` enables ``GET /Patient/{id}/$everything`` and ``GET /Patient/$everything``.
+    """
     base = service.base_url
     app = FastAPI(
         title="CareLedger FHIR R4 API",
@@ -187,6 +196,23 @@ def create_app(
     async def metadata() -> Response:
         """The CapabilityStatement."""
         return fhir_response(capability_statement(base))
+
+    if everything is not None:
+        operation = everything  # routes before /{type}/{id}, which would take "$everything"
+
+        @app.get("/Patient/$everything", tags=["fhir"])
+        async def everything_by_identifier(request: Request) -> Response:
+            """Another organisation asks this holder for a patient's records (by DID)."""
+            params = request.query_params.multi_items()
+            return fhir_response(await operation(None, params, request.headers, requester(request)))
+
+        @app.get("/Patient/{resource_id}/$everything", tags=["fhir"])
+        async def patient_everything(resource_id: str, request: Request) -> Response:
+            """The patient's longitudinal record from every holder, verified on the ledger."""
+            params = request.query_params.multi_items()
+            return fhir_response(
+                await operation(resource_id, params, request.headers, requester(request))
+            )
 
     @app.post("/", tags=["fhir"])
     async def bundle(request: Request) -> Response:

@@ -6,6 +6,7 @@
     consortium = "../consortium"        # consortium dir: genesis.block, consortium.toml, orgs/Org1
     member = "peer0"                    # the peer identity under orgs/<org>/members/
     data_dir = "data/Org1"              # block file (and SQLite state) live here
+    did_web_host = "hospital.example"   # optional: serve did:web:<host> at /.well-known/did.json
 
     [http]
     host = "127.0.0.1"                  # loopback only unless you mean it
@@ -47,7 +48,18 @@ from careledger.errors import InvalidInput
 STATE_BACKENDS = ("sqlite", "postgres")
 ORDERING_BACKENDS = ("jetstream", "embedded-solo")
 _ORG_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-_TOP_LEVEL = ("org", "consortium", "member", "data_dir", "http", "state", "ordering", "peers")
+_TOP_LEVEL = (
+    "org",
+    "consortium",
+    "member",
+    "data_dir",
+    "did_web_host",
+    "http",
+    "state",
+    "ordering",
+    "peers",
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -83,6 +95,7 @@ class NodeConfig:
     state: StateSettings = field(default_factory=StateSettings)
     ordering: OrderingSettings = field(default_factory=OrderingSettings)
     peers: dict[str, str] = field(default_factory=dict)
+    did_web_host: str = ""
 
     def validate(self) -> NodeConfig:
         """This config, or InvalidInput naming the first bad setting."""
@@ -108,7 +121,19 @@ class NodeConfig:
                 raise InvalidInput(f"peers.{org} = {url!r}: an org id and an http(s) base URL")
         if self.org in self.peers:
             raise InvalidInput(f"peers lists this node's own organisation {self.org}")
+        if self.did_web_host and not _is_did_web_host(self.did_web_host):
+            raise InvalidInput(
+                f"did_web_host {self.did_web_host!r}: a lower-case host name, optionally :port"
+            )
         return self
+
+
+def _is_did_web_host(host: str) -> bool:
+    """A lower-case DNS name, optionally with ``:port`` (did:web percent-encodes the colon)."""
+    name, colon, port = host.partition(":")
+    if colon and not (port.isascii() and port.isdigit() and 0 < int(port) <= 65535):
+        return False
+    return len(name) <= 253 and all(_DNS_LABEL.match(label) for label in name.split("."))
 
 
 def load_node_config(path: str | Path) -> NodeConfig:
@@ -130,12 +155,20 @@ def load_node_config(path: str | Path) -> NodeConfig:
             state=StateSettings(**_typed(state, StateSettings)),
             ordering=OrderingSettings(**_typed(ordering, OrderingSettings)),
             peers={str(k): str(v) for k, v in doc.get("peers", {}).items()},
+            did_web_host=_string(doc, "did_web_host"),
         )
     except FileNotFoundError as exc:
         raise InvalidInput(f"no node configuration at {path}") from exc
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidInput(f"{path} is not a valid node configuration: {exc!r}") from exc
     return config.validate()
+
+
+def _string(doc: dict[str, Any], key: str) -> str:
+    value = doc.get(key, "")
+    if not isinstance(value, str):
+        raise TypeError(f"{key} must be str")
+    return value
 
 
 def _typed(section: Any, kind: type) -> dict[str, Any]:
@@ -170,6 +203,7 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
         "consortium": rel(config.consortium),
         "member": config.member,
         "data_dir": rel(config.data_dir),
+        **({"did_web_host": config.did_web_host} if config.did_web_host else {}),
         "http": {
             "host": config.http.host,
             "port": config.http.port,

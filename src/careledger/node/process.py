@@ -164,7 +164,11 @@ class NodeProcess:
         self._peer_task = asyncio.create_task(peer.run(self.ordering))
         await self._wait_genesis()
         self.server = ApiServer(
-            create_app(self.service, max_body_bytes=cfg.http.max_body_bytes),
+            create_app(
+                self.service,
+                max_body_bytes=cfg.http.max_body_bytes,
+                did_web_host=cfg.did_web_host,
+            ),
             cfg.http.host,
             cfg.http.port,
         )

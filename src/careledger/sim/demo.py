@@ -18,6 +18,7 @@ from careledger.node.consortium import init_consortium
 from careledger.node.network import EmbeddedNetwork
 from careledger.node.peer import CommitEvent
 from careledger.sim.demo_credentials import CREDENTIAL_STORY
+from careledger.sim.demo_fhir import FHIR_STORY
 from careledger.validation.chain import ChainReport, verify_chain
 
 ORGS = ["Hospital", "Lab", "Payer"]
@@ -111,8 +112,10 @@ STORY: list[Step] = [
     ("Governance approves a contract", approve_tokens),
     ("A payer funds care-point accounts", fund_members),
     ("MVCC stops a double spend", double_spend),
-    ("Revoking a member", revoke_member),
     *CREDENTIAL_STORY,
+    *FHIR_STORY,
+    # Last before verification: the FHIR chapter acts as Lab's client, which this revokes.
+    ("Revoking a member", revoke_member),
     ("Offline verification", verify),
 ]
 

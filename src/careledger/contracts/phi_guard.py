@@ -1,0 +1,288 @@
+"""The PHI guard: what may be written to the ledger, enforced in code.
+
+Two layers:
+
+* **Strict, by schema** — for the healthcare contracts (``locator``, ``consent``, ``audit``).
+  Every string field of their state values and arguments is one of the *shapes* declared here
+  (:data:`Did`, :data:`Handle`, :data:`HexDigest`, :data:`OrgId`, :data:`Month`, …) or a code
+  from a small vocabulary (``Literal``); integers are counts, versions or timestamps (ms).
+  :func:`check_schema` refuses a struct type that declares anything else (a bare ``str``,
+  ``bytes``, ``Any``, a float, a free-form dict), once per type; :func:`check_struct` re-validates
+  a value against its annotated type (a Struct built in Python skips msgspec's constraints) and
+  screens it. A free-text field cannot be declared, so a name cannot be written.
+* **Generic, by shape** — :func:`screen` runs on every state value, key and event of every
+  contract (from :class:`careledger.endorsement.simulator.Simulation`). It cannot know that
+  ``Smith`` is a name rather than an account label, so it rejects what *looks like* PHI whatever
+  the field: whitespace (free text), e-mail addresses, dates with a day (birth dates), digit runs
+  of 5 or more (SSN, MRN, phone, ZIP, card numbers), MRN/SSN prefixes, anything non-ASCII
+  (homoglyphs, zero-width and full-width characters, which would hide the rest from these
+  checks), control characters, strings over 128 characters, and base64 or hex that decodes to
+  readable text. Hex digests and id prefixes (16-128 hex characters, not all digits), UUIDs
+  and DIDs are accepted as identifiers. ``bytes`` are opaque to it (signatures, key material,
+  a published status list); the strict layer allows no bytes. The governance namespace
+  ``_gov`` is exempt: it describes organisations, whose names are not PHI and may contain
+  spaces.
+
+Errors are :class:`PhiRejected` (a :class:`~careledger.errors.ContractError`), naming the path
+of the offending value and the rule — never echoing the value itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import types
+import typing
+from collections.abc import Mapping
+from functools import cache
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from careledger.errors import ContractError
+
+# --- shapes of the strict layer ---------------------------------------------------------------
+
+DID_PATTERN = r"^did:(careledger|key):z?[1-9A-HJ-NP-Za-km-z]{10,60}$"
+Did = Annotated[str, msgspec.Meta(pattern=DID_PATTERN)]
+"""A did:careledger or did:key DID (key-derived, so it says nothing about the person)."""
+
+HANDLE_PATTERN = r"^ph1[0-9a-f]{64}$"
+Handle = Annotated[str, msgspec.Meta(pattern=HANDLE_PATTERN)]
+"""A patient's pseudonymous locator handle (see :mod:`careledger.contracts.record_locator`)."""
+
+HexDigest = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+"""A SHA-256 digest (salted content hashes, resource keys, transaction ids)."""
+
+HexSignature = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{128}$")]
+"""An Ed25519 signature, hex."""
+
+Nonce = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+
+OrgId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+"""A consortium organisation id; contracts check it is a member (``_gov``)."""
+
+Grantee = Annotated[
+    str, msgspec.Meta(pattern=rf"({DID_PATTERN})|(^[A-Za-z][A-Za-z0-9_-]{{0,63}}$)")
+]
+"""An organisation id or a practitioner's DID."""
+
+Month = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+"""``YYYY-MM``: the only date precision the ledger holds (see docs/interoperability.md)."""
+
+Millis = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
+"""Milliseconds since the epoch (up to year 9999)."""
+
+Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+
+ResourceType = Literal[
+    "Patient", "Encounter", "Observation", "Condition", "Procedure", "MedicationRequest",
+    "Immunization", "AllergyIntolerance", "DiagnosticReport", "DocumentReference", "Coverage",
+    "Claim", "ExplanationOfBenefit",
+]  # fmt: skip
+Confidentiality = Literal["U", "L", "M", "N", "R", "V"]
+Purpose = Literal["TREAT", "HPAYMT", "HOPERAT", "HRESCH", "ETREAT"]
+"""HL7 v3 PurposeOfUse: treatment, payment, operations, research, emergency treatment."""
+SensitiveCategory = Literal[
+    "ETH", "SUD", "PSY", "MH", "BH", "HIV", "STD", "SDV", "SEX", "GDIS", "SCA", "R", "V"
+]
+"""HL7 v3 ActInformationSensitivityPolicy codes that need naming in a consent (ETH/SUD:
+substance use, 42 CFR Part 2; PSY/MH/BH: mental health; …), plus confidentiality R and V."""
+BreakGlassReason = Literal["UNCONSCIOUS", "LIFE-THREAT", "INCAPACITY", "CONSENT-UNREACHABLE"]
+
+_STRICT_STR_FIELD_OK = "annotated pattern or Literal"
+
+
+class PhiRejected(ContractError):
+    """A value that may be (or hide) protected health information was refused."""
+
+
+# --- strict layer -----------------------------------------------------------------------------
+
+
+def _check_type(tp: Any, where: str, seen: set[Any]) -> None:
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *metas = typing.get_args(tp)
+        if base is str:
+            if not any(isinstance(m, msgspec.Meta) and m.pattern for m in metas):
+                raise PhiRejected(f"{where}: a str field needs a pattern ({_STRICT_STR_FIELD_OK})")
+            return
+        _check_type(base, where, seen)
+        return
+    if origin is Literal:
+        return
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            _check_type(arg, where, seen)
+        return
+    if origin in (list, tuple, frozenset, set):
+        for arg in typing.get_args(tp):
+            if arg is not Ellipsis:
+                _check_type(arg, f"{where}[]", seen)
+        return
+    if tp in (int, bool, type(None)):
+        return
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        if tp in seen:
+            return
+        seen.add(tp)
+        for name, hint in typing.get_type_hints(tp, include_extras=True).items():
+            _check_type(hint, f"{tp.__name__}.{name}", seen)
+        return
+    raise PhiRejected(f"{where}: type {tp!r} is not allowed on the ledger ({_STRICT_STR_FIELD_OK})")
+
+
+@cache
+def check_schema(struct_type: type[msgspec.Struct]) -> None:
+    """Refuse a state or argument type that could carry free text (checked once per type)."""
+    _check_type(struct_type, struct_type.__name__, set())
+
+
+def check_struct(value: msgspec.Struct) -> None:
+    """Validate ``value`` against its annotated type and screen it; raises PhiRejected."""
+    kind = type(value)
+    check_schema(kind)
+    plain = msgspec.to_builtins(value)
+    try:
+        msgspec.convert(plain, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise PhiRejected(f"{kind.__name__}: {exc}") from None
+    screen(plain, kind.__name__)
+
+
+# --- generic layer ----------------------------------------------------------------------------
+
+# Digests and id prefixes (16-128 lowercase hex, even length) with at least one letter: an
+# all-digit string is a number (a card or account number), not a digest.
+_HEX_ID = re.compile(r"^(?=[0-9a-f]*[a-f])(?:[0-9a-f]{2}){8,64}$")
+_HANDLE = re.compile(HANDLE_PATTERN)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_DID = re.compile(DID_PATTERN)
+_MULTIKEY = re.compile(r"^z[1-9A-HJ-NP-Za-km-z]{40,60}$")
+_EMAIL = re.compile(r"[^\s]+@[^\s]+")
+_DATE_DAY = re.compile(
+    r"(\d{4}[-/.]?(0[1-9]|1[0-2])[-/.]?(0[1-9]|[12]\d|3[01]))"
+    r"|((0?[1-9]|[12]\d|3[01])[-/.](0?[1-9]|1[0-2])[-/.]\d{2,4})"
+    r"|((0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])[-/.]\d{2,4})"
+)
+_DIGIT_RUN = re.compile(r"\d{5,}")
+_SPLIT_NUMBER = re.compile(r"\d{2,4}[-.()_+]{1,2}\d{2,4}[-.()_+]{1,2}\d{2,4}")
+_ID_PREFIX = re.compile(r"(?i)(mrn|ssn|dob|npi|medicaid|medicare|passport|licen[cs]e)[-_:#=]?\d")
+_B64 = re.compile(r"^[A-Za-z0-9+/_-]{12,}={0,2}$")
+_HEXTEXT = re.compile(r"^(?:[0-9a-fA-F]{2}){6,}$")
+MAX_TEXT = 128
+EXEMPT_NAMESPACES = frozenset({"_gov"})
+
+
+def _readable(data: bytes) -> bool:
+    """Bytes that are mostly printable text with letters: decoded text hidden in an encoding."""
+    if len(data) < 6:
+        return False
+    printable = sum(1 for b in data if 32 <= b < 127 or b in (9, 10, 13))
+    letters = sum(1 for b in data if 65 <= b <= 90 or 97 <= b <= 122)
+    return printable / len(data) >= 0.85 and letters >= 3
+
+
+def _hidden_text(text: str) -> bool:
+    if _HEXTEXT.match(text) and not _HEX_ID.match(text.lower()) and _readable(bytes.fromhex(text)):
+        return True
+    if _B64.match(text) and not _MULTIKEY.match(text):
+        padded = text + "=" * (-len(text) % 4)
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                if _readable(decode(padded)):
+                    return True
+            except (binascii.Error, ValueError):
+                continue
+    return False
+
+
+def screen_text(text: str) -> str | None:
+    """Why ``text`` may be PHI (a rule name), or None when it has an identifier's shape."""
+    if not text.isascii():
+        return "non-ASCII characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return "control characters"
+    if _HEX_ID.match(text):
+        # Text hidden as hex; short ids (< 12 bytes) are too short to tell from random.
+        return "encoded text" if len(text) >= 24 and _readable(bytes.fromhex(text)) else None
+    if _UUID.match(text) or _HANDLE.match(text) or _DID.match(text):
+        return None
+    if any(c.isspace() for c in text):
+        return "free text (whitespace)"
+    if len(text) > MAX_TEXT and not _MULTIKEY.match(text):
+        return f"text over {MAX_TEXT} characters"
+    if _EMAIL.search(text):
+        return "an e-mail address"
+    if _DATE_DAY.search(text):
+        return "a date with a day"
+    if _ID_PREFIX.search(text):
+        return "an identifier (MRN/SSN/...)"
+    # Composite tokens ("motion:<tx prefix>", URLs) are judged part by part: a digest inside
+    # one is an identifier, a digit run elsewhere is a number.
+    for part in re.split(r"[:/]", text):
+        if _HEX_ID.match(part):
+            continue
+        if _DIGIT_RUN.search(part) or _SPLIT_NUMBER.search(part):
+            return "a number that may identify a person (SSN, MRN, phone, ZIP)"
+    if _hidden_text(text):
+        return "encoded text"
+    return None
+
+
+def screen(value: Any, path: str = "value") -> None:
+    """Walk plain data (dicts, lists, str, int, bool, None, bytes) and refuse PHI-like strings.
+
+    Floats are refused elsewhere (canonical encoding); bytes are opaque here.
+    """
+    if isinstance(value, str):
+        rule = screen_text(value)
+        if rule is not None:
+            raise PhiRejected(f"{path}: refused, looks like PHI ({rule})")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                screen(key, f"{path} key")
+            screen(item, f"{path}.{key}" if isinstance(key, str) and key.isascii() else path)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            screen(item, f"{path}[{i}]")
+
+
+def screen_key(key: str) -> None:
+    """A state key is screened part by part (``prefix/part/part``)."""
+    for part in key.split("/"):
+        if part:
+            rule = screen_text(part)
+            if rule is not None:
+                raise PhiRejected(f"state key: refused, looks like PHI ({rule})")
+
+
+def screen_state(namespace: str, key: str, value: msgspec.Struct) -> None:
+    """The generic check every contract's write passes through (not ``_gov``)."""
+    if namespace in EXEMPT_NAMESPACES:
+        return
+    screen_key(key)
+    screen(
+        msgspec.to_builtins(value, builtin_types=(bytes,)), f"{namespace}:{key.split('/', 1)[0]}"
+    )
+
+
+def screen_event(namespace: str, name: str, payload: Mapping[str, Any]) -> None:
+    """Events go into the block with the transaction: screened like state."""
+    if namespace in EXEMPT_NAMESPACES:
+        return
+    screen(name, "event name")
+    screen(msgspec.to_builtins(dict(payload), builtin_types=(bytes,)), f"event {name}")
+
+
+def require(value: Any, shape: Any, name: str) -> None:
+    """Check a direct function argument against a shape (``Contract.call`` converts arguments
+    with ``typing.get_type_hints``, which drops ``Annotated`` constraints)."""
+    try:
+        msgspec.convert(value, shape, strict=True)
+    except msgspec.ValidationError as exc:
+        raise PhiRejected(f"argument {name!r}: {exc}") from None
+    screen(value, name)
