@@ -18,12 +18,13 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from careledger import __version__
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.codec import b64d
-from careledger.api.errors import PayloadTooLarge, error_body, status_of
+from careledger.api.errors import error_body, status_of
+from careledger.api.guard import RequestGuard
 from careledger.api.models import (
     BlockOut,
     EndorseOut,
@@ -58,64 +59,12 @@ def error_response(error: BaseException) -> JSONResponse:
     return JSONResponse(error_body(error), status_code=status)
 
 
-class NodeApp:
-    """The node API as served: body size limit and a JSON 500 for anything that escapes, around
-    the FastAPI application (``.app``)."""
+class NodeApp(RequestGuard):
+    """The node API as served: body size limit and a JSON error for anything that escapes,
+    around the FastAPI application (``.app``)."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            if scope["method"] in ("POST", "PUT", "PATCH"):
-                receive = await self._buffered(scope, receive)
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:  # nothing sensible can be sent any more; the connection is closed
-                log.error("error after the response started", exc_info=exc)
-                return
-            await error_response(exc)(scope, receive, send)
-
-    async def _buffered(self, scope: Scope, receive: Receive) -> Receive:
-        """Read the whole body (at most the limit) so the application never sees more."""
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                raise PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise InvalidInput("the client disconnected while sending the body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
+        super().__init__(app, max_body_bytes, error_response)
 
 
 def _signed(body: SignedProposal) -> tuple[bytes, bytes]:

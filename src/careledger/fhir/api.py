@@ -26,13 +26,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from careledger.api.guard import RequestGuard
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.fhir.base import StoredVersion
 from careledger.fhir.bundles import parse_etag, process_bundle
 from careledger.fhir.capability import capability_statement
-from careledger.fhir.errors import Issue, PayloadTooLarge, ResourceNotFound, UnsupportedMediaType
+from careledger.fhir.errors import Issue, ResourceNotFound, UnsupportedMediaType
 from careledger.fhir.outcome import information, operation_outcome, outcome_for
 from careledger.fhir.resources import PROFILES
 from careledger.fhir.service import FhirService, decode_json
@@ -62,64 +62,6 @@ def error_response(error: BaseException) -> Response:
     if status >= 500 and not isinstance(error, CareLedgerError):
         log.error("unexpected error answering a FHIR request", exc_info=error)
     return fhir_response(outcome, status)
-
-
-class _Guard:
-    """Outermost ASGI layer: body size limit, and an OperationOutcome for anything that escapes."""
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            if scope["method"] in ("POST", "PUT", "PATCH"):
-                receive = await self._buffered(scope, receive)
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:
-                log.error("error after the response started", exc_info=exc)
-                return
-            await error_response(exc)(scope, receive, send)
-
-    async def _buffered(self, scope: Scope, receive: Receive) -> Receive:
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                raise PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise InvalidInput("the client disconnected while sending the body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
 
 
 def _no_requester(_request: Request) -> str | None:
@@ -314,4 +256,4 @@ def create_app(
         return fhir_response(found.content or b"{}", 200, _version_headers(found, base))
 
     app.state.service = service
-    return _Guard(app, max_body_bytes)
+    return RequestGuard(app, max_body_bytes, error_response)
