@@ -31,6 +31,7 @@ import msgspec
 from careledger.contracts.consent import ConsentTerms, grant_payload, revoke_payload
 from careledger.contracts.record_locator import handle_message, patient_handle
 from careledger.credentials.ledger import LedgerDidRegistry
+from careledger.fhir.accounting import accounting_of_disclosures
 from careledger.fhir.api import create_app
 from careledger.fhir.bundles import process_bundle
 from careledger.fhir.envelope import MasterKey
@@ -41,7 +42,7 @@ from careledger.fhir.everything import (
     LongitudinalRecord,
     org_header_requester,
 )
-from careledger.fhir.ledger import ProviderLedger, accounting_of_disclosures, enrolment_payload
+from careledger.fhir.ledger import ProviderLedger, enrolment_payload
 from careledger.fhir.service import FhirService
 from careledger.fhir.sqlite import SQLiteResourceStore
 from careledger.fhir.synthetic import generate, split_by_provider, transaction_bundle
