@@ -81,16 +81,21 @@ def down(directory: Path) -> None:
 @_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(directory: Path, as_json: bool) -> None:
-    """Height and state root of every node; exit status 1 if one is down or they disagree."""
+    """Height and state root of every node, health of every NATS server; exit status 1 if one
+    is down or the nodes disagree."""
+    from careledger.netctl.control import nats_status
     from careledger.netctl.control import status as network_status
     from careledger.netctl.layout import NetworkLayout
 
+    layout = NetworkLayout(directory)
     try:
-        nodes = asyncio.run(network_status(NetworkLayout(directory)))
+        nodes = asyncio.run(network_status(layout))
+        servers = nats_status(layout)
     except CareLedgerError as exc:
         _fail(str(exc))
     if as_json:
-        click.echo(json.dumps([asdict(n) for n in nodes], indent=2))
+        doc = {"nodes": [asdict(n) for n in nodes], "nats": [asdict(s) for s in servers]}
+        click.echo(json.dumps(doc, indent=2))
     else:
         for n in nodes:
             if n.error:
@@ -98,10 +103,13 @@ def status(directory: Path, as_json: bool) -> None:
             else:
                 click.echo(
                     f"{n.org:<8} pid {n.pid:<8} {n.url}  height {n.height}  "
-                    f"state root {n.state_root[:16]}…"
+                    f"state root {n.state_root}"
                 )
+        for s in servers:
+            health = "healthy" if s.healthy else f"DOWN: {s.error}"
+            click.echo(f"{s.name:<8} pid {s.pid or '-':<8} {s.url}  {health}")
     heights = {(n.height, n.state_root) for n in nodes}
-    if any(n.error for n in nodes) or len(heights) > 1:
+    if any(n.error for n in nodes) or len(heights) > 1 or not all(s.healthy for s in servers):
         sys.exit(1)
 
 
@@ -128,9 +136,21 @@ def status(directory: Path, as_json: bool) -> None:
     show_default=True,
     help="Accounts transfers pick from at random.",
 )
+@click.option(
+    "--nats-messages",
+    type=click.IntRange(0, 10_000_000),
+    default=5_000,
+    show_default=True,
+    help="Messages for the NATS publish ceiling (jetstream; 0: skip it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def bench_network(
-    directory: Path, transactions: int, concurrency: int, accounts: int, as_json: bool
+    directory: Path,
+    transactions: int,
+    concurrency: int,
+    accounts: int,
+    nats_messages: int,
+    as_json: bool,
 ) -> None:
     """Transfers through every organisation's node of a `network up` network."""
     from careledger.netctl.bench import run_network_bench
@@ -143,6 +163,7 @@ def bench_network(
                 transactions=transactions,
                 concurrency=concurrency,
                 accounts=accounts,
+                nats_messages=nats_messages,
             )
         )
     except CareLedgerError as exc:

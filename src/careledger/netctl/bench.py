@@ -6,22 +6,34 @@ The report has the shape of :class:`careledger.sim.bench_ledger.LedgerBenchRepor
 signature-pipeline figures, which only an in-process network can measure: committed valid tx/s,
 end-to-end latency percentiles (client → node → endorsers → ordering → commit at the node → client),
 success rate, blocks cut and failures by kind.
+
+With jetstream ordering the same run then measures the NATS publish ceiling: JetStream publish
+acknowledgements per second to a scratch R3 file stream on the same cluster (same servers, so the
+same ``sync_interval: always``), messages the size of the run's average transaction envelope, each
+with a ``Nats-Msg-Id`` as the tx stream has; the scratch stream is deleted afterwards. It is what
+ordering could take if nothing else ran: the gap to the tx/s is the nodes' own cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
+import os
 import random
+import secrets
 import statistics
 import time
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import httpx
+
 from careledger.api.client import NodeClient
 from careledger.errors import CareLedgerError, TransactionInvalid
 from careledger.netctl.layout import NetworkLayout, NetworkSpec
+from careledger.node.config import load_node_config
 from careledger.node.consortium import load_config
 
 
@@ -31,6 +43,10 @@ class NetworkBenchReport:
     committed_valid: int
     seconds: float
     tps: float
+    nats_publish_acks_per_s: float | None
+    """JetStream publish acks/s to a scratch R3 stream on the same cluster (None: no NATS)."""
+    nats_publish_messages: int
+    nats_publish_payload_bytes: int
     success_rate: float
     latency_p50_ms: float
     latency_p95_ms: float
@@ -49,29 +65,133 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _letters(n: int) -> str:
+    """``n`` in base 26 as lowercase letters: account names without digit runs, which the
+    contracts' PHI screen refuses (five or more digits may be an MRN, a ZIP code, …)."""
+    out = ""
+    while True:
+        n, r = divmod(n, 26)
+        out = chr(ord("a") + r) + out
+        if n == 0:
+            return out
+
+
 def policy_for(orgs: list[str]) -> str:
     """A majority endorsement policy: 2 of 3 for three organisations."""
     return f"{len(orgs) // 2 + 1} OF ({', '.join(orgs)})"
 
 
-async def approve_tokens(spec: NetworkSpec, admins: dict[str, NodeClient]) -> None:
-    """Approve the tokens contract by a majority of admins, unless it already is."""
+async def approve_tokens(
+    spec: NetworkSpec, admins: dict[str, NodeClient], timeout: float = 30.0
+) -> None:
+    """Approve the tokens contract by a majority of admins, unless it already is; return once
+    every node has committed the approval (a node that lags would refuse the contract)."""
     first = admins[spec.orgs[0]]
-    if await first.evaluate("_gov", "contract", ["tokens"]) is not None:
-        return
-    change = {"name": "tokens", "version": "1.0", "policy": policy_for(spec.orgs)}
-    proposal = await first.submit("_gov", "propose", ["contract", change])
-    status = proposal.result["status"]
-    for org in spec.orgs[1:]:
-        if status == "applied":
-            break
-        status = (await admins[org].submit("_gov", "approve", [proposal.result["id"]])).result[
-            "status"
-        ]
+    if await first.evaluate("_gov", "contract", ["tokens"]) is None:
+        change = {"name": "tokens", "version": "1.0", "policy": policy_for(spec.orgs)}
+        proposal = await first.submit("_gov", "propose", ["contract", change])
+        status = proposal.result["status"]
+        for org in spec.orgs[1:]:
+            if status == "applied":
+                break
+            approved = await admins[org].submit("_gov", "approve", [proposal.result["id"]])
+            status = approved.result["status"]
+    deadline = time.monotonic() + timeout
+    for org, admin in admins.items():
+        while await admin.evaluate("_gov", "contract", ["tokens"]) is None:
+            if time.monotonic() > deadline:
+                raise CareLedgerError(f"the node of {org} has not committed the tokens approval")
+            await asyncio.sleep(0.05)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishCeiling:
+    messages: int
+    payload_bytes: int
+    seconds: float
+    acks_per_s: float
+
+
+async def nats_publish_ceiling(
+    servers: list[str],
+    *,
+    messages: int = 5_000,
+    payload_bytes: int = 2_048,
+    inflight: int = 512,
+    replicas: int = 3,
+    timeout: float = 120.0,
+) -> PublishCeiling:
+    """Publish ``messages`` to a scratch stream (file storage, ``replicas``) as fast as acks
+    come back, ``inflight`` unacknowledged at most; the stream is deleted afterwards."""
+    import nats
+    from nats.js import api
+
+    from careledger.ordering.jetstream_streams import MSG_ID
+
+    nc = await nats.connect(servers, connect_timeout=2, name="careledger-bench")
+    try:
+        js = nc.jetstream(timeout=10, publish_async_max_pending=inflight)
+        name = f"BENCH_{secrets.token_hex(4).upper()}"
+        subject = f"careledger.bench.{name.lower()}"
+        await asyncio.wait_for(
+            js.add_stream(
+                api.StreamConfig(
+                    name=name,
+                    subjects=[subject],
+                    retention=api.RetentionPolicy.LIMITS,
+                    storage=api.StorageType.FILE,
+                    num_replicas=replicas,
+                    discard=api.DiscardPolicy.NEW,
+                    duplicate_window=120.0,
+                    allow_direct=True,
+                )
+            ),
+            15,
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while True:  # a new R3 stream answers nothing until it has a leader
+                info = await asyncio.wait_for(js.stream_info(name), 5)
+                if info.cluster is None or info.cluster.leader or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            payload = os.urandom(payload_bytes)
+            for i in range(min(100, messages)):  # warm-up: connections, leader, file blocks
+                await js.publish(subject, payload, headers={MSG_ID: f"w{i}"})
+            started = time.perf_counter()
+            futures = [
+                await js.publish_async(subject, payload, headers={MSG_ID: str(i)})
+                for i in range(messages)
+            ]
+            await asyncio.wait_for(asyncio.gather(*futures), timeout)
+            seconds = time.perf_counter() - started
+        finally:
+            await asyncio.wait_for(js.delete_stream(name), 15)
+    finally:
+        await nc.close()
+    return PublishCeiling(messages, payload_bytes, round(seconds, 3), round(messages / seconds, 1))
+
+
+async def _envelope_size(servers: list[str], stream: str) -> int:
+    """The average message size of the tx stream so far (what the ceiling publishes)."""
+    import nats
+
+    nc = await nats.connect(servers, connect_timeout=2, name="careledger-bench")
+    try:
+        info = await asyncio.wait_for(nc.jetstream().stream_info(stream), 5)
+        count, size = info.state.messages, info.state.bytes
+        return int(size // count) if count else 2_048
+    finally:
+        await nc.close()
 
 
 async def run_network_bench(
-    layout: NetworkLayout, *, transactions: int = 2_000, concurrency: int = 64, accounts: int = 200
+    layout: NetworkLayout,
+    *,
+    transactions: int = 2_000,
+    concurrency: int = 64,
+    accounts: int = 200,
+    nats_messages: int = 5_000,
 ) -> NetworkBenchReport:
     spec = layout.load()
     config = load_config(layout.consortium)
@@ -83,15 +203,34 @@ async def run_network_bench(
             )
 
         admins = {org: await client(org, "admin") for org in spec.orgs}
-        clients = {org: await client(org, "client0") for org in spec.orgs}
+        # Several clients per organisation, each with a few connections: httpx's connection pool
+        # scans every pooled connection on each request, so one pool of `concurrency`
+        # connections costs the bench (on the same cores as the nodes) O(concurrency) per request.
+        shards = max(1, min(16, concurrency // 4))
+        minters = {
+            org: [admins[org]] + [await client(org, "admin") for _ in range(shards - 1)]
+            for org in spec.orgs
+        }
+        clients = {org: [await client(org, "client0") for _ in range(shards)] for org in spec.orgs}
+        turn = itertools.count()
         await approve_tokens(spec, admins)
         run = random.Random().getrandbits(32)
-        owned = [(f"bench-{run:x}-{i}", spec.orgs[i % len(spec.orgs)]) for i in range(accounts)]
+        owned = [
+            (f"bench-{_letters(run)}-{_letters(i)}", spec.orgs[i % len(spec.orgs)])
+            for i in range(accounts)
+        ]
         sem = asyncio.Semaphore(concurrency)
 
         async def mint(account: str, org: str) -> None:
             async with sem:
-                await admins[org].submit("tokens", "mint", [account, 1_000_000])
+                for attempt in range(3):
+                    minter = minters[org][next(turn) % shards]
+                    try:
+                        await minter.submit("tokens", "mint", [account, 1_000_000])
+                        return
+                    except httpx.TransportError:  # a kept-alive connection the node closed
+                        if attempt == 2:
+                            raise
 
         await asyncio.gather(*(mint(a, o) for a, o in owned))
         rng = random.Random(7)
@@ -104,11 +243,12 @@ async def run_network_bench(
             async with sem:
                 t0 = time.perf_counter()
                 try:
-                    await clients[org].submit("tokens", "transfer", [src, dst, 1], retries=0)
+                    submitter = clients[org][next(turn) % shards]
+                    await submitter.submit("tokens", "transfer", [src, dst, 1], retries=0)
                 except TransactionInvalid as exc:
                     failures[exc.code] += 1
                     return
-                except CareLedgerError as exc:
+                except (CareLedgerError, httpx.HTTPError) as exc:
                     failures[type(exc).__name__] += 1
                     return
                 latencies.append(time.perf_counter() - t0)
@@ -117,12 +257,27 @@ async def run_network_bench(
         await asyncio.gather(*(transfer() for _ in range(transactions)))
         elapsed = time.perf_counter() - started
         blocks = (await admins[spec.orgs[0]].state()).height - height0
+    ceiling: PublishCeiling | None = None
+    if spec.ordering == "jetstream" and nats_messages > 0:
+        import nats.errors
+
+        channel = load_node_config(layout.node_config(spec.orgs[0])).ordering.channel
+        try:
+            size = await _envelope_size(spec.nats_urls, f"{channel.upper()}_TX")
+            ceiling = await nats_publish_ceiling(
+                spec.nats_urls, messages=nats_messages, payload_bytes=size
+            )
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise CareLedgerError(f"NATS publish ceiling: {exc!r}") from exc
     valid = len(latencies)
     return NetworkBenchReport(
         transactions=transactions,
         committed_valid=valid,
         seconds=round(elapsed, 3),
         tps=round(valid / elapsed, 1) if elapsed else 0.0,
+        nats_publish_acks_per_s=ceiling.acks_per_s if ceiling else None,
+        nats_publish_messages=ceiling.messages if ceiling else 0,
+        nats_publish_payload_bytes=ceiling.payload_bytes if ceiling else 0,
         success_rate=round(valid / transactions, 4),
         latency_p50_ms=round(statistics.median(latencies) * 1000, 1) if latencies else 0.0,
         latency_p95_ms=round(_percentile(latencies, 0.95) * 1000, 1),

@@ -1,9 +1,11 @@
 """Bring a local network up, down, and report its status.
 
 ``up`` creates the network on first use (consortium, ports, node configurations), then starts
-what is not running: with ``jetstream`` ordering a three-node NATS cluster and the orderer
-replicas, then one node process per organisation, and waits until every node answers. Data
-stays under the directory, so ``up`` after ``down`` resumes the same chain.
+what is not running: with ``jetstream`` ordering a three-server NATS cluster (detached
+``nats-server`` processes with the ports fixed in ``network.toml`` and their JetStream stores under
+``DIR/nats``), then one node process per organisation (the first two also run their
+organisation's orderer replica), and waits until every server and node is healthy. Data stays
+under the directory, so ``up`` after ``down`` resumes the same chain and the same streams.
 
 ``embedded-solo`` ordering runs the orderer inside a single organisation's node: a one-node
 network that needs no NATS, for tests and demos of the process machinery.
@@ -12,7 +14,6 @@ network that needs no NATS, for tests and demos of the process machinery.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import socket
 import sys
 import time
@@ -23,14 +24,16 @@ import httpx
 from careledger.api.client import NodeClient
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.netctl import processes
-from careledger.netctl.layout import NetworkLayout, NetworkSpec
+from careledger.netctl.layout import NatsPorts, NetworkLayout, NetworkSpec
 from careledger.node.config import HttpSettings, NodeConfig, OrderingSettings, save_node_config
 from careledger.node.consortium import init_consortium, load_config
+from careledger.testing.nats import NatsCluster
 
 #: How a node process is started: ``careledger node start`` without going through the CLI root,
 #: so that it does not depend on how the root command is assembled.
 NODE_COMMAND = [sys.executable, "-m", "careledger.cli.node", "start", "--config"]
 NATS_NODES = 3
+ORDERER_REPLICAS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,15 @@ class NodeStatus:
         return self.pid is not None
 
 
+@dataclass(frozen=True, slots=True)
+class NatsStatus:
+    name: str
+    url: str
+    pid: int | None
+    healthy: bool
+    error: str = ""
+
+
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -59,6 +71,14 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
+def orderer_orgs(orgs: list[str]) -> list[str]:
+    """Organisations whose node runs an orderer replica: the first two (one for a single org).
+
+    Two replicas from different organisations keep cutting blocks when either one's node is
+    down; a third would only add another racer on every block on a small machine."""
+    return list(orgs[:ORDERER_REPLICAS])
+
+
 def create(layout: NetworkLayout, orgs: list[str], ordering: str) -> NetworkSpec:
     """Consortium, ports and node configurations for a new network in ``layout.root``."""
     if ordering == "embedded-solo" and len(orgs) != 1:
@@ -66,22 +86,29 @@ def create(layout: NetworkLayout, orgs: list[str], ordering: str) -> NetworkSpec
             "embedded-solo ordering runs inside one node and cannot serve several: "
             "use --orgs 1, or jetstream ordering"
         )
-    ports = _free_ports(len(orgs) + (NATS_NODES * 2 if ordering == "jetstream" else 0))
+    jetstream = ordering == "jetstream"
+    ports = _free_ports(len(orgs) + (NATS_NODES * 3 if jetstream else 0))
+    nats_ports = ports[len(orgs) :]
     spec = NetworkSpec(
         orgs=list(orgs),
         ordering=ordering,
         node_ports=dict(zip(orgs, ports, strict=False)),
-        nats_ports=ports[len(orgs) :],
+        nats=[NatsPorts(*nats_ports[i * 3 : i * 3 + 3]) for i in range(len(nats_ports) // 3)],
+        orderers=orderer_orgs(orgs) if jetstream else [],
     )
     init_consortium(layout.consortium, list(orgs))
-    servers = tuple(f"nats://127.0.0.1:{p}" for p in spec.nats_ports[:NATS_NODES])
+    servers = tuple(spec.nats_urls)
     for org in orgs:
         config = NodeConfig(
             org=org,
             consortium=layout.consortium,
             data_dir=layout.data(org),
             http=HttpSettings(port=spec.node_ports[org]),
-            ordering=OrderingSettings(backend=ordering, servers=servers or ("nats://-",)),
+            ordering=OrderingSettings(
+                backend=ordering,
+                servers=servers or ("nats://-",),
+                replica=org in spec.orderers,
+            ),
             peers={o: spec.url(o) for o in orgs if o != org},
         )
         layout.node_config(org).parent.mkdir(parents=True, exist_ok=True)
@@ -90,25 +117,59 @@ def create(layout: NetworkLayout, orgs: list[str], ordering: str) -> NetworkSpec
     return spec
 
 
-def _start_ordering(layout: NetworkLayout, spec: NetworkSpec) -> None:
-    """The NATS cluster and orderer replicas (jetstream ordering only)."""
-    if spec.ordering != "jetstream":
-        return
-    missing = [
-        module
-        for module in ("careledger.testing.nats", "careledger.ordering.jetstream")
-        if importlib.util.find_spec(module) is None
-    ]
-    if missing:
-        raise NotImplementedError(
-            f"jetstream ordering needs {' and '.join(missing)}, which has not landed yet; "
-            "`network up --orgs 1 --ordering embedded-solo` runs a one-node network meanwhile"
-        )
-    raise NotImplementedError(
-        "careledger.testing.nats and careledger.ordering.jetstream exist but netctl does not "
-        "start the NATS cluster and orderer replicas yet "
-        "(careledger.netctl.control._start_ordering)"
+def nats_cluster(layout: NetworkLayout, spec: NetworkSpec) -> NatsCluster:
+    """The network's NATS servers as fixed in ``network.toml`` (this object starts nothing)."""
+    return NatsCluster(
+        len(spec.nats),
+        layout.nats.resolve(),
+        ports=[(p.client, p.route, p.monitor) for p in spec.nats],
     )
+
+
+def nats_name(index: int) -> str:
+    """The process name (``run/<name>.pid``, ``logs/<name>.log``) of NATS server ``index``."""
+    return f"nats{index}"
+
+
+def _start_ordering(layout: NetworkLayout, spec: NetworkSpec, timeout: float) -> list[str]:
+    """Start the NATS servers that are not running (detached, by recorded PID); wait until
+    every server reports JetStream healthy. Returns the names started."""
+    if spec.ordering != "jetstream":
+        return []
+    cluster = nats_cluster(layout, spec)
+    started: list[str] = []
+    try:
+        for i in range(cluster.size):
+            name = nats_name(i)
+            if processes.running_pid(layout, name) is None:
+                config = cluster.write_config(i)
+                processes.spawn(layout, name, cluster.command(i), str(config))
+                started.append(name)
+        deadline = time.monotonic() + timeout
+        for i in range(cluster.size):
+            name = nats_name(i)
+            while not cluster.healthy(i):
+                pid = processes.running_pid(layout, name)
+                if pid is None or processes.exited(pid) is not None:
+                    raise CareLedgerError(
+                        f"NATS server {name} exited while starting; its log:\n{_tail(layout, name)}"
+                    )
+                if time.monotonic() > deadline:
+                    raise CareLedgerError(
+                        f"NATS server {name} not healthy after {timeout} s; its log:\n"
+                        f"{_tail(layout, name)}"
+                    )
+                time.sleep(0.1)
+    except BaseException:
+        for name in started:
+            processes.stop(layout, name)
+        raise
+    return started
+
+
+def _tail(layout: NetworkLayout, name: str) -> str:
+    log = layout.log_file(name)
+    return log.read_text(errors="replace")[-2000:] if log.exists() else ""
 
 
 def up(
@@ -124,18 +185,20 @@ def up(
             )
     else:
         spec = create(layout, orgs or ["Org1", "Org2", "Org3"], ordering)
-    _start_ordering(layout, spec)
-    started: list[str] = []
-    for org in spec.orgs:
-        if processes.running_pid(layout, org) is None:
-            config = str(layout.node_config(org).resolve())
-            processes.spawn(layout, org, [*NODE_COMMAND, config], config)
-            started.append(org)
+    started = _start_ordering(layout, spec, timeout)
     try:
-        asyncio.run(_wait_healthy(layout, spec, started, timeout))
+        nodes: list[str] = []
+        for org in spec.orgs:
+            if processes.running_pid(layout, org) is None:
+                config = str(layout.node_config(org).resolve())
+                processes.spawn(layout, org, [*NODE_COMMAND, config], config)
+                started.append(org)
+                nodes.append(org)
+        asyncio.run(_wait_healthy(layout, spec, nodes, timeout))
     except BaseException:
-        for org in started:
-            processes.stop(layout, org)
+        # Nodes first, then the servers this call started (running ones are left alone).
+        for name in reversed(started):
+            processes.stop(layout, name)
         raise
     return spec
 
@@ -151,9 +214,9 @@ async def _wait_healthy(
         pid = processes.running_pid(layout, org)
         code = processes.exited(pid) if pid is not None else None
         if pid is None or code is not None:
-            log = layout.log_file(org)
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise CareLedgerError(f"the node of {org} exited while starting; its log:\n{tail}")
+            raise CareLedgerError(
+                f"the node of {org} exited while starting; its log:\n{_tail(layout, org)}"
+            )
         async with NodeClient(spec.url(org), config.member(org, "client0"), timeout=2) as client:
             try:
                 await client.health()
@@ -178,9 +241,8 @@ def down(layout: NetworkLayout) -> list[str]:
 
 
 def _ordering_names(spec: NetworkSpec) -> list[str]:
-    if spec.ordering != "jetstream":
-        return []
-    return [f"nats{i}" for i in range(NATS_NODES)] + [f"orderer{i}" for i in range(NATS_NODES)]
+    """The NATS servers' process names (orderer replicas run inside the nodes)."""
+    return [nats_name(i) for i in range(len(spec.nats))] if spec.ordering == "jetstream" else []
 
 
 async def status(layout: NetworkLayout, timeout: float = 5.0) -> list[NodeStatus]:
@@ -201,3 +263,20 @@ async def status(layout: NetworkLayout, timeout: float = 5.0) -> list[NodeStatus
         return NodeStatus(org, url, pid, state.height, state.block_height, state.state_root)
 
     return list(await asyncio.gather(*(one(org) for org in spec.orgs)))
+
+
+def nats_status(layout: NetworkLayout) -> list[NatsStatus]:
+    """Each NATS server's PID and whether it reports JetStream healthy (``/healthz``)."""
+    spec = layout.load()
+    if spec.ordering != "jetstream":
+        return []
+    cluster = nats_cluster(layout, spec)
+    out: list[NatsStatus] = []
+    for i, server in enumerate(cluster.specs):
+        pid = processes.running_pid(layout, nats_name(i))
+        if pid is None:
+            out.append(NatsStatus(nats_name(i), server.url, None, False, "not running"))
+            continue
+        problem = cluster.health(i)
+        out.append(NatsStatus(nats_name(i), server.url, pid, not problem, problem))
+    return out

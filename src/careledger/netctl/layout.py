@@ -2,11 +2,11 @@
 
 ::
 
-    DIR/network.toml          orgs, ordering backend, ports (written by the first ``up``)
+    DIR/network.toml          orgs, ordering, ports, orderer orgs (written by the first ``up``)
     DIR/consortium/           keys, certificates, genesis block (``careledger init``)
     DIR/nodes/<Org>.toml      each organisation's node configuration
     DIR/data/<Org>/           each node's block file and SQLite state
-    DIR/nats/                 the NATS cluster's JetStream storage (jetstream ordering)
+    DIR/nats/                 the NATS servers' configurations and JetStream stores (n<i>/)
     DIR/run/<name>.pid        PID of each running process (removed by ``down``)
     DIR/logs/<name>.log       each process's output, appended across runs
 """
@@ -24,14 +24,35 @@ from careledger.node.config import ORDERING_BACKENDS
 
 
 @dataclass(frozen=True, slots=True)
+class NatsPorts:
+    """One NATS server's ports, fixed when the network is created (kept across ``down``/``up``,
+    so the servers rejoin as the same cluster and the nodes' configurations stay valid)."""
+
+    client: int
+    route: int
+    monitor: int
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.client}"
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkSpec:
     orgs: list[str]
     ordering: str
     node_ports: dict[str, int]
-    nats_ports: list[int] = field(default_factory=list)
+    nats: list[NatsPorts] = field(default_factory=list)
+    """The NATS servers (jetstream ordering): ``n0``, ``n1``, … in this order."""
+    orderers: list[str] = field(default_factory=list)
+    """Organisations whose node runs an orderer replica (jetstream ordering)."""
 
     def url(self, org: str) -> str:
         return f"http://127.0.0.1:{self.node_ports[org]}"
+
+    @property
+    def nats_urls(self) -> list[str]:
+        return [p.url for p in self.nats]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +93,11 @@ class NetworkLayout:
                 orgs=[str(o) for o in doc["orgs"]],
                 ordering=str(doc["ordering"]),
                 node_ports={str(k): int(v) for k, v in doc["node_ports"].items()},
-                nats_ports=[int(p) for p in doc.get("nats_ports", [])],
+                nats=[
+                    NatsPorts(int(n["client"]), int(n["route"]), int(n["monitor"]))
+                    for n in doc.get("nats", [])
+                ],
+                orderers=[str(o) for o in doc.get("orderers", [])],
             )
         except FileNotFoundError as exc:
             raise InvalidInput(
@@ -82,6 +107,10 @@ class NetworkLayout:
             raise InvalidInput(f"{self.spec_file} is not a network description: {exc!r}") from exc
         if spec.ordering not in ORDERING_BACKENDS or set(spec.node_ports) != set(spec.orgs):
             raise InvalidInput(f"{self.spec_file}: unknown ordering or ports not one per org")
+        if spec.ordering == "jetstream" and not (
+            spec.nats and set(spec.orderers) <= set(spec.orgs)
+        ):
+            raise InvalidInput(f"{self.spec_file}: jetstream ordering without NATS servers")
         return spec
 
     def save(self, spec: NetworkSpec) -> None:
@@ -90,6 +119,9 @@ class NetworkLayout:
             "orgs": spec.orgs,
             "ordering": spec.ordering,
             "node_ports": spec.node_ports,
-            "nats_ports": spec.nats_ports,
+            "orderers": spec.orderers,
+            "nats": [
+                {"client": p.client, "route": p.route, "monitor": p.monitor} for p in spec.nats
+            ],
         }
         self.spec_file.write_text(tomli_w.dumps(doc))

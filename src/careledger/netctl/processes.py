@@ -34,6 +34,7 @@ def _cmdline(pid: int) -> str | None:
 
 def running_pid(layout: NetworkLayout, name: str) -> int | None:
     """The PID of process ``name`` if it is still ours and alive; removes a stale PID file."""
+    reap()
     path = layout.pid_file(name)
     try:
         pid_text, marker = path.read_text().split("\n", 1)
@@ -76,6 +77,13 @@ def spawn(layout: NetworkLayout, name: str, argv: list[str], marker: str) -> int
 
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def reap() -> None:
+    """Collect the exit status of every child of ours that has exited (no zombies left)."""
+    for pid, proc in list(_children.items()):
+        if proc.poll() is not None:
+            _children.pop(pid, None)
 
 
 def exited(pid: int) -> int | None:

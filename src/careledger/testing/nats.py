@@ -8,8 +8,12 @@ processes on 127.0.0.1, started and stopped by PID.
         ...
         cluster.kill(cluster.index_of(await cluster.stream_leader("CL_TX")))
 
-Each server gets its own free client, route and monitoring ports (127.0.0.1 only), a JetStream
-store under ``base_dir/n<i>/`` and a log at ``base_dir/n<i>.log``. Writes are fsynced before they
+Each server gets its own free client, route and monitoring ports (127.0.0.1 only; or the
+``ports`` given, one (client, route, monitor) triple per server, so that a cluster can be brought
+back on the same ports), a JetStream store under ``base_dir/n<i>/`` and a log at
+``base_dir/n<i>.log``. A caller that runs the servers itself (``careledger network up`` starts
+them detached, outliving it) uses :meth:`NatsCluster.write_config`, :meth:`NatsCluster.command`
+and :meth:`NatsCluster.health` and never :meth:`NatsCluster.start`. Writes are fsynced before they
 are acknowledged (``sync_interval: always``): JetStream's default flushes every two minutes, which
 is fine for caches and not for health records. :meth:`kill` and :meth:`restart` keep a server's
 ports and store, so a restarted server rejoins as the same Raft peer.
@@ -33,6 +37,7 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -111,20 +116,26 @@ class NatsCluster:
         binary: str | Path | None = None,
         max_file_store: str = "1G",
         max_memory_store: str = "64M",
+        ports: Sequence[tuple[int, int, int]] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster has at least one server")
+        if ports is not None and len(ports) != size:
+            raise ValueError(f"ports: one (client, route, monitor) triple per server ({size})")
         self.binary = find_nats_server(binary)
         self.base_dir = Path(base_dir)
         self.specs: list[NatsServerSpec] = []
         for i in range(size):
             name = f"n{i}"
+            client, route, monitor = (
+                ports[i] if ports is not None else (free_port(), free_port(), free_port())
+            )
             self.specs.append(
                 NatsServerSpec(
                     name=name,
-                    client_port=free_port(),
-                    route_port=free_port(),
-                    monitor_port=free_port(),
+                    client_port=client,
+                    route_port=route,
+                    monitor_port=monitor,
                     store_dir=self.base_dir / name,
                     config_file=self.base_dir / f"{name}.conf",
                     log_file=self.base_dir / f"{name}.log",
@@ -184,6 +195,22 @@ class NatsCluster:
             ]
         return "\n".join(lines) + "\n"
 
+    def config_text(self, index: int) -> str:
+        """The configuration file of server ``index`` (what :meth:`write_config` writes)."""
+        return self._config(self.specs[index])
+
+    def write_config(self, index: int) -> Path:
+        """Create server ``index``'s store directory and write its configuration file."""
+        spec = self.specs[index]
+        spec.store_dir.mkdir(parents=True, exist_ok=True)
+        spec.config_file.write_text(self._config(spec))
+        return spec.config_file
+
+    def command(self, index: int) -> list[str]:
+        """The command line that runs server ``index`` (after :meth:`write_config`), for callers
+        that manage the process themselves (``careledger network up`` runs it detached)."""
+        return [str(self.binary), "-c", str(self.specs[index].config_file)]
+
     # -- lifecycle --------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> None:
         """Start every server and wait until each reports JetStream healthy."""
@@ -200,12 +227,11 @@ class NatsCluster:
         if self.running(index):
             return
         spec = self.specs[index]
-        spec.store_dir.mkdir(parents=True, exist_ok=True)
-        spec.config_file.write_text(self._config(spec))
+        self.write_config(index)
         log = spec.log_file.open("ab")
         self._logs[index] = log
         self._procs[index] = subprocess.Popen(
-            [str(self.binary), "-c", str(spec.config_file)],
+            self.command(index),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -227,12 +253,22 @@ class NatsCluster:
                 time.sleep(0.1)
 
     def healthy(self, index: int) -> bool:
+        return self.health(index) == ""
+
+    def health(self, index: int) -> str:
+        """``""`` when server ``index`` answers ``/healthz`` with JetStream ready, else why not
+        (the server's own error, e.g. no JetStream meta leader, or that it does not answer)."""
         url = f"http://127.0.0.1:{self.specs[index].monitor_port}/healthz"
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+                return "" if resp.status == 200 else f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                body = json.loads(exc.read() or b"{}")
+                return str(body.get("error") or body.get("status") or f"HTTP {exc.code}")
+            return f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            return f"not answering ({exc})"
 
     def log_tail(self, index: int, lines: int = 30) -> str:
         try:
