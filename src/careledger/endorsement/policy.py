@@ -204,9 +204,10 @@ def _evaluate_cached(
 def plan(policy: Policy, orgs: Sequence[str], prefer: str | None = None) -> list[str]:
     """A smallest set of organisations whose peers' endorsements satisfy ``policy``.
 
-    ``prefer`` (the gateway's own organisation) is chosen when a smallest set can include it.
+    ``prefer`` (the gateway's own organisation) is chosen when a smallest set can include it;
+    among the others, earlier ones in ``orgs`` are chosen first.
     """
-    ordered = sorted(orgs, key=lambda o: (o != prefer, o))
+    ordered = sorted(orgs, key=lambda o: o != prefer)
     for size in range(1, len(ordered) + 1):
         for combo in itertools.combinations(ordered, size):
             if evaluate(policy, [(o, "peer") for o in combo], orgs):

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from careledger.endorsement.policy import plan, resolve
-from careledger.errors import EndorsementError, TransactionInvalid, UnknownContract
+from careledger.errors import (
+    EndorsementError,
+    EndorserUnavailable,
+    PolicyError,
+    TransactionInvalid,
+    UnknownContract,
+)
 from careledger.identity.msp import LocalIdentity
 from careledger.ledger.codes import ValidationCode
 from careledger.ledger.transaction import (
@@ -28,6 +35,9 @@ from careledger.ledger.transaction import (
 )
 from careledger.node.peer import Peer
 from careledger.ordering.base import OrderingService
+
+#: How long an endorser that could not be reached is left out of endorsement plans.
+UNAVAILABLE_SECONDS = 5.0
 
 
 class Endorser(Protocol):
@@ -71,6 +81,7 @@ class Gateway:
         self.endorsers = dict(endorsers)
         self.ordering = ordering
         self.commit_timeout = commit_timeout
+        self._unavailable: dict[str, float] = {}
 
     def proposal(self, contract: str, function: str, args: list[Any]) -> tuple[bytes, bytes]:
         """Canonical proposal bytes and the creator's signature over them."""
@@ -84,22 +95,58 @@ class Gateway:
         ).to_bytes()
         return body, self.identity.sign(body)
 
-    def endorsing_orgs(self, contract: str) -> list[str]:
+    def endorsing_orgs(self, contract: str, exclude: Collection[str] = ()) -> list[str]:
+        """A smallest set of organisations to ask: this gateway's own first, the others in random
+        order (spreading the load), leaving out ``exclude`` and those recently unreachable."""
         found = self.peer.validator.definition(contract)
         if found is None:
             raise UnknownContract(f"contract {contract!r} has no definition approved by governance")
         members = self.peer.validator.membership().org_ids()
-        reachable = [o for o in members if o in self.endorsers]
+        now = time.monotonic()
+        reachable = [
+            o
+            for o in members
+            if o in self.endorsers and o not in exclude and self._unavailable.get(o, 0.0) <= now
+        ]
+        random.shuffle(reachable)
         # MAJORITY / ANY / ALL count every organisation in the consortium, as validation does,
         # not only those this gateway can reach.
-        return plan(resolve(found[1], members), reachable, prefer=self.identity.org)
+        try:
+            return plan(resolve(found[1], members), reachable, prefer=self.identity.org)
+        except PolicyError as exc:
+            down = sorted(o for o in members if self._unavailable.get(o, 0.0) > now)
+            if not down:
+                raise
+            raise EndorserUnavailable(
+                f"cannot reach {', '.join(down)} (unreachable in the last "
+                f"{UNAVAILABLE_SECONDS:g} s), which the policy of {contract!r} needs; retry later"
+            ) from exc
 
     async def endorse(self, contract: str, proposal: bytes, signature: bytes) -> Envelope:
-        orgs = self.endorsing_orgs(contract)
-        outcomes = await asyncio.gather(
-            *(self.endorsers[o].endorse(proposal, signature) for o in orgs),
-            return_exceptions=True,
-        )
+        excluded: set[str] = set()
+        unreachable: EndorserUnavailable | None = None
+        while True:
+            try:
+                orgs = self.endorsing_orgs(contract, excluded)
+            except PolicyError:
+                if unreachable is None:
+                    raise
+                raise unreachable from None  # the policy needed an organisation we cannot reach
+            outcomes = await asyncio.gather(
+                *(self.endorsers[o].endorse(proposal, signature) for o in orgs),
+                return_exceptions=True,
+            )
+            down = [
+                o for o, r in zip(orgs, outcomes, strict=True) if isinstance(r, EndorserUnavailable)
+            ]
+            if not down:
+                break
+            # Ask others instead, and skip these for a while rather than time out on every call.
+            until = time.monotonic() + UNAVAILABLE_SECONDS
+            for org in down:
+                self._unavailable[org] = until
+                excluded.add(org)
+            unreachable = next(r for r in outcomes if isinstance(r, EndorserUnavailable))
         replies = [o for o in outcomes if not isinstance(o, BaseException)]
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures and replies:
