@@ -1,11 +1,19 @@
-"""Fixtures for the FHIR tests: a store in a temp file, the service with a recording listener,
-and a synchronous client over httpx's in-memory ASGI transport (one event loop per test)."""
+"""Fixtures for the FHIR tests: a store, the service with a recording listener, and a synchronous
+client over httpx's in-memory ASGI transport (one event loop per test).
+
+``store`` is parametrized: every test using it (or ``service``, ``client``) runs once on SQLite
+in a temp file and once on PostgreSQL, in a fresh schema of a throwaway server started once per
+session (:mod:`careledger.testing.pgserver`; ``CARELEDGER_TEST_PG_DSN`` uses an existing one).
+The PostgreSQL cases skip when there are no server binaries, unless
+``CARELEDGER_TEST_PG_REQUIRED=1`` (CI) makes that a failure.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +21,17 @@ import httpx
 import pytest
 
 from careledger.fhir.api import create_app
-from careledger.fhir.base import AccessPolicy, RecordingListener
+from careledger.fhir.base import AccessPolicy, RecordingListener, ResourceStore
 from careledger.fhir.envelope import MasterKey
 from careledger.fhir.service import FhirService
 from careledger.fhir.sqlite import SQLiteResourceStore
+from careledger.testing.pgserver import DSN_ENV, PostgresUnavailable, ThrowawayPostgres
 
 BASE = "http://fhir.test"
+REQUIRED_ENV = "CARELEDGER_TEST_PG_REQUIRED"
+STORE_KINDS = ["sqlite", "postgres"]
+# Tests that inspect SQLite's own file and rows; test_postgres_store.py has their counterparts.
+SQLITE_ONLY = {"test_raw_rows_cannot_be_decrypted_with_the_remaining_keys"}
 
 
 class Client:
@@ -59,11 +72,99 @@ def master_key(master_raw: bytes) -> MasterKey:
     return MasterKey(master_raw)
 
 
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A PostgreSQL server for the session; skips (or fails, in CI) when there is none."""
+    try:
+        import psycopg  # noqa: F401  (the optional "postgres" extra)
+    except ImportError:
+        _unavailable("psycopg is not installed (pip install careledger[postgres])")
+    server = ThrowawayPostgres()
+    try:
+        dsn = server.start()
+    except PostgresUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield dsn if os.environ.get(DSN_ENV) else _database_with_language_collation(dsn)
+    finally:
+        server.stop()
+
+
+def _database_with_language_collation(dsn: str) -> str:
+    """A database whose default collation is not code-point order (English, through ICU) when the
+    server has ICU, so a table that forgot ``COLLATE "C"`` fails the ordering tests."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            conn.execute(
+                "CREATE DATABASE careledger_fhir_test TEMPLATE template0 ENCODING 'UTF8'"
+                " LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'en'"
+            )
+        except psycopg.Error:
+            return dsn
+    return psycopg.conninfo.make_conninfo(dsn, dbname="careledger_fhir_test")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get(REQUIRED_ENV) == "1":
+        pytest.fail(f"{REQUIRED_ENV}=1 but PostgreSQL is unavailable: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL FHIR store tests skipped: {reason}")
+
+
 @pytest.fixture
-def store(tmp_path: Path, master_key: MasterKey) -> Iterator[SQLiteResourceStore]:
-    s = SQLiteResourceStore(tmp_path / "fhir.sqlite", master_key)
-    yield s
-    s.close()
+def pg_schema(postgres_dsn: str) -> Iterator[str]:
+    """A fresh schema name, dropped after the test (the server may be shared)."""
+    import psycopg
+
+    schema = f"fhir_test_{uuid.uuid4().hex[:16]}"
+    yield schema
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+# --- stores -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=STORE_KINDS)
+def open_store(
+    request: pytest.FixtureRequest, tmp_path: Path, master_key: MasterKey
+) -> Iterator[Callable[..., ResourceStore]]:
+    """Opens the test's store again on each call (``master_key=`` another key); every store
+    opened is closed after the test."""
+    kind: str = request.param
+    if kind != "sqlite" and request.node.originalname in SQLITE_ONLY:
+        pytest.skip("inspects SQLite's file; see test_postgres_store.py for PostgreSQL")
+    opened: list[ResourceStore] = []
+    if kind == "sqlite":
+
+        def make(key: MasterKey) -> ResourceStore:
+            return SQLiteResourceStore(tmp_path / "fhir.sqlite", key)
+
+    else:
+        from careledger.fhir.postgres import PostgresResourceStore
+
+        dsn: str = request.getfixturevalue("postgres_dsn")
+        schema: str = request.getfixturevalue("pg_schema")
+
+        def make(key: MasterKey) -> ResourceStore:
+            return PostgresResourceStore(dsn, key, schema=schema)
+
+    def opener(master_key: MasterKey = master_key) -> ResourceStore:
+        opened.append(make(master_key))
+        return opened[-1]
+
+    yield opener
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def store(open_store: Callable[..., ResourceStore]) -> ResourceStore:
+    return open_store()
 
 
 @pytest.fixture
@@ -72,7 +173,7 @@ def listener() -> RecordingListener:
 
 
 @pytest.fixture
-def service(store: SQLiteResourceStore, listener: RecordingListener) -> FhirService:
+def service(store: ResourceStore, listener: RecordingListener) -> FhirService:
     return FhirService(store, base_url=BASE, listener=listener)
 
 

@@ -24,14 +24,8 @@ from careledger.errors import StorageError
 from careledger.fhir.base import Change, Head, StoredVersion
 from careledger.fhir.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
 from careledger.fhir.errors import ResourceGone, ResourceNotFound, VersionConflict
-from careledger.fhir.query import (
-    Clause,
-    DateValue,
-    ReferenceValue,
-    SearchQuery,
-    StringValue,
-    TokenValue,
-)
+from careledger.fhir.query import SearchQuery
+from careledger.fhir.store_common import clause_sql, microseconds
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS patient_keys (
@@ -65,12 +59,6 @@ _VERSION_COLUMNS = (
     "v.rtype, v.rid, v.version, v.last_updated, v.patient, v.content_hash,"
     " v.wrapped_key, v.nonce, v.ciphertext"
 )
-_MAX_CHAR = "\U0010ffff"
-
-
-def microseconds(instant: str) -> int:
-    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
 class SQLiteResourceStore:
@@ -80,6 +68,7 @@ class SQLiteResourceStore:
         self._master = master_key
         self._lock = threading.RLock()
         self._keys: dict[str, bytes] = {}
+        self._new_keys: dict[str, bytes] = {}
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -99,8 +88,14 @@ class SQLiteResourceStore:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._new_keys.clear()
                 raise
             self._db.execute("COMMIT")
+            # Keys made in this transaction are cached only once their rows are committed: a
+            # key cached from a rolled-back transaction would encrypt data under a key that is
+            # not stored, unreadable after a restart.
+            self._keys.update(self._new_keys)
+            self._new_keys.clear()
 
     def commit(self, changes: Sequence[Change]) -> list[str | None]:
         hashes: list[str | None] = []
@@ -167,7 +162,7 @@ class SQLiteResourceStore:
 
     def _patient_key(self, db: sqlite3.Connection, patient: str, *, create: bool) -> bytes:
         """The unwrapped key of ``patient``; raises ResourceGone(erased) if it was destroyed."""
-        key = self._keys.get(patient)
+        key = self._keys.get(patient) or self._new_keys.get(patient)
         if key is not None:
             return key
         row = db.execute(
@@ -183,6 +178,8 @@ class SQLiteResourceStore:
                 "INSERT INTO patient_keys VALUES (?, ?, ?, NULL)",
                 (patient, self._master.key_id, self._master.wrap_patient_key(patient, key)),
             )
+            self._new_keys[patient] = key
+            return key
         else:
             raise StorageError(f"no key for {patient!r}: the store is damaged")
         self._keys[patient] = key
@@ -314,7 +311,7 @@ class SQLiteResourceStore:
         where = ["h.rtype = ?", "h.deleted = 0", "h.erased = 0"]
         args: list[Any] = [query.resource_type]
         for clause in query.clauses:
-            sql, clause_args = _clause_sql(clause)
+            sql, clause_args = clause_sql(clause)
             where.append(sql)
             args.extend(clause_args)
         condition = " AND ".join(where)
@@ -342,62 +339,3 @@ class SQLiteResourceStore:
         with self._lock:
             self._keys.clear()
             self._db.close()
-
-
-def _clause_sql(clause: Clause) -> tuple[str, list[Any]]:
-    """SQL matching any of the clause's values, with its arguments."""
-    parts: list[str] = []
-    args: list[Any] = []
-    if clause.name == "_id":
-        ids = [v.code for v in clause.values if isinstance(v, TokenValue)]
-        return f"h.rid IN ({','.join('?' * len(ids))})", ids
-    if clause.name == "_lastUpdated":
-        for value in clause.values:
-            assert isinstance(value, DateValue)
-            sql, date_args = _date_sql(value, "h.updated_us", "(h.updated_us + 1)")
-            parts.append(sql)
-            args.extend(date_args)
-        return "(" + " OR ".join(parts) + ")", args
-    for value in clause.values:
-        if isinstance(value, TokenValue):
-            sql = "s.value = ?" if value.code is not None else "1"
-            args.extend([value.code] if value.code is not None else [])
-            if value.system is not None:
-                sql += " AND s.system = ?"
-                args.append(value.system)
-        elif isinstance(value, ReferenceValue):
-            sql = "s.value = ?"
-            args.append(value.reference)
-        elif isinstance(value, StringValue):
-            if value.exact:
-                sql = "s.system = ?"
-                args.append(value.text)
-            else:
-                sql = "s.value >= ? AND s.value < ?"
-                args.extend([value.text, value.text + _MAX_CHAR])
-        else:
-            sql, date_args = _date_sql(value, "s.low", "s.high")
-            args.extend(date_args)
-        parts.append(sql)
-    exists = " OR ".join(f"({p})" for p in parts)
-    return (
-        "EXISTS (SELECT 1 FROM search_index s WHERE s.rtype = h.rtype AND s.rid = h.rid"
-        f" AND s.param = ? AND ({exists}))",
-        [clause.name, *args],
-    )
-
-
-def _date_sql(value: DateValue, low: str, high: str) -> tuple[str, list[int]]:
-    """FHIR date prefixes over half-open ranges: the stored ``[low, high)`` against the
-    searched ``[value.low, value.high)``."""
-    lo, hi = value.low, value.high
-    return {
-        "eq": (f"{low} >= ? AND {high} <= ?", [lo, hi]),
-        "ne": (f"NOT ({low} >= ? AND {high} <= ?)", [lo, hi]),
-        "lt": (f"{low} < ?", [lo]),
-        "gt": (f"{high} > ?", [hi]),
-        "le": (f"{low} < ?", [hi]),
-        "ge": (f"{high} > ?", [lo]),
-        "sa": (f"{low} >= ?", [hi]),
-        "eb": (f"{high} <= ?", [lo]),
-    }[value.prefix]
