@@ -8,7 +8,10 @@ who knows their handle — lists the disclosures of a period for the HIPAA accou
 disclosures (45 CFR 164.528); a break-glass record also writes a *notice* the patient can query
 and emits ``audit.break_glass``.
 
-Records are batched (one transaction for many decisions) and never updated or deleted.
+Records are batched (one transaction for many decisions) and never updated or deleted. A record
+may carry an ``id`` (a SHA-256 hex the holder chose, fixed before the first submission): a
+record whose id the holder already recorded is skipped, so a holder's outbox can resubmit after
+a crash without writing it twice.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class AuditInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     count: Count = 0
     break_glass: bool = False
     break_glass_reason: BreakGlassReason | None = None
+    id: HexDigest | None = None  # the holder's idempotency key (see the module docstring)
 
 
 class AuditRecord(msgspec.Struct, frozen=True):
@@ -93,7 +97,14 @@ class Notice(msgspec.Struct, frozen=True):
     tx: HexDigest
 
 
-for _schema in (AuditInput, AuditRecord, Notice):
+class Seen(msgspec.Struct, frozen=True):
+    """A record id the holder already recorded (``seen/<holder>/<id>``)."""
+
+    recorded: Millis
+    tx: HexDigest
+
+
+for _schema in (AuditInput, AuditRecord, Notice, Seen):
     check_schema(_schema)
 
 
@@ -109,22 +120,31 @@ def _stamp(ms: int) -> str:
 class Audit(Contract):
     name = NAMESPACE
     version = "1.0"
-    schemas = {"rec": AuditRecord, "notice": Notice}
+    schemas = {"rec": AuditRecord, "notice": Notice, "seen": Seen}
 
     @invoke
     def record(self, stub: Stub, records: list[AuditInput]) -> dict[str, Any]:
-        """Append audit records for the creator organisation (the holder)."""
+        """Append audit records for the creator organisation (the holder); a record whose
+        ``id`` this holder already recorded is skipped (counted in ``skipped``)."""
         if not 1 <= len(records) <= MAX_RECORDS:
             raise InvalidInput(f"record takes 1 to {MAX_RECORDS} records")
         holder = stub.creator.org
         tag = stub.tx_id
-        notices = 0
+        notices = skipped = 0
+        ids: set[str] = set()
         for i, item in enumerate(records):
             check_struct(item)
             if item.break_glass != (item.break_glass_reason is not None):
                 raise InvalidInput("break-glass needs a reason code, and only break-glass has one")
             if item.break_glass and item.purpose != "ETREAT":
                 raise InvalidInput("break-glass is for emergency treatment (ETREAT) only")
+            if item.id is not None:
+                seen = f"seen/{holder}/{item.id}"
+                if item.id in ids or stub.get(seen) is not None:
+                    skipped += 1
+                    continue
+                ids.add(item.id)
+                stub.put(seen, Seen(stub.timestamp, stub.tx_id))
             when = _stamp(stub.timestamp)
             stub.put(
                 f"rec/{item.handle}/{when}/{tag}/{i:04d}",
@@ -155,8 +175,9 @@ class Audit(Contract):
                             "reason": item.break_glass_reason,
                         },
                     )
-        stub.emit("audit.recorded", {"holder": holder, "records": len(records)})
-        return {"records": len(records), "notices": notices}
+        written = len(records) - skipped
+        stub.emit("audit.recorded", {"holder": holder, "records": written})
+        return {"records": written, "notices": notices, "skipped": skipped}
 
     @query
     def records(self, stub: Stub, handle: str, start: Millis, end: Millis) -> list[dict[str, Any]]:

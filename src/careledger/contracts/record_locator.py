@@ -180,9 +180,12 @@ class RecordLocator(Contract):
 
     @invoke
     def erase(self, stub: Stub, handle: Handle) -> dict[str, Any]:
-        """Mark every entry of the creator organisation for ``handle`` erased."""
+        """Mark every entry of the creator organisation for ``handle`` erased. Erasing again
+        changes nothing (``{"erased": 0, "already": True}``): a resubmission is harmless."""
         require(handle, Handle, "handle")
         holder = stub.creator.org
+        if stub.get(f"erasure/{handle}/{holder}") is not None:
+            return {"erased": 0, "already": True}
         prefix = f"entry/{handle}/{holder}/"
         count = 0
         for key, entry in stub.range(prefix, prefix[:-1] + "0"):

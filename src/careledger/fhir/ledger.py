@@ -12,10 +12,17 @@ indexed and not disclosed.
 Salts: each resource's salt is ``HMAC-SHA256(secret, "Type/id")[:16]``, so the holder keeps no
 salt table and hands the salt out with the resource; the secret never leaves the holder.
 
+Durability: locator entries, erasures and access decisions are written to the holder's
+:class:`~careledger.fhir.outbox.LedgerOutbox` (a local SQLite file) synchronously, by the listener
+and the policy — before the FHIR request is answered — and submitted by an
+:class:`~careledger.fhir.outbox.OutboxFlusher` that deletes each row once its transaction has
+committed. Rows a crash leaves behind are submitted when the next ``ProviderLedger`` opens the
+same file; the contracts skip what was already recorded. The patient directory lives in the
+same file.
+
 Threads: the FHIR service calls the listener and the policy from request threads; ledger work is
 done on the network's event loop (:class:`LedgerSession`). Submissions run in the background —
-:meth:`ProviderLedger.flush` waits for them. The outbox is in memory (see Known limits in
-docs/interoperability.md).
+:meth:`ProviderLedger.flush` waits for them.
 
 Not for: assembling the longitudinal record (:mod:`careledger.fhir.everything`).
 """
@@ -31,17 +38,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from careledger.contracts import audit as audit_contract
-from careledger.contracts import record_locator as locator
 from careledger.contracts.consent import ConsentRecord, covers, decode_records
 from careledger.contracts.record_locator import EntryInput, resource_ref, salted_content_hash
 from careledger.crypto.keys import verify
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.fhir.base import AccessDecision, AccessRequest, ResourceEvent, StoredVersion
+from careledger.fhir.outbox import Kind, LedgerOutbox, OutboxFlusher, new_record_id
 from careledger.fhir.query import MAX_COUNT, parse_search
 from careledger.fhir.resources import SUPPORTED_TYPES, SensitivityLabel, clinical_date, sensitivity
 from careledger.identity.did.keys import PublicKey
@@ -86,15 +93,31 @@ class PatientLink:
 
 @dataclass
 class PatientDirectory:
-    """Local patients linked to DIDs and handles (in memory; a deployment persists it next to
-    the FHIR store — it is the holder's own data, never on the ledger)."""
+    """Local patients linked to DIDs and handles — the holder's own data, never on the ledger.
+    With ``store`` (the ledger outbox's file) every change is written through and
+    :meth:`load` reads it back after a restart."""
 
     _by_patient: dict[str, PatientLink] = field(default_factory=dict)
     _by_did: dict[str, PatientLink] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    store: LedgerOutbox | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, store: LedgerOutbox) -> PatientDirectory:
+        directory = cls(store=store)
+        for patient, did, handle, erased in store.links():
+            link = PatientLink(patient, did, handle, erased)
+            directory._by_patient[patient] = link
+            directory._by_did[did] = link
+        return directory
+
+    def _save(self, link: PatientLink) -> None:
+        if self.store is not None:
+            self.store.save_link(link.patient, link.did, link.handle, link.erased)
 
     def link(self, link: PatientLink) -> None:
         with self._lock:
+            self._save(link)
             self._by_patient[link.patient] = link
             self._by_did[link.did] = link
 
@@ -109,6 +132,7 @@ class PatientDirectory:
             link = self._by_patient.get(patient)
             if link is not None:
                 link = replace(link, erased=True)
+                self._save(link)
                 self._by_patient[patient] = link
                 self._by_did[link.did] = link
             return link
@@ -191,24 +215,15 @@ class LedgerSession:
 # --- audit ------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Group:
-    types: set[str] = field(default_factory=set)
-    refs: list[str] = field(default_factory=list)
-    count: int = 0
-
-
 class AuditTrail:
-    """Collects decisions and writes them to the ``audit`` contract in batches: decisions with
-    the same (patient, requester, purpose, outcome, reason) made within ``delay`` seconds become
-    one record listing the resource refs."""
+    """Writes each access decision to the outbox as a *note* at once; the flusher groups the
+    notes pending after ``delay`` seconds — same (patient, requester, purpose, outcome, reason)
+    → one ``audit`` record listing the resource refs — and submits them."""
 
-    def __init__(self, session: LedgerSession, *, delay: float = 0.02) -> None:
-        self.session = session
+    def __init__(self, outbox: LedgerOutbox, flusher: OutboxFlusher, *, delay: float = 0.02):
+        self.outbox = outbox
+        self.flusher = flusher
         self.delay = delay
-        self._pending: dict[tuple[Any, ...], _Group] = {}
-        self._lock = threading.Lock()
-        self._scheduled = False
 
     def note(
         self,
@@ -224,65 +239,56 @@ class AuditTrail:
         practitioner: str | None = None,
         break_glass_reason: str | None = None,
     ) -> None:
-        key = (handle, action, reason, requester, practitioner, purpose, break_glass_reason)
-        with self._lock:
-            group = self._pending.setdefault(key, _Group())
-            if resource_type:
-                group.types.add(resource_type)
-            if ref and action == "disclose":
-                group.refs.append(ref)
-            group.count += count
-            schedule = not self._scheduled
-            self._scheduled = True
-        if schedule:
-            self.session.spawn(self._flush_later)
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.delay)
-        await self.flush()
-
-    def _take(self) -> list[dict[str, Any]]:
-        with self._lock:
-            pending, self._pending, self._scheduled = self._pending, {}, False
-        records: list[dict[str, Any]] = []
-        for key, group in pending.items():
-            handle, action, reason, requester, practitioner, purpose, bg = key
-            refs = group.refs or [""]
-            for start in range(0, len(refs), audit_contract.MAX_REFS):
-                chunk = [r for r in refs[start : start + audit_contract.MAX_REFS] if r]
-                records.append(
-                    {
-                        "handle": handle,
-                        "action": action,
-                        "reason": reason,
-                        "requester": requester,
-                        "practitioner": practitioner,
-                        "purpose": purpose,
-                        "resource_types": sorted(group.types),
-                        "refs": chunk,
-                        "count": len(chunk) or group.count,
-                        "break_glass": bg is not None,
-                        "break_glass_reason": bg,
-                    }
-                )
-        return records
+        self.outbox.add([("note", _note(
+            handle, action, reason, requester, purpose=purpose, resource_type=resource_type,
+            ref=ref, count=count, practitioner=practitioner, break_glass_reason=break_glass_reason,
+        ))])  # fmt: skip
+        self.flusher.wake(self.delay)
 
     async def flush(self) -> None:
-        """Write what is pending now, and wait for it to commit."""
-        records = self._take()
-        for start in range(0, len(records), audit_contract.MAX_RECORDS):
-            await self.session.gateway.submit(
-                audit_contract.NAMESPACE,
-                "record",
-                [records[start : start + audit_contract.MAX_RECORDS]],
-            )
+        """Write what is pending now (notes and everything queued before them), and wait for
+        it to commit."""
+        await self.flusher.flush()
+
+
+def _note(
+    handle: str,
+    action: str,
+    reason: str,
+    requester: str,
+    *,
+    purpose: str | None,
+    resource_type: str | None = None,
+    ref: str | None = None,
+    count: int = 1,
+    practitioner: str | None = None,
+    break_glass_reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "handle": handle,
+        "action": action,
+        "reason": reason,
+        "requester": requester,
+        "purpose": purpose,
+        "resource_type": resource_type,
+        "ref": ref,
+        "count": count,
+        "practitioner": practitioner,
+        "break_glass_reason": break_glass_reason,
+    }
 
 
 # --- the provider's ledger side ---------------------------------------------------------------
 
 
 class ProviderLedger:
-    """One organisation's record locator listener, consent policy and audit trail."""
+    """One organisation's record locator listener, consent policy and audit trail.
+
+    ``outbox``: the durable outbox (a :class:`LedgerOutbox` or the path of its SQLite file;
+    default in memory, for tests and demos). Unless ``directory`` is given, the patient
+    directory is loaded from it. With ``start`` (default) the flusher runs in the background and
+    first submits what a previous run left; without it nothing is submitted until
+    :meth:`flush` (tests use this to stand for a crash before the flush)."""
 
     def __init__(
         self,
@@ -292,13 +298,19 @@ class ProviderLedger:
         directory: PatientDirectory | None = None,
         clock: Callable[[], float] = time.time,
         audit_delay: float = 0.02,
+        outbox: LedgerOutbox | str | Path = ":memory:",
+        start: bool = True,
     ) -> None:
         if len(secret) < 16:
             raise InvalidInput("the locator secret needs at least 16 bytes")
         self.session = LedgerSession(gateway)
         self.org = self.session.org
-        self.directory = directory or PatientDirectory()
-        self.audit = AuditTrail(self.session, delay=audit_delay)
+        self.outbox = outbox if isinstance(outbox, LedgerOutbox) else LedgerOutbox(outbox)
+        self.directory = directory or PatientDirectory.load(self.outbox)
+        self.flusher = OutboxFlusher(self.outbox, gateway.submit, self.session.loop)
+        self.audit = AuditTrail(self.outbox, self.flusher, delay=audit_delay)
+        if start:
+            self.flusher.start()
         self._secret = secret
         self._clock = clock
         self._consents: dict[str, tuple[int, list[ConsentRecord]]] = {}
@@ -357,25 +369,32 @@ class ProviderLedger:
                 )
             )  # fmt: skip
         if entries:
-            self.session.spawn(lambda: self.register(entries))
+            self.outbox.add([("register", e) for e in entries])  # durable before the answer
+            self.flusher.wake()
 
     async def register(self, entries: list[dict[str, Any]]) -> None:
-        """Submit locator entries (one transaction per :data:`MAX_ENTRIES`)."""
-        for start in range(0, len(entries), locator.MAX_ENTRIES):
-            await self.session.gateway.submit(
-                locator.NAMESPACE, "register", [entries[start : start + locator.MAX_ENTRIES]]
-            )
+        """Queue locator entries and wait until they (and everything queued before) commit."""
+        self.outbox.add([("register", e) for e in entries])
+        await self.flusher.flush()
 
     def patient_erased(self, patient: str) -> None:
         link = self.directory.mark_erased(patient)
         if link is None:
             return
-        self.session.spawn(lambda: self._erase(link))
-
-    async def _erase(self, link: PatientLink) -> None:
-        await self.session.gateway.submit(locator.NAMESPACE, "erase", [link.handle])
-        self.audit.note(link.handle, "erase", "erasure-request", self.org, purpose=None, count=1)
-        await self.audit.flush()
+        record = {
+            "handle": link.handle,
+            "action": "erase",
+            "reason": "erasure-request",
+            "requester": self.org,
+            "count": 1,
+            "id": new_record_id(),
+        }
+        items: list[tuple[Kind, dict[str, Any]]] = [
+            ("erase", {"handle": link.handle}),
+            ("audit", record),
+        ]
+        self.outbox.add(items)
+        self.flusher.wake()
 
     # -- AccessPolicy --------------------------------------------------------------------------
     def consents(self, did: str) -> list[ConsentRecord]:
@@ -474,10 +493,16 @@ class ProviderLedger:
         return len(entries)
 
     async def flush(self) -> None:
-        """Wait for every pending locator and audit submission."""
+        """Submit every pending outbox row and wait until each has committed."""
         await self.session.drain()
-        await self.audit.flush()
+        await self.flusher.flush()
+
+    async def close(self) -> None:
+        """Stop the background flusher and close the outbox; what is still pending stays in
+        the file for the next start (call :meth:`flush` first to submit it now)."""
+        await self.flusher.stop()
         await self.session.drain()
+        self.outbox.close()
 
 
 def patient_resources(service: FhirService, patient: str) -> list[StoredVersion]:

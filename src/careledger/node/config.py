@@ -27,6 +27,15 @@
     [peers]                             # other organisations' node API base URLs, for endorsement
     Org2 = "http://127.0.0.1:7052"
 
+    [fhir]                              # optional: serve the organisation's FHIR API at /fhir
+    enabled = true
+    store = "fhir.sqlite"               # default <data_dir>/fhir.sqlite
+    outbox = ""                         # default <store without .sqlite>.ledger.sqlite
+    master_key_env = "CARELEDGER_FHIR_MASTER_KEY"  # env var holding the base64url master key
+    secret_file = ""                    # holder secret; default <data_dir>/fhir-holder.secret
+    base_url = ""                       # public URL of /fhir; default http://<host>:<port>/fhir
+    allow_unsigned = false              # unsigned requests are the organisation's own users
+
 Relative paths are relative to the file's directory. Not for consortium-wide settings
 (``consortium.toml``, see :mod:`careledger.node.consortium`).
 """
@@ -58,7 +67,10 @@ _TOP_LEVEL = (
     "state",
     "ordering",
     "peers",
+    "fhir",
 )
+_FHIR_PATHS = ("store", "outbox", "secret_file")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -86,6 +98,20 @@ class OrderingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FhirSettings:
+    """``[fhir]``: the FHIR API the node serves at ``/fhir`` (see docs/network.md). Paths are
+    absolute once loaded; empty ones take their defaults under ``data_dir``."""
+
+    enabled: bool = False
+    store: str = ""
+    outbox: str = ""
+    master_key_env: str = "CARELEDGER_FHIR_MASTER_KEY"
+    secret_file: str = ""
+    base_url: str = ""
+    allow_unsigned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     org: str
     consortium: Path
@@ -96,6 +122,7 @@ class NodeConfig:
     ordering: OrderingSettings = field(default_factory=OrderingSettings)
     peers: dict[str, str] = field(default_factory=dict)
     did_web_host: str = ""
+    fhir: FhirSettings = field(default_factory=FhirSettings)
 
     def validate(self) -> NodeConfig:
         """This config, or InvalidInput naming the first bad setting."""
@@ -125,6 +152,14 @@ class NodeConfig:
             raise InvalidInput(
                 f"did_web_host {self.did_web_host!r}: a lower-case host name, optionally :port"
             )
+        if not _ENV_NAME.match(self.fhir.master_key_env):
+            raise InvalidInput(
+                f"fhir.master_key_env {self.fhir.master_key_env!r}: an environment variable name"
+            )
+        if self.fhir.base_url:
+            parts = urlsplit(self.fhir.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+                raise InvalidInput(f"fhir.base_url {self.fhir.base_url!r}: an http(s) URL")
         return self
 
 
@@ -156,6 +191,7 @@ def load_node_config(path: str | Path) -> NodeConfig:
             ordering=OrderingSettings(**_typed(ordering, OrderingSettings)),
             peers={str(k): str(v) for k, v in doc.get("peers", {}).items()},
             did_web_host=_string(doc, "did_web_host"),
+            fhir=_fhir(doc.get("fhir", {}), base),
         )
     except FileNotFoundError as exc:
         raise InvalidInput(f"no node configuration at {path}") from exc
@@ -169,6 +205,14 @@ def _string(doc: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{key} must be str")
     return value
+
+
+def _fhir(section: Any, base: Path) -> FhirSettings:
+    values = _typed(section, FhirSettings)
+    for key in _FHIR_PATHS:
+        if values.get(key):
+            values[key] = str((base / values[key]).resolve())
+    return FhirSettings(**values)
 
 
 def _typed(section: Any, kind: type) -> dict[str, Any]:
@@ -222,4 +266,10 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
         },
         "peers": dict(config.peers),
     }
+    if config.fhir != FhirSettings():
+        fhir = {k: getattr(config.fhir, k) for k in FhirSettings.__dataclass_fields__}
+        for key in _FHIR_PATHS:
+            if fhir[key]:
+                fhir[key] = rel(Path(fhir[key]))
+        doc["fhir"] = fhir
     path.write_text(tomli_w.dumps(doc))

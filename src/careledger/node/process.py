@@ -12,28 +12,64 @@ Ordering backends (``[ordering] backend``):
   as ``orderer0``.
 * ``embedded-solo``: a solo orderer inside this node. Other nodes cannot reach it, so it is for a
   single-node network (tests, demos) only.
+
+FHIR (``[fhir] enabled = true``): the node also serves the organisation's FHIR R4 API at
+``/fhir`` (:func:`open_fhir`): its encrypted store, a :class:`~careledger.fhir.ledger.
+ProviderLedger` on the node's gateway as listener and access policy (with its durable outbox),
+and :class:`FhirAuth` in front, which makes the node's signed-request authentication the FHIR
+API's ``requester``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import os
+import secrets
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from careledger.api.app import create_app
+from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.client import RemoteEndorser
 from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.contracts.registry import ContractRegistry, default_registry
 from careledger.crypto.keys import BatchVerifier
-from careledger.errors import StorageError
+from careledger.errors import (
+    AccessDenied,
+    CareLedgerError,
+    InvalidInput,
+    NotAuthenticated,
+    PayloadTooLarge,
+    StorageError,
+)
+from careledger.fhir import api as fhir_api
+from careledger.fhir.envelope import MasterKey
+from careledger.fhir.ledger import ProviderLedger
+from careledger.fhir.service import FhirService
+from careledger.fhir.sqlite import SQLiteResourceStore
+from careledger.identity.msp import Membership
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.state.base import StateStore
 from careledger.ledger.state.sqlite import SQLiteStateStore
-from careledger.node.config import NodeConfig, OrderingSettings, StateSettings, load_node_config
+from careledger.node.config import (
+    FhirSettings,
+    NodeConfig,
+    OrderingSettings,
+    StateSettings,
+    load_node_config,
+)
 from careledger.node.consortium import ConsortiumConfig, load_config
 from careledger.node.gateway import Endorser, Gateway, LocalEndorser
 from careledger.node.peer import Peer
@@ -103,6 +139,189 @@ async def start_replica(settings: OrderingSettings, consortium: ConsortiumConfig
     return replica
 
 
+# --- FHIR at /fhir ------------------------------------------------------------------------------
+
+#: The ASGI scope key :class:`FhirAuth` sets: the requesting organisation, or None (own users).
+REQUESTER_KEY = "careledger.fhir.requester"
+_SIGNED_HEADERS = tuple(
+    h.lower().encode() for h in (IDENTITY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+)
+
+
+def fhir_requester(request: Request) -> str | None:
+    """The FHIR API's ``requester``: what :class:`FhirAuth` established for this request."""
+    value = request.scope.get(REQUESTER_KEY)
+    return value if isinstance(value, str) else None
+
+
+def _read_only(method: str, path: str) -> bool:
+    return method in ("GET", "HEAD") or (method == "POST" and path.rstrip("/").endswith("/_search"))
+
+
+class FhirAuth:
+    """ASGI middleware in front of the FHIR API mounted in the node.
+
+    A request signed like the node API's signed requests (docs/api.md: the three
+    ``X-CareLedger-*`` headers over method, target, timestamp and body hash) by a current member
+    of *another* organisation is that organisation: the access policy (consent) decides what it
+    is served, and it may only read and search (anything else is 403). Signed by a member of the
+    node's own organisation: the organisation's own user. Unsigned: the organisation's own user
+    when ``allow_unsigned`` (a trusted front end does the authentication), else 401. Errors are
+    FHIR OperationOutcomes."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        org: str,
+        membership: Callable[[], Membership],
+        *,
+        allow_unsigned: bool = False,
+        max_body_bytes: int = fhir_api.DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self.app = app
+        self.org = org
+        self.membership = membership
+        self.allow_unsigned = allow_unsigned
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._body(receive)
+            scope[REQUESTER_KEY] = self._requester(scope, body)
+        except CareLedgerError as exc:
+            await fhir_api.error_response(exc)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise InvalidInput("the client disconnected while sending the body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _requester(self, scope: Scope, body: bytes) -> str | None:
+        method = str(scope["method"])
+        if not any(name in _SIGNED_HEADERS for name, _value in scope.get("headers", [])):
+            if self.allow_unsigned:
+                return None
+            raise NotAuthenticated(
+                "the FHIR API needs a signed request (X-CareLedger-Identity, -Timestamp, "
+                "-Signature) from a consortium member"
+            )
+        raw_path: bytes = scope.get("raw_path") or str(scope["path"]).encode()
+        query: bytes = scope.get("query_string", b"")
+        target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+        cert = check_request(self.membership(), method, target, Headers(scope=scope), body)
+        if cert.org == self.org:
+            return None
+        if not _read_only(method, str(scope["path"])):
+            raise AccessDenied(f"{cert.org} may only read and search this organisation's FHIR data")
+        return cert.org
+
+
+@dataclass
+class FhirNode:
+    """The FHIR half of a node: store, service, ledger side and the app mounted at ``/fhir``."""
+
+    service: FhirService
+    ledger: ProviderLedger
+    app: ASGIApp
+
+    async def close(self, *, flush_timeout: float = 5.0) -> None:
+        """Try to submit what is pending (bounded), then stop; the rest stays in the outbox."""
+        try:
+            await asyncio.wait_for(self.ledger.flush(), flush_timeout)
+        except Exception as exc:  # kept in the outbox, submitted at the next start
+            log.warning("FHIR ledger outbox not fully flushed at stop: %r", exc)
+        await self.ledger.close()
+        self.service.store.close()
+
+
+def holder_secret(path: Path) -> bytes:
+    """The locator salt secret in ``path`` (base64url), created (32 random bytes, mode 0600) on
+    first use. It must not change: the salts of everything indexed derive from it."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text + "\n")
+    try:
+        secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError as exc:
+        raise InvalidInput(f"{path} does not hold a base64url secret") from exc
+    if len(secret) < 16:
+        raise InvalidInput(f"{path}: the holder secret needs at least 16 bytes")
+    return secret
+
+
+def fhir_paths(settings: FhirSettings, data_dir: Path) -> tuple[Path, Path, Path]:
+    """(store, outbox, secret file) with their defaults under ``data_dir``."""
+    store = Path(settings.store) if settings.store else data_dir / "fhir.sqlite"
+    outbox = (
+        Path(settings.outbox)
+        if settings.outbox
+        else store.with_name(store.name.removesuffix(".sqlite") + ".ledger.sqlite")
+    )
+    secret = Path(settings.secret_file) if settings.secret_file else data_dir / "fhir-holder.secret"
+    return store, outbox, secret
+
+
+def open_fhir(
+    settings: FhirSettings,
+    data_dir: Path,
+    gateway: Gateway,
+    membership: Callable[[], Membership],
+    *,
+    base_url: str,
+    max_body_bytes: int,
+) -> FhirNode:
+    """The FHIR API of ``[fhir]`` on ``gateway`` (call on the node's event loop)."""
+    store_path, outbox_path, secret_path = fhir_paths(settings, data_dir)
+    key = MasterKey.from_env(settings.master_key_env)
+    secret = holder_secret(secret_path)
+    store = SQLiteResourceStore(store_path, key)
+    try:
+        service = FhirService(store, base_url=settings.base_url or base_url)
+        ledger = ProviderLedger(gateway, secret, outbox=outbox_path)
+    except BaseException:
+        store.close()
+        raise
+    service.listener, service.policy = ledger, ledger
+    app = fhir_api.create_app(service, max_body_bytes=max_body_bytes, requester=fhir_requester)
+    guarded = FhirAuth(
+        app,
+        gateway.identity.org,
+        membership,
+        allow_unsigned=settings.allow_unsigned,
+        max_body_bytes=max_body_bytes,
+    )
+    return FhirNode(service, ledger, guarded)
+
+
 class NodeProcess:
     """Start with ``await node.start()``; ``await node.stop()`` always, even after a failure."""
 
@@ -126,6 +345,7 @@ class NodeProcess:
         self._remotes: list[RemoteEndorser] = []
         self._peer_task: asyncio.Task[None] | None = None
         self._replica: Any = None
+        self.fhir: FhirNode | None = None
 
     @property
     def url(self) -> str:
@@ -163,15 +383,21 @@ class NodeProcess:
         self.service = NodeService(peer, gateway)
         self._peer_task = asyncio.create_task(peer.run(self.ordering))
         await self._wait_genesis()
-        self.server = ApiServer(
-            create_app(
-                self.service,
-                max_body_bytes=cfg.http.max_body_bytes,
-                did_web_host=cfg.did_web_host,
-            ),
-            cfg.http.host,
-            cfg.http.port,
+        app = create_app(
+            self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
         )
+        if cfg.fhir.enabled:
+            self.fhir = open_fhir(
+                cfg.fhir,
+                cfg.data_dir,
+                gateway,
+                self.service.membership,
+                base_url=f"http://{cfg.http.host}:{cfg.http.port}/fhir",
+                max_body_bytes=cfg.http.max_body_bytes,
+            )
+            assert isinstance(app.app, FastAPI)
+            app.app.mount("/fhir", self.fhir.app)
+        self.server = ApiServer(app, cfg.http.host, cfg.http.port)
         await self.server.start()
 
     async def _wait_genesis(self) -> None:
@@ -201,6 +427,8 @@ class NodeProcess:
             self.service.close()
         if self.server is not None:
             await self.server.stop()
+        if self.fhir is not None:
+            await self.fhir.close()
         if self.ordering is not None and self._shared_ordering is None:
             await self.ordering.close()
         if self._peer_task is not None:

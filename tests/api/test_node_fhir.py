@@ -1,0 +1,267 @@
+"""The FHIR API served by a real node process at /fhir: signed-request authentication becomes
+the requester, consent on the ledger decides what another organisation sees."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import tomllib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from careledger.api.auth import sign_request
+from careledger.fhir.ledger import enrolment_payload
+from careledger.node.config import FhirSettings, NodeConfig, load_node_config, save_node_config
+from careledger.node.consortium import ConsortiumConfig
+from careledger.node.gateway import Gateway
+from careledger.node.process import NodeProcess, fhir_paths
+from careledger.ordering.solo import SoloOrderer
+from careledger.sim.demo_fhir import CONTRACT_POLICY, CONTRACTS, SyntheticPatient
+from tests.api.nodes import Cluster, approve, free_port, node_config
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "network.md").read_text()
+KEY_ENV = "CARELEDGER_TEST_FHIR_MASTER_KEY"
+FHIR_JSON = "application/fhir+json"
+
+
+class _Gateways:
+    """What SyntheticPatient needs of a network: each organisation's gateway."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def gateway(self, org: str) -> Gateway:
+        service = self.cluster.nodes[org].service
+        assert service is not None
+        return service.gateway
+
+
+@asynccontextmanager
+async def fhir_cluster(consortium: ConsortiumConfig, fhir: FhirSettings) -> AsyncIterator[Cluster]:
+    """Org1..Org3 nodes (peers of each other, one solo orderer); Org1 serves FHIR."""
+    orgs = ("Org1", "Org2", "Org3")
+    ports = {org: free_port() for org in orgs}
+    urls = {org: f"http://127.0.0.1:{port}" for org, port in ports.items()}
+    orderer = SoloOrderer(
+        consortium.orderer_identity(),
+        height=0,
+        last_hash=b"",
+        config=consortium.cutter,
+        genesis=consortium.genesis(),
+    )
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(orderer.close)
+        nodes: dict[str, NodeProcess] = {}
+        for org in orgs:
+            config = node_config(
+                consortium, org, ports[org], {o: u for o, u in urls.items() if o != org}
+            )
+            if org == "Org1":
+                config = dataclasses.replace(config, fhir=fhir)
+            node = NodeProcess(config, ordering=orderer)
+            stack.push_async_callback(node.stop)
+            await node.start()
+            nodes[org] = node
+        result = Cluster(consortium, orderer, nodes, stack)
+        for name in CONTRACTS:
+            await approve(result, name, CONTRACT_POLICY)
+        yield result
+
+
+async def _call(
+    client: httpx.AsyncClient,
+    consortium: ConsortiumConfig,
+    method: str,
+    target: str,
+    body: Any = None,
+    *,
+    as_org: str | None = "Org1",
+) -> httpx.Response:
+    content = b"" if body is None else msgspec.json.encode(body)
+    headers = {"content-type": FHIR_JSON} if body is not None else {}
+    if as_org is not None:
+        headers |= sign_request(consortium.member(as_org, "client0"), method, target, content)
+    return await client.request(method, target, content=content, headers=headers)
+
+
+PATIENT = {"resourceType": "Patient", "name": [{"family": "Testperson", "given": ["Ada"]}]}
+
+
+def _observation(patient: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": patient},
+        "effectiveDateTime": "2024-05-02T10:00:00Z",
+        "valueQuantity": {"value": 72, "unit": "/min"},
+    }
+
+
+def test_node_serves_fhir_with_signed_requests_and_consent(
+    consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, _key_text())
+
+    async def main() -> None:
+        async with fhir_cluster(
+            consortium, FhirSettings(enabled=True, master_key_env=KEY_ENV)
+        ) as c:
+            org1 = c.nodes["Org1"]
+            assert org1.fhir is not None
+            async with httpx.AsyncClient(base_url=org1.url) as http:
+                # create, read, search as the organisation's own (signed) user
+                made = await _call(http, consortium, "POST", "/fhir/Patient", PATIENT)
+                assert made.status_code == 201, made.text
+                pid = made.json()["id"]
+                assert made.headers["location"].startswith(f"{org1.url}/fhir/Patient/{pid}/")
+                obs = await _call(
+                    http, consortium, "POST", "/fhir/Observation", _observation(f"Patient/{pid}")
+                )
+                assert obs.status_code == 201, obs.text
+                oid = obs.json()["id"]
+                read = await _call(http, consortium, "GET", f"/fhir/Observation/{oid}")
+                assert read.status_code == 200
+                assert read.json()["valueQuantity"]["value"] == 72
+                found = await _call(http, consortium, "GET", f"/fhir/Observation?patient={pid}")
+                assert found.status_code == 200
+                assert [e["resource"]["id"] for e in found.json()["entry"]] == [oid]
+
+                # not signed: 401; signed badly: 401
+                unsigned = await _call(
+                    http, consortium, "GET", f"/fhir/Observation/{oid}", as_org=None
+                )
+                assert unsigned.status_code == 401
+                assert unsigned.json()["resourceType"] == "OperationOutcome"
+                forged = sign_request(consortium.member("Org2", "client0"), "GET", "/fhir/Patient")
+                bad = await http.get(f"/fhir/Observation/{oid}", headers=forged)
+                assert bad.status_code == 401
+
+                # another organisation without consent: 403, search leaves it out, no writes
+                other = await _call(
+                    http, consortium, "GET", f"/fhir/Observation/{oid}", as_org="Org2"
+                )
+                assert other.status_code == 403, other.text
+                assert other.json()["resourceType"] == "OperationOutcome"
+                hidden = await _call(
+                    http, consortium, "GET", f"/fhir/Observation?patient={pid}", as_org="Org2"
+                )
+                assert hidden.status_code == 200
+                assert [
+                    e for e in hidden.json().get("entry", []) if e["search"]["mode"] == "match"
+                ] == []
+                write = await _call(
+                    http,
+                    consortium,
+                    "POST",
+                    "/fhir/Observation",
+                    _observation(f"Patient/{pid}"),
+                    as_org="Org2",
+                )
+                assert write.status_code == 403
+
+                # the patient enrols at Org1 and consents: Org2 may read, and it is on the ledger
+                patient = SyntheticPatient()
+                net: Any = _Gateways(c)
+                await patient.anchor(net, "Org1")
+                signature = patient.signer.sign(
+                    enrolment_payload(patient.did, patient.handle, "Org1")
+                )
+                ledger = org1.fhir.ledger
+                indexed = await ledger.enrol(
+                    org1.fhir.service, f"Patient/{pid}", patient.did, patient.handle, signature
+                )
+                assert indexed == 2
+                refused = await _call(
+                    http, consortium, "GET", f"/fhir/Observation/{oid}", as_org="Org2"
+                )
+                assert refused.status_code == 403
+                await patient.grant(net, "Org1", "Org2")
+                allowed = await _call(
+                    http, consortium, "GET", f"/fhir/Observation/{oid}", as_org="Org2"
+                )
+                assert allowed.status_code == 200, allowed.text
+                await ledger.flush()
+                entries = ledger.session.query("locator", "entries", [patient.handle, [], 0])
+                assert sorted(e["resource_type"] for e in entries) == ["Observation", "Patient"]
+                records = ledger.session.query("audit", "records", [patient.handle, 0, 2**42])
+                assert {(r["action"], r["reason"], r["requester"]) for r in records} == {
+                    ("deny", "no-consent", "Org2"),
+                    ("disclose", "consent", "Org2"),
+                }
+                assert ledger.outbox.counts() == {}
+            store, outbox, secret = fhir_paths(org1.config.fhir, org1.config.data_dir)
+            assert store.exists()
+            assert outbox.exists()
+            assert secret.stat().st_mode & 0o777 == 0o600
+
+    asyncio.run(main())
+
+
+def test_unsigned_requests_are_own_users_only_when_configured(
+    consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, _key_text())
+
+    async def main() -> None:
+        fhir = FhirSettings(enabled=True, master_key_env=KEY_ENV, allow_unsigned=True)
+        async with (
+            fhir_cluster(consortium, fhir) as c,
+            httpx.AsyncClient(base_url=c.nodes["Org1"].url) as http,
+        ):
+            made = await _call(http, consortium, "POST", "/fhir/Patient", PATIENT, as_org=None)
+            assert made.status_code == 201, made.text
+            read = await _call(
+                http, consortium, "GET", f"/fhir/Patient/{made.json()['id']}", as_org=None
+            )
+            assert read.status_code == 200
+            meta = await http.get("/fhir/metadata")
+            assert meta.json()["resourceType"] == "CapabilityStatement"
+            health = await http.get("/v1/health")
+            assert health.status_code == 200  # the node API is unchanged
+
+    asyncio.run(main())
+
+
+def test_fhir_settings_round_trip_and_are_documented(tmp_path: Path) -> None:
+    config = NodeConfig(
+        org="Org1",
+        consortium=tmp_path / "consortium",
+        data_dir=tmp_path / "data",
+        fhir=FhirSettings(
+            enabled=True,
+            store=str(tmp_path / "data" / "fhir.sqlite"),
+            outbox=str(tmp_path / "data" / "outbox.sqlite"),
+            secret_file=str(tmp_path / "secret"),
+            base_url="https://org1.example/fhir",
+            allow_unsigned=True,
+        ),
+    )
+    path = tmp_path / "nodes" / "Org1.toml"
+    path.parent.mkdir()
+    save_node_config(config, path)
+    doc = tomllib.loads(path.read_text())
+    assert doc["fhir"]["store"] == "../data/fhir.sqlite"
+    loaded = load_node_config(path)
+    assert loaded.fhir == config.fhir
+    for key in doc["fhir"]:
+        assert f"`fhir.{key}`" in DOC, f"fhir.{key} is not documented in docs/network.md"
+    bad = path.read_text().replace(
+        'master_key_env = "CARELEDGER_FHIR_MASTER_KEY"', 'master_key_env = "a b"'
+    )
+    path.write_text(bad)
+    with pytest.raises(Exception, match="master_key_env"):
+        load_node_config(path)
+
+
+def _key_text() -> str:
+    import base64
+    import os
+
+    return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
