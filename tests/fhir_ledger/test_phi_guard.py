@@ -175,3 +175,23 @@ def test_consent_rules_and_fhir_export(consortium: ConsortiumConfig) -> None:
             assert resource.patient.reference == w.local
 
     asyncio.run(scenario())
+
+
+def test_public_keys_and_did_urls_are_never_mistaken_for_numbers() -> None:
+    # Random base58 key material contains digit runs and date-like digits now and then; a
+    # guard that refuses 1 key in 300 makes DID operations fail at random.
+    from careledger.crypto.keys import SigningKey
+    from careledger.identity.did.keys import multibase_b58
+
+    for _ in range(2000):
+        key = multibase_b58(b"\xed\x01" + SigningKey.generate().public.raw)
+        assert screen_text(key) is None, key
+        assert screen_text(f"did:key:{key}#{key}") is None, key
+
+
+@pytest.mark.parametrize(
+    "smuggled",
+    ["z" + "1" * 45, "z1234567890123456789012345678901234567890ab", "did:key:z6Mk#123-45-6789"],
+)
+def test_digits_dressed_as_a_key_are_still_refused(smuggled: str) -> None:
+    assert screen_text(smuggled) is not None

@@ -40,7 +40,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from careledger.errors import ContractError
+from careledger.errors import CareLedgerError, ContractError
+from careledger.identity.did.keys import from_multibase_b58
 
 # --- shapes of the strict layer ---------------------------------------------------------------
 
@@ -160,6 +161,8 @@ _HEX_ID = re.compile(r"^(?=[0-9a-f]*[a-f])(?:[0-9a-f]{2}){8,64}$")
 _HANDLE = re.compile(HANDLE_PATTERN)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DID = re.compile(DID_PATTERN)
+# A DID URL naming one of its keys: the fragment is a multikey or a short key name.
+_DID_URL = re.compile(DID_PATTERN[:-1] + r"#(?:z[1-9A-HJ-NP-Za-km-z]{10,60}|[A-Za-z][\w-]{0,31})$")
 _MULTIKEY = re.compile(r"^z[1-9A-HJ-NP-Za-km-z]{40,60}$")
 _EMAIL = re.compile(r"[^\s]+@[^\s]+")
 _DATE_DAY = re.compile(
@@ -199,6 +202,21 @@ def _hidden_text(text: str) -> bool:
     return False
 
 
+# Multicodec prefixes of the keys a Multikey may hold: Ed25519 (32 bytes), P-256 (33, compressed).
+_KEY_CODECS = ((b"\xed\x01", 34), (b"\x80\x24", 35))
+
+
+def _is_public_key(text: str) -> bool:
+    """A multibase (base58btc) Multikey that decodes to a key, not digits dressed up as one."""
+    if not _MULTIKEY.match(text):
+        return False
+    try:
+        raw = from_multibase_b58(text)
+    except (ValueError, CareLedgerError):
+        return False
+    return any(raw.startswith(p) and len(raw) == n for p, n in _KEY_CODECS)
+
+
 def screen_text(text: str) -> str | None:
     """Why ``text`` may be PHI (a rule name), or None when it has an identifier's shape."""
     if not text.isascii():
@@ -208,7 +226,9 @@ def screen_text(text: str) -> str | None:
     if _HEX_ID.match(text):
         # Text hidden as hex; short ids (< 12 bytes) are too short to tell from random.
         return "encoded text" if len(text) >= 24 and _readable(bytes.fromhex(text)) else None
-    if _UUID.match(text) or _HANDLE.match(text) or _DID.match(text):
+    if _UUID.match(text) or _HANDLE.match(text) or _DID.match(text) or _DID_URL.match(text):
+        return None
+    if _is_public_key(text):  # random digits inside a key are not a number
         return None
     if any(c.isspace() for c in text):
         return "free text (whitespace)"
