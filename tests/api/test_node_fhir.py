@@ -4,6 +4,7 @@ the requester, consent on the ledger decides what another organisation sees."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import tomllib
 from collections.abc import AsyncIterator
@@ -43,8 +44,10 @@ class _Gateways:
 
 
 @asynccontextmanager
-async def fhir_cluster(consortium: ConsortiumConfig, fhir: FhirSettings) -> AsyncIterator[Cluster]:
-    """Org1..Org3 nodes (peers of each other, one solo orderer); Org1 serves FHIR."""
+async def fhir_cluster(
+    consortium: ConsortiumConfig, fhir: FhirSettings, fhir_orgs: tuple[str, ...] = ("Org1",)
+) -> AsyncIterator[Cluster]:
+    """Org1..Org3 nodes (peers of each other, one solo orderer); ``fhir_orgs`` serve FHIR."""
     orgs = ("Org1", "Org2", "Org3")
     ports = {org: free_port() for org in orgs}
     urls = {org: f"http://127.0.0.1:{port}" for org, port in ports.items()}
@@ -62,7 +65,7 @@ async def fhir_cluster(consortium: ConsortiumConfig, fhir: FhirSettings) -> Asyn
             config = node_config(
                 consortium, org, ports[org], {o: u for o, u in urls.items() if o != org}
             )
-            if org == "Org1":
+            if org in fhir_orgs:
                 config = dataclasses.replace(config, fhir=fhir)
             node = NodeProcess(config, ordering=orderer)
             stack.push_async_callback(node.stop)
@@ -204,6 +207,166 @@ def test_node_serves_fhir_with_signed_requests_and_consent(
     asyncio.run(main())
 
 
+async def _settle(c: Cluster) -> None:
+    """Until every node has committed every block the orderer has cut."""
+    async with asyncio.timeout(10):
+        while c.orderer.cutter.pending or any(
+            node.peer is None or node.peer.height() < c.orderer.height for node in c.nodes.values()
+        ):
+            await asyncio.sleep(0.01)
+
+
+def _enrolment(patient: SyntheticPatient, holder: str, *, handle: bool = True) -> dict[str, Any]:
+    signature = patient.signer.sign(enrolment_payload(patient.did, patient.handle, holder))
+    parameter: list[dict[str, Any]] = [
+        {"name": "did", "valueUri": patient.did},
+        {"name": "signature", "valueBase64Binary": base64.b64encode(signature).decode()},
+    ]
+    if handle:
+        parameter.append({"name": "handle", "valueString": patient.handle})
+    return {"resourceType": "Parameters", "parameter": parameter}
+
+
+def _matches(bundle: Any) -> list[Any]:
+    return [e for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
+
+
+def _outcome(bundle: Any) -> str:
+    return " | ".join(
+        issue["diagnostics"]
+        for e in bundle.get("entry", [])
+        if e["search"]["mode"] == "outcome"
+        for issue in e["resource"]["issue"]
+    )
+
+
+def _sources(entry: Any) -> list[str]:
+    return sorted(x["valueString"] for x in entry["extension"] if "source" in x["url"])
+
+
+def test_enrol_over_http_and_everything_across_nodes(
+    consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The patient enrols at three nodes over HTTP; Org1's $everything fetches Org2's and
+    Org3's parts from their nodes with signed requests, so their consent decides."""
+    monkeypatch.setenv(KEY_ENV, _key_text())
+    orgs = ("Org1", "Org2", "Org3")
+
+    async def main() -> None:
+        fhir = FhirSettings(enabled=True, master_key_env=KEY_ENV)
+        async with fhir_cluster(consortium, fhir, orgs) as c, AsyncExitStack() as stack:
+            http = {
+                org: await stack.enter_async_context(httpx.AsyncClient(base_url=c.nodes[org].url))
+                for org in orgs
+            }
+            net: Any = _Gateways(c)
+            patient = SyntheticPatient()
+            await patient.anchor(net, "Org1")
+            await _settle(c)
+            pid, observations = "ada-1", {}
+            for org in orgs:
+                put = await _call(http[org], consortium, "PUT", f"/fhir/Patient/{pid}",
+                                  {**PATIENT, "id": pid}, as_org=org)  # fmt: skip
+                assert put.status_code == 201, put.text
+            for org in ("Org2", "Org3"):
+                obs = await _call(http[org], consortium, "POST", "/fhir/Observation",
+                                  _observation(f"Patient/{pid}"), as_org=org)  # fmt: skip
+                assert obs.status_code == 201, obs.text
+                observations[org] = obs.json()["id"]
+
+            # $enrol: own users only, the patient's signature for this holder, an existing Patient
+            target = f"/fhir/Patient/{pid}/$enrol"
+            good = _enrolment(patient, "Org2")
+            refusals = [
+                (await _call(http["Org2"], consortium, "POST", target, good, as_org=None), 401),
+                (await _call(http["Org2"], consortium, "POST", target, good, as_org="Org1"), 403),
+                (await _call(http["Org2"], consortium, "POST", target,
+                             _enrolment(patient, "Org1"), as_org="Org2"), 400),
+                (await _call(http["Org2"], consortium, "POST", target,
+                             _enrolment(patient, "Org2", handle=False), as_org="Org2"), 400),
+                (await _call(http["Org2"], consortium, "POST", target,
+                             {"resourceType": "Patient"}, as_org="Org2"), 400),
+                (await _call(http["Org2"], consortium, "POST", "/fhir/Patient/nobody/$enrol",
+                             good, as_org="Org2"), 404),
+            ]  # fmt: skip
+            for reply, status in refusals:
+                assert reply.status_code == status, (status, reply.text)
+                assert reply.json()["resourceType"] == "OperationOutcome"
+            assert c.nodes["Org2"].fhir is not None
+            assert c.nodes["Org2"].fhir.ledger.directory.by_patient(f"Patient/{pid}") is None
+            for org, indexed in (("Org1", 1), ("Org2", 2), ("Org3", 2)):
+                done = await _call(http[org], consortium, "POST", target,
+                                   _enrolment(patient, org), as_org=org)  # fmt: skip
+                assert done.status_code == 200, done.text
+                assert {p["name"]: p for p in done.json()["parameter"]}["indexed"] == {
+                    "name": "indexed",
+                    "valueInteger": indexed,
+                }
+            await _settle(c)
+            ledger = c.nodes["Org1"].fhir.ledger if c.nodes["Org1"].fhir else None
+            assert ledger is not None
+            entries = ledger.session.query("locator", "entries", [patient.handle, [], 0])
+            assert sorted((e["holder"], e["resource_type"]) for e in entries) == [
+                ("Org1", "Patient"),
+                ("Org2", "Observation"),
+                ("Org2", "Patient"),
+                ("Org3", "Observation"),
+                ("Org3", "Patient"),
+            ]
+
+            everything = f"/fhir/Patient/{pid}/$everything"
+            # no consent: only Org1's own part; the others' refusals are in the outcome entry
+            alone = await _call(http["Org1"], consortium, "GET", everything)
+            assert alone.status_code == 200, alone.text
+            assert alone.json()["total"] == 1
+            assert _sources(_matches(alone.json())[0]) == ["Org1"]
+            assert "Org2: refused" in _outcome(alone.json())
+            assert "Org3: refused" in _outcome(alone.json())
+            # another organisation asking Org1 gets Org1's holder part: none without consent
+            other = await _call(http["Org1"], consortium, "GET", everything, as_org="Org2")
+            assert other.status_code == 403, other.text
+
+            await patient.grant(net, "Org1", "Org1")
+            await _settle(c)
+            full = (await _call(http["Org1"], consortium, "GET", everything)).json()
+            assert full["total"] == 3, full
+            assert _outcome(full) == ""
+            got = _matches(full)
+            assert got[0]["resource"]["resourceType"] == "Patient"
+            assert _sources(got[0]) == ["Org1", "Org2", "Org3"]
+            by_id = {e["resource"]["id"]: e for e in got[1:]}
+            for org, oid in observations.items():
+                assert _sources(by_id[oid]) == [org]
+                assert by_id[oid]["fullUrl"] == f"{c.nodes[org].url}/fhir/Observation/{oid}"
+            typed = await _call(
+                http["Org1"], consortium, "GET", f"{everything}?_type=Observation&_count=1"
+            )
+            assert typed.status_code == 200, typed.text
+            assert typed.json()["total"] == 2
+            assert [e["resource"]["resourceType"] for e in _matches(typed.json())] == [
+                "Observation"
+            ]
+            assert any(link["relation"] == "next" for link in typed.json()["link"])
+
+            # each holder's node saw Org1 (the signing node) and audited its decisions
+            for org in orgs:
+                holder = c.nodes[org].fhir
+                assert holder is not None
+                await holder.ledger.flush()
+            await _settle(c)
+            records = ledger.session.query("audit", "records", [patient.handle, 0, 2**42])
+            assert {(r["holder"], r["action"], r["reason"], r["requester"]) for r in records} == {
+                ("Org1", "deny", "no-consent", "Org2"),
+                *(
+                    (holder, action, reason, "Org1")
+                    for holder in ("Org2", "Org3")
+                    for action, reason in (("deny", "no-consent"), ("disclose", "consent"))
+                ),
+            }
+
+    asyncio.run(main())
+
+
 def test_unsigned_requests_are_own_users_only_when_configured(
     consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,6 +384,11 @@ def test_unsigned_requests_are_own_users_only_when_configured(
                 http, consortium, "GET", f"/fhir/Patient/{made.json()['id']}", as_org=None
             )
             assert read.status_code == 200
+            target = f"/fhir/Patient/{made.json()['id']}/$enrol"
+            enrol = await _call(
+                http, consortium, "POST", target, {"resourceType": "Parameters"}, as_org=None
+            )
+            assert enrol.status_code == 400, enrol.text  # authenticated as own user, bad body
             meta = await http.get("/fhir/metadata")
             assert meta.json()["resourceType"] == "CapabilityStatement"
             health = await http.get("/v1/health")

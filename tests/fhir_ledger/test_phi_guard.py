@@ -195,3 +195,20 @@ def test_public_keys_and_did_urls_are_never_mistaken_for_numbers() -> None:
 )
 def test_digits_dressed_as_a_key_are_still_refused(smuggled: str) -> None:
     assert screen_text(smuggled) is not None
+
+
+def test_dids_inside_composite_keys_are_identifiers() -> None:
+    # Contracts key state by DID ("trust/did:key:z6Mk…/Type"); the DID's random base58 must not
+    # be judged as a number, while a number elsewhere in the key still is.
+    import os
+
+    from careledger.contracts.phi_guard import screen_key
+    from careledger.crypto.keys import SigningKey
+    from careledger.identity.did.keys import b58encode, multibase_b58
+
+    for _ in range(2000):
+        key = multibase_b58(b"\xed\x01" + SigningKey.generate().public.raw)
+        screen_key(f"trust/did:key:{key}/CoverageCredential")
+        screen_key(f"issuer/did:careledger:{b58encode(os.urandom(16))}")
+    with pytest.raises(PhiRejected):
+        screen_key(f"trust/did:key:{key}/123-45-6789")

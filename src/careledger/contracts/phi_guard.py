@@ -161,6 +161,7 @@ _HEX_ID = re.compile(r"^(?=[0-9a-f]*[a-f])(?:[0-9a-f]{2}){8,64}$")
 _HANDLE = re.compile(HANDLE_PATTERN)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DID = re.compile(DID_PATTERN)
+_DID_INSIDE = re.compile(DID_PATTERN[1:-1] + r"(?:#[\w-]{1,64})?")
 # A DID URL naming one of its keys: the fragment is a multikey or a short key name.
 _DID_URL = re.compile(DID_PATTERN[:-1] + r"#(?:z[1-9A-HJ-NP-Za-km-z]{10,60}|[A-Za-z][\w-]{0,31})$")
 _MULTIKEY = re.compile(r"^z[1-9A-HJ-NP-Za-km-z]{40,60}$")
@@ -242,7 +243,8 @@ def screen_text(text: str) -> str | None:
         return "an identifier (MRN/SSN/...)"
     # Composite tokens ("motion:<tx prefix>", URLs) are judged part by part: a digest inside
     # one is an identifier, a digit run elsewhere is a number.
-    for part in re.split(r"[:/]", text):
+    # DIDs inside a composite (e.g. "trust/did:key:z6Mk…/Type") are identifiers: judge the rest.
+    for part in re.split(r"[:/]", _DID_INSIDE.sub("", text)):
         if _HEX_ID.match(part):
             continue
         if _DIGIT_RUN.search(part) or _SPLIT_NUMBER.search(part):

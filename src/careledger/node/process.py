@@ -17,7 +17,11 @@ FHIR (``[fhir] enabled = true``): the node also serves the organisation's FHIR R
 ``/fhir`` (:func:`open_fhir`): its encrypted store, a :class:`~careledger.fhir.ledger.
 ProviderLedger` on the node's gateway as listener and access policy (with its durable outbox),
 and :class:`FhirAuth` in front, which makes the node's signed-request authentication the FHIR
-API's ``requester``.
+API's ``requester``. The node adds (:mod:`careledger.fhir.node_routes`) patient enrolment,
+``POST /fhir/Patient/{id}/$enrol`` (own users only), and ``$everything``: the holder half for
+other organisations, and the longitudinal record for own users, fetching each other
+organisation's part from its ``[peers]`` URL + ``/fhir`` with requests signed by this node's
+member identity.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -56,7 +61,9 @@ from careledger.errors import (
 )
 from careledger.fhir import api as fhir_api
 from careledger.fhir.envelope import MasterKey
+from careledger.fhir.everything import LongitudinalRecord
 from careledger.fhir.ledger import ProviderLedger
+from careledger.fhir.node_routes import add_enrol_route, holder_endpoints
 from careledger.fhir.service import FhirService
 from careledger.fhir.sqlite import SQLiteResourceStore
 from careledger.identity.msp import Membership
@@ -247,9 +254,12 @@ class FhirNode:
     service: FhirService
     ledger: ProviderLedger
     app: ASGIApp
+    client: httpx.AsyncClient | None = None  # to the other organisations' /fhir ($everything)
 
     async def close(self, *, flush_timeout: float = 5.0) -> None:
         """Try to submit what is pending (bounded), then stop; the rest stays in the outbox."""
+        if self.client is not None:
+            await self.client.aclose()
         try:
             await asyncio.wait_for(self.ledger.flush(), flush_timeout)
         except Exception as exc:  # kept in the outbox, submitted at the next start
@@ -298,8 +308,12 @@ def open_fhir(
     *,
     base_url: str,
     max_body_bytes: int,
+    peers: Mapping[str, str] | None = None,
 ) -> FhirNode:
-    """The FHIR API of ``[fhir]`` on ``gateway`` (call on the node's event loop)."""
+    """The FHIR API of ``[fhir]`` on ``gateway`` (call on the node's event loop).
+
+    ``peers`` (org -> node API base URL): where ``$everything`` fetches other organisations'
+    parts (``<url>/fhir``), signing as the gateway's member identity."""
     store_path, outbox_path, secret_path = fhir_paths(settings, data_dir)
     key = MasterKey.from_env(settings.master_key_env)
     secret = holder_secret(secret_path)
@@ -311,7 +325,13 @@ def open_fhir(
         store.close()
         raise
     service.listener, service.policy = ledger, ledger
-    app = fhir_api.create_app(service, max_body_bytes=max_body_bytes, requester=fhir_requester)
+    client, holders = holder_endpoints(peers or {}, gateway.identity)
+    record = LongitudinalRecord(service, ledger, holders)
+    app = fhir_api.create_app(
+        service, max_body_bytes=max_body_bytes, requester=fhir_requester, everything=record
+    )
+    assert isinstance(app.app, FastAPI)
+    add_enrol_route(app.app, service, ledger, fhir_requester)
     guarded = FhirAuth(
         app,
         gateway.identity.org,
@@ -319,7 +339,7 @@ def open_fhir(
         allow_unsigned=settings.allow_unsigned,
         max_body_bytes=max_body_bytes,
     )
-    return FhirNode(service, ledger, guarded)
+    return FhirNode(service, ledger, guarded, client)
 
 
 class NodeProcess:
@@ -394,6 +414,7 @@ class NodeProcess:
                 self.service.membership,
                 base_url=f"http://{cfg.http.host}:{cfg.http.port}/fhir",
                 max_body_bytes=cfg.http.max_body_bytes,
+                peers=cfg.peers,
             )
             assert isinstance(app.app, FastAPI)
             app.app.mount("/fhir", self.fhir.app)
