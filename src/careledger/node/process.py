@@ -42,11 +42,12 @@ import httpx
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger.api.app import create_app
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.client import RemoteEndorser
+from careledger.api.guard import read_body, replaying
 from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.contracts.registry import ContractRegistry, default_registry
@@ -56,7 +57,6 @@ from careledger.errors import (
     CareLedgerError,
     InvalidInput,
     NotAuthenticated,
-    PayloadTooLarge,
     StorageError,
 )
 from careledger.fhir import api as fhir_api
@@ -196,36 +196,12 @@ class FhirAuth:
             await self.app(scope, receive, send)
             return
         try:
-            body = await self._body(receive)
+            body = await read_body(receive, self.max_body_bytes)
             scope[REQUESTER_KEY] = self._requester(scope, body)
         except CareLedgerError as exc:
             await fhir_api.error_response(exc)(scope, receive, send)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _body(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise InvalidInput("the client disconnected while sending the body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        await self.app(scope, replaying(body, receive), send)
 
     def _requester(self, scope: Scope, body: bytes) -> str | None:
         method = str(scope["method"])
