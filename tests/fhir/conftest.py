@@ -25,10 +25,8 @@ from careledger.fhir.base import AccessPolicy, RecordingListener, ResourceStore
 from careledger.fhir.envelope import MasterKey
 from careledger.fhir.service import FhirService
 from careledger.fhir.sqlite import SQLiteResourceStore
-from careledger.testing.pgserver import DSN_ENV, PostgresUnavailable, ThrowawayPostgres
 
 BASE = "http://fhir.test"
-REQUIRED_ENV = "CARELEDGER_TEST_PG_REQUIRED"
 STORE_KINDS = ["sqlite", "postgres"]
 # Tests that inspect SQLite's own file and rows; test_postgres_store.py has their counterparts.
 SQLITE_ONLY = {"test_raw_rows_cannot_be_decrypted_with_the_remaining_keys"}
@@ -73,46 +71,6 @@ def master_key(master_raw: bytes) -> MasterKey:
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    """A PostgreSQL server for the session; skips (or fails, in CI) when there is none."""
-    try:
-        import psycopg  # noqa: F401  (the optional "postgres" extra)
-    except ImportError:
-        _unavailable("psycopg is not installed (pip install careledger[postgres])")
-    server = ThrowawayPostgres()
-    try:
-        dsn = server.start()
-    except PostgresUnavailable as exc:
-        _unavailable(str(exc))
-    try:
-        yield dsn if os.environ.get(DSN_ENV) else _database_with_language_collation(dsn)
-    finally:
-        server.stop()
-
-
-def _database_with_language_collation(dsn: str) -> str:
-    """A database whose default collation is not code-point order (English, through ICU) when the
-    server has ICU, so a table that forgot ``COLLATE "C"`` fails the ordering tests."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        try:
-            conn.execute(
-                "CREATE DATABASE careledger_fhir_test TEMPLATE template0 ENCODING 'UTF8'"
-                " LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'en'"
-            )
-        except psycopg.Error:
-            return dsn
-    return psycopg.conninfo.make_conninfo(dsn, dbname="careledger_fhir_test")
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRED_ENV) == "1":
-        pytest.fail(f"{REQUIRED_ENV}=1 but PostgreSQL is unavailable: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL FHIR store tests skipped: {reason}")
 
 
 @pytest.fixture

