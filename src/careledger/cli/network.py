@@ -125,16 +125,16 @@ def status(directory: Path, as_json: bool) -> None:
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 10_000),
-    default=64,
+    default=48,
     show_default=True,
     help="Transactions in flight at once.",
 )
 @click.option(
     "--accounts",
     type=click.IntRange(10, 1_000_000),
-    default=200,
+    default=5_000,
     show_default=True,
-    help="Accounts transfers pick from at random.",
+    help="Accounts transfers pick from at random (few accounts: mostly MVCC conflicts).",
 )
 @click.option(
     "--nats-messages",

@@ -189,8 +189,8 @@ async def run_network_bench(
     layout: NetworkLayout,
     *,
     transactions: int = 2_000,
-    concurrency: int = 64,
-    accounts: int = 200,
+    concurrency: int = 48,
+    accounts: int = 5_000,
     nats_messages: int = 5_000,
 ) -> NetworkBenchReport:
     spec = layout.load()
