@@ -212,3 +212,19 @@ def test_dids_inside_composite_keys_are_identifiers() -> None:
         screen_key(f"issuer/did:careledger:{b58encode(os.urandom(16))}")
     with pytest.raises(PhiRejected):
         screen_key(f"trust/did:key:{key}/123-45-6789")
+
+
+def test_random_ids_inside_composite_values_are_not_dates_or_numbers() -> None:
+    # Motion ids (transaction-id prefixes) and UUID handles carry random digits that sometimes
+    # read as a date ("…20231205…"); the guard refused them about once in a few hundred.
+    import os
+    import uuid
+
+    for _ in range(5000):
+        motion = os.urandom(8).hex()
+        if motion.isdigit():
+            continue  # an all-digit "id" is a number, and refused on purpose
+        assert screen_text(f"motion:{motion}") is None, motion
+        assert screen_text(f"acct/{uuid.uuid4()}") is None
+    for phi in ("motion:19850304", "dob/1985/03/04", "acct/123-45-6789"):
+        assert screen_text(phi) is not None, phi

@@ -161,6 +161,11 @@ _HEX_ID = re.compile(r"^(?=[0-9a-f]*[a-f])(?:[0-9a-f]{2}){8,64}$")
 _HANDLE = re.compile(HANDLE_PATTERN)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DID = re.compile(DID_PATTERN)
+# UUIDs and hex ids (with at least one letter) standing as a whole part of a composite token.
+_ID_INSIDE = re.compile(
+    r"(?<![\w-])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|(?=[0-9a-f]*[a-f])(?:[0-9a-f]{2}){8,64})(?![\w-])"
+)
 _DID_INSIDE = re.compile(DID_PATTERN[1:-1] + r"(?:#[\w-]{1,64})?")
 # A DID URL naming one of its keys: the fragment is a multikey or a short key name.
 _DID_URL = re.compile(DID_PATTERN[:-1] + r"#(?:z[1-9A-HJ-NP-Za-km-z]{10,60}|[A-Za-z][\w-]{0,31})$")
@@ -243,18 +248,17 @@ def screen_text(text: str) -> str | None:
         return "free text (whitespace)"
     if len(text) > MAX_TEXT and not _MULTIKEY.match(text):
         return f"text over {MAX_TEXT} characters"
-    if _EMAIL.search(text):
+    # Composite tokens ("motion:<tx prefix>", "trust/did:key:z6Mk…/Type", "acct/<uuid>") are
+    # judged without the identifiers inside them, whose random digits can look like a date or
+    # a number; what remains is judged as it stands and part by part.
+    rest = _ID_INSIDE.sub("~", _DID_INSIDE.sub("~", text))
+    if _EMAIL.search(rest):
         return "an e-mail address"
-    if _DATE_DAY.search(text):
+    if _DATE_DAY.search(rest):
         return "a date with a day"
-    if _ID_PREFIX.search(text):
+    if _ID_PREFIX.search(rest):
         return "an identifier (MRN/SSN/...)"
-    # Composite tokens ("motion:<tx prefix>", URLs) are judged part by part: a digest inside
-    # one is an identifier, a digit run elsewhere is a number.
-    # DIDs inside a composite (e.g. "trust/did:key:z6Mk…/Type") are identifiers: judge the rest.
-    for part in re.split(r"[:/]", _DID_INSIDE.sub("", text)):
-        if _HEX_ID.match(part):
-            continue
+    for part in re.split(r"[:/]", rest):
         if _DIGIT_RUN.search(part) or _SPLIT_NUMBER.search(part):
             return "a number that may identify a person (SSN, MRN, phone, ZIP)"
     if _hidden_text(text):
