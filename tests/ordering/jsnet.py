@@ -150,6 +150,8 @@ async def approve_contract(net: JetStreamNetwork, name: str, policy: str = TOKEN
     """Org1's admin proposes the definition, Org2's approves it (2 of 3); every peer has it."""
     change = {"name": name, "version": "1.0", "policy": policy}
     proposed = await net.gateway("Org1", "admin").submit("_gov", "propose", ["contract", change])
+    # Peers consume blocks from the stream independently: Org2's may not have the proposal yet.
+    await net.wait_height(max(p.height() for p in net.peers.values()))
     approved = await net.gateway("Org2", "admin").submit("_gov", "approve", [proposed.result["id"]])
     assert approved.result["status"] == "applied"
     await net.wait_height(max(p.height() for p in net.peers.values()))

@@ -37,6 +37,8 @@ MSG_ID = "Nats-Msg-Id"
 
 ERR_STREAM_NAME_IN_USE = 10058
 """Stream exists with a different configuration."""
+ERR_NO_SUITABLE_PEERS = 10005
+"""No suitable peers for placement: a cluster that just started is still forming."""
 ERR_WRONG_LAST_SEQUENCE = 10071
 """``Nats-Expected-Last-Sequence`` did not match: another append won the race."""
 ERR_DUPLICATE_IN_PROCESS = 10158
@@ -174,6 +176,11 @@ async def ensure_streams(js: JetStreamContext, settings: JetStreamSettings) -> N
                 if err_code(exc) == ERR_STREAM_NAME_IN_USE:
                     log.info("stream %s exists with another configuration; using it", config.name)
                     break
+                # A cluster that just started may not yet see every peer it needs for R3
+                # placement, though each server already answers its health check.
+                if err_code(exc) == ERR_NO_SUITABLE_PEERS and loop.time() < deadline:
+                    await asyncio.sleep(0.25)
+                    continue
                 raise OrderingError(f"cannot create stream {config.name}: {exc}") from exc
             except TRANSIENT_ERRORS as exc:
                 if loop.time() > deadline:
