@@ -11,7 +11,7 @@ application reads them. Routes are documented in ``docs/api.md`` (a test keeps t
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
@@ -57,6 +57,31 @@ def error_response(error: BaseException) -> JSONResponse:
     if status >= 500 and not isinstance(error, CareLedgerError):
         log.error("unexpected error answering a request", exc_info=error)
     return JSONResponse(error_body(error), status_code=status)
+
+
+def install_error_handlers(
+    app: FastAPI, on_error: Callable[[CareLedgerError], JSONResponse] = error_response
+) -> None:
+    """JSON errors for a CareLedger FastAPI app: ``on_error`` for CareLedger errors, a clean 400
+    for request validation, and the framework's own status for routing outcomes."""
+
+    @app.exception_handler(CareLedgerError)
+    async def _ledger_error(_request: Request, exc: CareLedgerError) -> JSONResponse:
+        return on_error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()[:5]
+        )
+        return error_response(InvalidInput(f"invalid request: {problems}"))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        # Routing outcomes of the framework (no such route, wrong method): their own status.
+        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        return JSONResponse({"error": str(exc.detail), "type": kind}, exc.status_code)
 
 
 class NodeApp(RequestGuard):
@@ -119,23 +144,7 @@ def create_app(
         responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 500: {"model": ErrorOut}},
     )
 
-    @app.exception_handler(CareLedgerError)
-    async def _ledger_error(_request: Request, exc: CareLedgerError) -> JSONResponse:
-        return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
-            for e in exc.errors()[:5]
-        )
-        return error_response(InvalidInput(f"invalid request: {problems}"))
-
-    @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        # Routing outcomes of the framework (no such route, wrong method): their own status.
-        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
-        return JSONResponse({"error": str(exc.detail), "type": kind}, exc.status_code)
+    install_error_handlers(app)
 
     @app.get("/v1/health", tags=["node"])
     async def health() -> HealthOut:

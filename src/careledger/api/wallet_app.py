@@ -25,15 +25,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger import __version__
-from careledger.api.app import NodeApp, error_response
+from careledger.api.app import NodeApp, error_response, install_error_handlers
 from careledger.api.models import ErrorOut
 from careledger.contracts.dids import did_for_key
 from careledger.credentials import sd_jwt
@@ -294,24 +292,12 @@ def create_wallet_app(
 
     app.state.token = token.encode("ascii")
 
-    @app.exception_handler(CareLedgerError)
-    async def _wallet_error(_request: Request, exc: CareLedgerError) -> JSONResponse:
+    def _wallet_error(exc: CareLedgerError) -> JSONResponse:
         if isinstance(exc, NotAuthenticated):
             return _unauthenticated()
         return error_response(exc)
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
-            for e in exc.errors()[:5]
-        )
-        return error_response(InvalidInput(f"invalid request: {problems}"))
-
-    @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
-        return JSONResponse({"error": str(exc.detail), "type": kind}, exc.status_code)
+    install_error_handlers(app, _wallet_error)
 
     @app.get("/v1/wallet/did", tags=["wallet"])
     def did() -> WalletDidOut:
