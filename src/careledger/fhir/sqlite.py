@@ -25,7 +25,7 @@ from careledger.fhir.base import Change, Head, StoredVersion
 from careledger.fhir.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
 from careledger.fhir.errors import ResourceGone, ResourceNotFound, VersionConflict
 from careledger.fhir.query import SearchQuery
-from careledger.fhir.store_common import clause_sql, microseconds
+from careledger.fhir.store_common import clause_sql, history_filter, microseconds
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS patient_keys (
@@ -281,22 +281,8 @@ class SQLiteResourceStore:
         count: int,
         offset: int,
     ) -> tuple[list[StoredVersion], int]:
-        where = (
-            "v.rtype = ? AND v.patient NOT IN"
-            " (SELECT patient FROM patient_keys WHERE wrapped IS NULL)"
-        )
-        args: list[Any] = [resource_type]
-        if resource_id is not None:
-            head = self.head(resource_type, resource_id)
-            if head is None:
-                raise ResourceNotFound(f"{resource_type}/{resource_id} is not known")
-            if head.erased:
-                raise ResourceGone(f"{resource_type}/{resource_id} was erased", erased=True)
-            where += " AND v.rid = ?"
-            args.append(resource_id)
-        if since is not None:
-            where += " AND v.updated_us >= ?"
-            args.append(since)
+        head = None if resource_id is None else self.head(resource_type, resource_id)
+        where, args = history_filter(head, resource_type, resource_id, since, "?")
         with self._lock:
             total = self._db.execute(f"SELECT COUNT(*) FROM versions v WHERE {where}", args)
             total_count = int(total.fetchone()[0])

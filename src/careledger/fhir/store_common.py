@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from careledger.fhir.base import Head
+from careledger.fhir.errors import ResourceGone, ResourceNotFound
 from careledger.fhir.query import Clause, DateValue, ReferenceValue, StringValue, TokenValue
 
 MAX_CHAR = "\U0010ffff"
@@ -80,3 +82,33 @@ def date_sql(value: DateValue, low: str, high: str, ph: str = "?") -> tuple[str,
         "sa": (f"{low} >= {ph}", [hi]),
         "eb": (f"{high} <= {ph}", [lo]),
     }[value.prefix]
+
+
+def history_filter(
+    head: Head | None,
+    resource_type: str,
+    resource_id: str | None,
+    since: int | None,
+    ph: str = "?",
+) -> tuple[str, list[Any]]:
+    """``WHERE`` fragment and arguments over ``versions v`` for a type or instance history.
+
+    ``head`` is the instance's head when ``resource_id`` is given (a missing or erased instance
+    raises); versions of patients whose key was destroyed are never listed.
+    """
+    where = (
+        f"v.rtype = {ph} AND NOT EXISTS (SELECT 1 FROM patient_keys k"
+        " WHERE k.patient = v.patient AND k.wrapped IS NULL)"
+    )
+    args: list[Any] = [resource_type]
+    if resource_id is not None:
+        if head is None:
+            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known")
+        if head.erased:
+            raise ResourceGone(f"{resource_type}/{resource_id} was erased", erased=True)
+        where += f" AND v.rid = {ph}"
+        args.append(resource_id)
+    if since is not None:
+        where += f" AND v.updated_us >= {ph}"
+        args.append(since)
+    return where, args
