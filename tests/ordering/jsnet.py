@@ -8,11 +8,11 @@ orderer replicas (:class:`JetStreamOrderer`) that tests start, kill and restart 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from careledger.aio import stop_task
 from careledger.contracts.registry import ContractRegistry, default_registry
 from careledger.crypto.keys import BatchVerifier
 from careledger.crypto.merkle import merkle_root
@@ -78,10 +78,9 @@ class JetStreamNetwork:
 
     async def stop_peer(self, org: str) -> None:
         task = self._tasks.pop(org)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await self.clients.pop(org).close()
+        client = self.clients.pop(org)
+        await client.close()  # ends the peer's deliver loop, however the task takes a cancel
+        await stop_task(task)
         self.peers.pop(org).close()
 
     def gateway(self, org: str, member: str = "client0") -> Gateway:

@@ -35,13 +35,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
+from careledger.aio import stop_task
 from careledger.contracts import audit as audit_contract
 from careledger.contracts import record_locator as locator
 from careledger.errors import ContractError, InvalidInput, StorageError, UnknownContract
@@ -373,6 +374,4 @@ class OutboxFlusher:
             self._timer = None
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)

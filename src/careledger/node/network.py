@@ -13,6 +13,7 @@ import contextlib
 from pathlib import Path
 from types import TracebackType
 
+from careledger.aio import stop_task
 from careledger.contracts.registry import ContractRegistry, default_registry
 from careledger.crypto.keys import BatchVerifier
 from careledger.errors import StorageError
@@ -129,7 +130,7 @@ class EmbeddedNetwork:
                     await asyncio.wait_for(asyncio.gather(*self._tasks), 10)
         finally:
             for task in self._tasks:
-                task.cancel()
+                await stop_task(task)
             for peer in self.peers.values():
                 peer.close()
             self.verifier.close()

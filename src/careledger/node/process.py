@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import os
 import secrets
@@ -44,6 +43,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from careledger.aio import stop_task
 from careledger.api.app import create_app
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.client import RemoteEndorser
@@ -429,12 +429,11 @@ class NodeProcess:
         if self.ordering is not None and self._shared_ordering is None:
             await self.ordering.close()
         if self._peer_task is not None:
-            if self._shared_ordering is not None:
-                self._peer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._peer_task, 10)
-            if not self._peer_task.cancelled() and self._peer_task.exception() is not None:
-                log.error("the peer stopped with an error", exc_info=self._peer_task.exception())
+            if self._shared_ordering is None:  # closed above: the deliver loop ends by itself
+                await asyncio.wait({self._peer_task}, timeout=10)
+            error = await stop_task(self._peer_task)
+            if error is not None:
+                log.error("the peer stopped with an error", exc_info=error)
         if self._replica is not None:
             await self._replica.close()
         for remote in self._remotes:

@@ -39,6 +39,7 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from careledger.aio import stop_task
 from careledger.crypto.keys import verify
 from careledger.crypto.merkle import merkle_root
 from careledger.errors import EncodingError, InvalidInput, MembershipError, OrderingError
@@ -431,16 +432,12 @@ class JetStreamOrderer:
         if task is not None and not (head and any(e.seq > head.tx_last for e in self._buffer)):
             task.cancel()  # nothing pending: do not wait for an idle pull request to expire
         if task is not None:
-            try:
-                await asyncio.wait_for(task, timeout)
-            except asyncio.CancelledError:
-                pass
-            except (TimeoutError, Exception) as exc:
-                log.warning("%s: stopped without a final cut: %r", self.name, exc)
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.wait({task}, timeout=timeout)
+            if not task.done():
+                log.warning("%s: stopped without a final cut (nothing acknowledged)", self.name)
+            error = await stop_task(task)
+            if error is not None:
+                log.warning("%s: stopped without a final cut: %r", self.name, error)
         if self._tx_reader is not None:
             with contextlib.suppress(*ANY_NATS_ERROR):
                 await self._tx_reader.close()
@@ -452,9 +449,7 @@ class JetStreamOrderer:
         """Stop at once, cutting nothing (a crash, for tests)."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         if self._nc is not None:
             with contextlib.suppress(*ANY_NATS_ERROR):
                 await asyncio.wait_for(self._nc.close(), self.settings.publish_timeout)

@@ -80,8 +80,9 @@ class JetStreamSettings:
     replicas: int = 3
     publish_timeout: float = 2.0
     """Bound on one publish or API request."""
-    broadcast_timeout: float = 5.0
-    """Bound on a whole ``broadcast`` including retries (leader elections take ~1-3 s)."""
+    broadcast_timeout: float = 15.0
+    """Bound on a whole ``broadcast`` including retries: a leader election takes 1-3 s on an idle
+    machine; a stream leader killed under load left gaps of up to 4.4 s (docs/ordering.md)."""
     connect_timeout: float = 2.0
     duplicate_window: float = 120.0
     """Seconds during which a re-published tx id is dropped by the stream itself."""
