@@ -49,6 +49,8 @@ def test_round_trip_with_relative_paths(tmp_path: Path) -> None:
         ('[state]\nbackend = "mysql"', "state.backend"),
         ('[state]\nbackend = "postgres"', "dsn"),
         ('[ordering]\nbackend = "raft"', "ordering.backend"),
+        ("[ordering]\nbroadcast_timeout = 0", "ordering.broadcast_timeout"),
+        ('[ordering]\nbroadcast_timeout = "15"', "broadcast_timeout must be float"),
         ('[peers]\nOrg2 = "ftp://x"', "peers.Org2"),
         ("colour = 1", "unknown"),
         ("[http]\ntls = true", "unknown"),
@@ -61,6 +63,14 @@ def test_bad_settings_are_refused(tmp_path: Path, edit: str, message: str) -> No
     path.write_text(text)
     with pytest.raises(InvalidInput, match=message):
         load_node_config(path)
+
+
+def test_a_whole_number_of_seconds_is_a_float_setting(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text(
+        'org = "Org1"\nconsortium = "c"\ndata_dir = "d"\n[ordering]\nbroadcast_timeout = 30\n'
+    )
+    assert load_node_config(path).ordering.broadcast_timeout == 30.0
 
 
 def test_every_setting_is_documented(tmp_path: Path) -> None:

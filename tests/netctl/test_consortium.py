@@ -234,7 +234,7 @@ def test_nats_quorum_lost_is_503_then_service_returns(net: NetworkLayout) -> Non
         return took
 
     took = asyncio.run(no_quorum())
-    assert took < 15  # a clear error within the broadcast timeout, not a hang
+    assert took < 25  # a clear error after the broadcast timeout (15 s), not a hang
     status = CliRunner().invoke(network, ["status", "--dir", str(net.root), "--json"])
     assert status.exit_code == 1
     servers = json.loads(status.output)["nats"]

@@ -23,6 +23,7 @@
     servers = ["nats://127.0.0.1:4222"] # jetstream only
     channel = "careledger"              # jetstream only: names the streams (<CHANNEL>_TX, _BLOCKS)
     replica = true                      # jetstream only: run this org's orderer replica here
+    broadcast_timeout = 15.0            # jetstream only: seconds a submit waits for the stream
 
     [peers]                             # other organisations' node API base URLs, for endorsement
     Org2 = "http://127.0.0.1:7052"
@@ -95,6 +96,7 @@ class OrderingSettings:
     servers: tuple[str, ...] = ("nats://127.0.0.1:4222",)
     channel: str = "careledger"
     replica: bool = False
+    broadcast_timeout: float = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,10 @@ class NodeConfig:
         if self.ordering.backend not in ORDERING_BACKENDS:
             raise InvalidInput(
                 f"ordering.backend {self.ordering.backend!r}: one of {ORDERING_BACKENDS}"
+            )
+        if not 0.5 <= self.ordering.broadcast_timeout <= 300:
+            raise InvalidInput(
+                f"ordering.broadcast_timeout {self.ordering.broadcast_timeout}: 0.5 to 300 seconds"
             )
         for org, url in self.peers.items():
             parts = urlsplit(url)
@@ -228,6 +234,8 @@ def _typed(section: Any, kind: type) -> dict[str, Any]:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise TypeError(f"{key} must be a list of strings")
             value = tuple(value)
+        elif expected is float and type(value) is int:
+            value = float(value)
         elif type(value) is not expected:
             raise TypeError(f"{key} must be {expected.__name__}")
         out[key] = value
@@ -263,6 +271,7 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
             "servers": list(config.ordering.servers),
             "channel": config.ordering.channel,
             "replica": config.ordering.replica,
+            "broadcast_timeout": config.ordering.broadcast_timeout,
         },
         "peers": dict(config.peers),
     }

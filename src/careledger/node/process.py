@@ -129,6 +129,7 @@ def jetstream_settings(settings: OrderingSettings) -> Any:
         servers=list(settings.servers),
         channel=settings.channel,
         replicas=min(3, len(settings.servers)),
+        broadcast_timeout=settings.broadcast_timeout,
     )
 
 
