@@ -18,6 +18,7 @@ from careledger.crypto.keys import BatchVerifier
 from careledger.errors import (
     ContractError,
     EndorsementError,
+    EndorserUnavailable,
     InvalidInput,
     PolicyError,
     TransactionInvalid,
@@ -26,7 +27,7 @@ from careledger.errors import (
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.codes import ValidationCode as Code
 from careledger.ledger.state.sqlite import SQLiteStateStore
-from careledger.ledger.transaction import MAX_ENVELOPE_BYTES, MAX_PROPOSAL_BYTES
+from careledger.ledger.transaction import MAX_ENVELOPE_BYTES, MAX_PROPOSAL_BYTES, Endorsement
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.gateway import Gateway, LocalEndorser
 from careledger.node.network import EmbeddedNetwork
@@ -288,6 +289,54 @@ def test_a_policy_naming_an_unreachable_organisation_fails_before_ordering(
             with pytest.raises(PolicyError, match="cannot be met"):
                 await net.gateway("Org1").submit("tokens", "open", ["a1"])
             assert net.orderer.height == height
+
+    asyncio.run(scenario())
+
+
+class RevokedPeerEndorser:
+    """A stale or dishonest endorser: Org1's result, signed with Org3's revoked peer identity."""
+
+    org = "Org3"
+
+    def __init__(self, net: EmbeddedNetwork, config: ConsortiumConfig) -> None:
+        self.simulator = net.peers["Org1"]
+        self.identity = config.member("Org3", "peer0")
+        self.asked = 0
+
+    async def endorse(self, proposal: bytes, signature: bytes) -> tuple[bytes, Endorsement]:
+        self.asked += 1
+        response, _ = self.simulator.endorse(proposal, signature)
+        return response, Endorsement(self.identity.identity, self.identity.sign(response))
+
+
+def test_a_revoked_peer_is_not_counted_as_an_endorser(consortium: ConsortiumConfig) -> None:
+    async def scenario() -> None:
+        async with running(consortium) as net:
+            serial = consortium.member("Org3", "peer0").cert.serial
+            change = {"org": "Org3", "serial": str(serial)}
+            motion = await net.gateway("Org1", "admin").submit(
+                "_gov", "propose", ["revoke_member", change]
+            )
+            await settle(net)
+            await net.gateway("Org2", "admin").submit("_gov", "approve", [motion.result["id"]])
+            await settle(net)
+            # The revoked peer refuses to endorse, as unavailable: gateways ask another org.
+            proposal = net.gateway("Org3").proposal("tokens", "open", ["r0"])
+            with pytest.raises(EndorserUnavailable, match="revoked"):
+                await LocalEndorser(net.peers["Org3"]).endorse(*proposal)
+            opened = await net.gateway("Org3").submit("tokens", "open", ["r1"])
+            assert opened.code is Code.VALID
+            # An endorser that signs anyway (stale or dishonest) is caught by the gateway, which
+            # re-plans with the other organisations instead of ordering a transaction that would
+            # fail validation.
+            dishonest = RevokedPeerEndorser(net, consortium)
+            gateway = net.gateway("Org3")
+            gateway.endorsers["Org3"] = dishonest
+            for i in range(3):
+                result = await gateway.submit("tokens", "open", [f"r{i + 2}"])
+                assert result.code is Code.VALID
+            assert dishonest.asked == 1  # then left out of plans for a while
+            await assert_consistent(net)
 
     asyncio.run(scenario())
 

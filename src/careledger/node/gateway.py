@@ -20,6 +20,7 @@ from careledger.endorsement.policy import plan, resolve
 from careledger.errors import (
     EndorsementError,
     EndorserUnavailable,
+    MembershipError,
     PolicyError,
     TransactionInvalid,
     UnknownContract,
@@ -136,6 +137,7 @@ class Gateway:
                 *(self.endorsers[o].endorse(proposal, signature) for o in orgs),
                 return_exceptions=True,
             )
+            outcomes = [self._current_member(o, r) for o, r in zip(orgs, outcomes, strict=True)]
             down = [
                 o for o, r in zip(orgs, outcomes, strict=True) if isinstance(r, EndorserUnavailable)
             ]
@@ -163,6 +165,21 @@ class Gateway:
                 f"endorsers {orgs} returned different results (state skew or non-determinism)"
             )
         return Envelope(proposal, signature, replies[0][0], [e for _, e in replies])
+
+    def _current_member(
+        self, org: str, outcome: tuple[bytes, Endorsement] | BaseException
+    ) -> tuple[bytes, Endorsement] | BaseException:
+        """An endorsement signed by an identity revoked (or foreign) in the membership this
+        gateway's peer knows would fail validation: the endorser counts as unavailable."""
+        if isinstance(outcome, BaseException):
+            return outcome
+        try:
+            cert = self.peer.validator.membership().validate(outcome[1].endorser)
+        except MembershipError as exc:
+            return EndorserUnavailable(f"{org}'s endorser cannot endorse: {exc}")
+        if cert.org != org:
+            return EndorserUnavailable(f"{org}'s endorser signed as {cert.org}.{cert.name}")
+        return outcome
 
     async def submit(
         self, contract: str, function: str, args: list[Any], *, retries: int = 3

@@ -23,7 +23,9 @@ from careledger.errors import (
     ChainVerificationError,
     CryptoError,
     EncodingError,
+    EndorserUnavailable,
     InvalidInput,
+    MembershipError,
     StorageError,
     UnknownContract,
 )
@@ -119,7 +121,15 @@ class Peer:
         return self.registry.get(name, found[0].version)
 
     def endorse(self, proposal_bytes: bytes, signature: bytes) -> tuple[bytes, Endorsement]:
-        """Simulate a signed proposal; return the response bytes and this peer's endorsement."""
+        """Simulate a signed proposal; return the response bytes and this peer's endorsement.
+
+        A peer whose own identity has been revoked refuses (:class:`EndorserUnavailable`): its
+        endorsement would fail validation, so the gateway should ask another organisation.
+        """
+        try:
+            self.validator.membership().validate(self.identity.identity)
+        except MembershipError as exc:
+            raise EndorserUnavailable(f"{self.identity.label} cannot endorse: {exc}") from exc
         proposal, creator = self.check_proposal(proposal_bytes, signature)
         tx_id = tx_id_of(proposal_bytes)
         if self.state.tx(tx_id) is not None:
