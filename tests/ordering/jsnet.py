@@ -21,6 +21,7 @@ from careledger.node.consortium import ConsortiumConfig
 from careledger.node.gateway import Gateway, LocalEndorser
 from careledger.node.network import open_peer
 from careledger.node.peer import Peer
+from careledger.ordering.chain_rule import PeerChainView
 from careledger.ordering.jetstream import JetStreamOrderer, JetStreamOrdering
 from careledger.ordering.jetstream_streams import JetStreamSettings
 from careledger.testing.nats import NatsCluster
@@ -58,12 +59,15 @@ class JetStreamNetwork:
         self.orderers: dict[str, JetStreamOrderer] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    async def start_orderer(self, org: str) -> JetStreamOrderer:
+    async def start_orderer(self, org: str, *, peer_view: bool = False) -> JetStreamOrderer:
+        """Start ``org``'s replica; with ``peer_view`` it judges blocks through ``org``'s peer
+        (as a node's replica does), else with the genesis membership."""
         orderer = JetStreamOrderer(
             self.settings,
             self.config.member(org, "orderer0"),
             self.config.genesis(),
             self.config.cutter,
+            PeerChainView(self.peers[org]) if peer_view else None,
         )
         await orderer.start()
         self.orderers[org] = orderer

@@ -202,3 +202,37 @@ def test_a_peer_catches_up_after_downtime(nats_cluster: NatsCluster, tmp_path: P
             assert await balances_of(net, ["ivan"], "Org3") == [9]
 
     asyncio.run(scenario())
+
+
+def test_a_revoked_orderer_cannot_stop_the_chain(nats_cluster: NatsCluster, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = new_consortium(tmp_path / "consortium")
+        settings = settings_for(nats_cluster)
+        async with jetstream_network(config, settings, orderers=("Org1",)) as net:
+            await approve_contract(net, "tokens")
+            serial = config.member("Org1", "orderer0").cert.serial
+            change = {"org": "Org1", "serial": str(serial)}
+            motion = await net.gateway("Org2", "admin").submit(
+                "_gov", "propose", ["revoke_member", change]
+            )
+            await net.wait_height(max(p.height() for p in net.peers.values()))
+            await net.gateway("Org3", "admin").submit("_gov", "approve", [motion.result["id"]])
+            await net.settle()
+            # Org1's replica does not know it is revoked: the block it cuts next is refused by
+            # every peer, so this submission waits for another replica.
+            pending = asyncio.create_task(open_accounts(net, {"rita": 4}))
+            while not all(p.rejected_blocks for p in net.peers.values()):
+                await asyncio.sleep(0.02)
+            assert not pending.done()
+            # Org2's replica, judging blocks with its peer's membership, skips the revoked
+            # replica's blocks (it would otherwise take one as block N and cut on top of it).
+            survivor = await net.start_orderer("Org2", peer_view=True)
+            await asyncio.wait_for(pending, 30)
+            await net.settle()
+            assert survivor.blocks_cut >= 2  # the open and the mint
+            assert await balances_of(net, ["rita"], "Org3") == [4]
+            chain = assert_same_chain(net)
+            signers = {net.peers["Org1"].blocks.get(n).signer for n in range(len(chain))}
+            assert config.member("Org2", "orderer0").identity in signers
+
+    asyncio.run(scenario())

@@ -29,7 +29,7 @@ from careledger.errors import (
     StorageError,
     UnknownContract,
 )
-from careledger.identity.msp import LocalIdentity, MemberCert
+from careledger.identity.msp import LocalIdentity, MemberCert, Membership
 from careledger.ledger.block import Block
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.codes import ValidationCode
@@ -81,6 +81,14 @@ class Peer:
 
     def height(self) -> int:
         return self.state.height()
+
+    def committed_block(self, number: int) -> Block:
+        """Committed block ``number`` (from the block file)."""
+        return self.blocks.get(number)
+
+    def membership(self) -> Membership:
+        """The membership in force after the last committed block."""
+        return self.validator.membership()
 
     # -- recovery ---------------------------------------------------------------------------
     def _recover(self) -> int:

@@ -133,8 +133,14 @@ def jetstream_settings(settings: OrderingSettings) -> Any:
     )
 
 
-async def start_replica(settings: OrderingSettings, consortium: ConsortiumConfig, org: str) -> Any:
-    """This organisation's orderer replica (``[ordering] replica = true``, jetstream only)."""
+async def start_replica(
+    settings: OrderingSettings, consortium: ConsortiumConfig, org: str, peer: Peer
+) -> Any:
+    """This organisation's orderer replica (``[ordering] replica = true``, jetstream only).
+
+    It judges blocks with the membership ``peer`` has committed (an orderer revoked later is
+    refused as peers refuse it), so ``peer`` must be committing already."""
+    from careledger.ordering.chain_rule import PeerChainView
     from careledger.ordering.jetstream import JetStreamOrderer
 
     replica = JetStreamOrderer(
@@ -142,6 +148,7 @@ async def start_replica(settings: OrderingSettings, consortium: ConsortiumConfig
         consortium.member(org, "orderer0"),
         consortium.genesis(),
         consortium.cutter,
+        PeerChainView(peer),
     )
     await replica.start()
     return replica
@@ -366,8 +373,6 @@ class NodeProcess:
         if blocks.height() and blocks.get(0).header.hash() != genesis:
             raise StorageError(f"{cfg.data_dir} holds a chain of another consortium")
         if self.ordering is None:
-            if cfg.ordering.backend == "jetstream" and cfg.ordering.replica:
-                self._replica = await start_replica(cfg.ordering, consortium, cfg.org)
             self.ordering = await open_ordering(cfg.ordering, consortium, peer)
         endorsers: dict[str, Endorser] = {cfg.org: LocalEndorser(peer)}
         for org, url in cfg.peers.items():
@@ -379,6 +384,9 @@ class NodeProcess:
         )
         self.service = NodeService(peer, gateway)
         self._peer_task = asyncio.create_task(peer.run(self.ordering))
+        jetstream = self._shared_ordering is None and cfg.ordering.backend == "jetstream"
+        if jetstream and cfg.ordering.replica:  # after the peer: it judges blocks through it
+            self._replica = await start_replica(cfg.ordering, consortium, cfg.org, peer)
         await self._wait_genesis()
         app = create_app(
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host

@@ -16,7 +16,8 @@ Consensus is JetStream's (one Raft group per stream); this module adds no consen
   tx stream: every tx message is in exactly one block.
 
 Which stream message is block N: the first message after block N-1 that is a valid successor
-(number N, previous hash, Merkle root, signed by an orderer of the genesis membership). Anything
+(number N, previous hash, Merkle root, signed by an orderer of the membership in force at N,
+learnt from the replica's own peer — :mod:`careledger.ordering.chain_rule`). Anything
 else in the blocks stream (a forged or replayed block) is skipped by orderers and rejected by
 peers (which check the same things and more), so both sides follow the same chain. Without such
 junk, block N is stream sequence N+1 (the genesis block is sequence 1); with it, later — so
@@ -40,14 +41,13 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from careledger.aio import stop_task
-from careledger.crypto.keys import verify
-from careledger.crypto.merkle import merkle_root
-from careledger.errors import EncodingError, InvalidInput, MembershipError, OrderingError
-from careledger.identity.msp import LocalIdentity, Membership, Role
+from careledger.errors import EncodingError, InvalidInput, OrderingError
+from careledger.identity.msp import LocalIdentity, Role
 from careledger.ledger.block import Block, decode_block, make_block
 from careledger.ledger.transaction import MAX_ENVELOPE_BYTES, decode_envelope, tx_id_of
 from careledger.ordering.base import CutterConfig
 from careledger.ordering.blockcutter import BlockCutter
+from careledger.ordering.chain_rule import ChainHead, ChainRule, MembershipView
 from careledger.ordering.jetstream_streams import (
     ANY_NATS_ERROR,
     ERR_DUPLICATE_IN_PROCESS,
@@ -65,7 +65,6 @@ from careledger.ordering.jetstream_streams import (
     stream_seq,
 )
 from careledger.ordering.solo import sign_block
-from careledger.validation.genesis import genesis_membership, parse_genesis_tx
 
 __all__ = ["JetStreamOrderer", "JetStreamOrdering", "JetStreamSettings"]
 
@@ -158,59 +157,6 @@ class JetStreamOrdering:
             await asyncio.wait_for(self._nc.close(), self.settings.publish_timeout)
 
 
-@dataclass(frozen=True, slots=True)
-class ChainHead:
-    """The last block of the chain as an orderer replica knows it."""
-
-    number: int
-    hash: bytes
-    stream_seq: int
-    tx_last: int
-
-
-class ChainRule:
-    """Decides whether a blocks-stream message is the next chain block (see module docstring)."""
-
-    def __init__(self, genesis: Block) -> None:
-        self.genesis = genesis
-        self.genesis_hash = genesis.header.hash()
-        self.membership: Membership = genesis_membership(parse_genesis_tx(genesis.transactions[0]))
-
-    def successor(
-        self, head: ChainHead | None, data: bytes, headers: dict[str, str] | None, seq: int
-    ) -> ChainHead | None:
-        """The new head if the message at ``seq`` extends ``head``, else None."""
-        try:
-            block = decode_block(data)
-        except EncodingError:
-            return None
-        if head is None:
-            ok = block.header.hash() == self.genesis_hash and block.signature == (
-                self.genesis.signature
-            )
-            return ChainHead(0, self.genesis_hash, seq, 0) if ok else None
-        try:
-            tx_last = int((headers or {}).get(TX_LAST_HEADER, ""))
-        except ValueError:
-            return None
-        if (
-            block.number != head.number + 1
-            or block.header.previous_hash != head.hash
-            or tx_last <= head.tx_last
-            or merkle_root(block.transactions) != block.header.data_hash
-        ):
-            return None
-        try:
-            signer = self.membership.validate(block.signer)
-        except MembershipError:
-            return None
-        if signer.role != Role.ORDERER or not verify(
-            signer.public_key, block.header.to_bytes(), block.signature
-        ):
-            return None
-        return ChainHead(block.number, block.header.hash(), seq, tx_last)
-
-
 @dataclass(slots=True)
 class _TxEntry:
     seq: int
@@ -227,13 +173,14 @@ class JetStreamOrderer:
         signer: LocalIdentity,
         genesis: Block,
         cutter: CutterConfig | None = None,
+        view: MembershipView | None = None,
     ) -> None:
         if signer.cert.role != Role.ORDERER:
             raise InvalidInput(f"{signer.org}.{signer.cert.name} is not an orderer")
         self.settings = settings
         self.signer = signer
         self.cutter_config = cutter or CutterConfig()
-        self.rule = ChainRule(genesis)
+        self.rule = ChainRule(genesis, view)
         self.head: ChainHead | None = None
         self._scanned = 0
         """The last blocks-stream sequence examined (the head's, or a later rejected message)."""
@@ -323,7 +270,7 @@ class JetStreamOrderer:
                     await asyncio.sleep(0.005)
                     continue
                 return
-            new = self.rule.successor(self.head, msg.data or b"", msg.headers, seq)
+            new = await self.rule.successor(self.head, msg.data or b"", msg.headers, seq)
             if new is not None:
                 self.head = new
             else:
