@@ -4,102 +4,18 @@ write and the ledger transaction, and reach the ledger exactly once."""
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from careledger.errors import AccessDenied
-from careledger.fhir.bundles import process_bundle
-from careledger.fhir.envelope import MasterKey
-from careledger.fhir.ledger import ProviderLedger, enrolment_payload
 from careledger.fhir.outbox import LedgerOutbox, group_notes
-from careledger.fhir.service import FhirService
-from careledger.fhir.sqlite import SQLiteResourceStore
-from careledger.fhir.synthetic import transaction_bundle
 from careledger.node.consortium import ConsortiumConfig
-from careledger.node.network import EmbeddedNetwork
-from careledger.sim.demo_fhir import SyntheticPatient, approve_contracts, demo_records
-from tests.harness import running, settle
+from tests.fhir_ledger.world import holder, observation
+from tests.harness import settle
 
 ALL = (0, 2**42)
-
-
-@dataclass
-class Holder:
-    """Org1's FHIR store and ledger side, reopened from the same files like after a restart."""
-
-    net: EmbeddedNetwork
-    dir: Path
-    key: MasterKey
-    secret: bytes
-    service: FhirService | None = None
-    ledger: ProviderLedger | None = None
-
-    def open(self, *, start: bool) -> tuple[FhirService, ProviderLedger]:
-        store = SQLiteResourceStore(self.dir / "fhir.sqlite", self.key)
-        service = FhirService(store, base_url="http://org1.fhir.test")
-        ledger = ProviderLedger(
-            self.net.gateway("Org1"),
-            self.secret,
-            outbox=self.dir / "fhir.ledger.sqlite",
-            start=start,
-        )
-        service.listener, service.policy = ledger, ledger
-        self.service, self.ledger = service, ledger
-        return service, ledger
-
-    async def crash(self) -> None:
-        """Stop without flushing: what is queued stays in the outbox file only."""
-        assert self.service is not None
-        assert self.ledger is not None
-        await self.ledger.flusher.stop()
-        self.ledger.outbox.close()
-        self.service.store.close()
-
-    def query(self, contract: str, function: str, args: list[Any]) -> Any:
-        assert self.ledger is not None
-        return self.ledger.session.query(contract, function, args)
-
-
-@asynccontextmanager
-async def holder(consortium: ConsortiumConfig, tmp: Path) -> AsyncIterator[tuple[Holder, str]]:
-    async with running(consortium, contracts=()) as net:
-        await approve_contracts(net)
-        h = Holder(net, tmp, MasterKey(os.urandom(32)), secrets.token_bytes(32))
-        service, ledger = h.open(start=True)
-        local, split = demo_records()
-        await asyncio.to_thread(process_bundle, service, transaction_bundle(split["Hospital"]))
-        patient = SyntheticPatient()
-        await patient.anchor(net, "Org1")
-        signature = patient.signer.sign(enrolment_payload(patient.did, patient.handle, "Org1"))
-        assert await ledger.enrol(service, local, patient.did, patient.handle, signature) > 0
-        await ledger.flush()
-        await ledger.close()
-        service.store.close()
-        try:
-            yield h, local
-        finally:
-            if h.ledger is not None and h.service is not None:
-                await h.ledger.close()
-                h.service.store.close()
-            await settle(net)
-
-
-def _observation(local: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "subject": {"reference": local},
-        "effectiveDateTime": "2024-05-02T10:00:00Z",
-        "valueQuantity": {"value": 72, "unit": "/min"},
-    }
 
 
 def test_entries_and_audit_survive_a_crash_before_the_flush(
@@ -110,7 +26,7 @@ def test_entries_and_audit_survive_a_crash_before_the_flush(
             service, ledger = h.open(start=False)  # the flusher never runs: a crash before it
             handle = ledger.directory.by_patient(local)
             assert handle is not None, "the enrolment was reloaded from the outbox file"
-            created = await asyncio.to_thread(service.create, "Observation", _observation(local))
+            created = await asyncio.to_thread(service.create, "Observation", observation(local))
             obs_id = created.version.id
             with pytest.raises(AccessDenied):
                 await asyncio.to_thread(service.read, "Observation", obs_id, requester="Org2")
@@ -156,7 +72,7 @@ def test_a_crash_after_the_commit_but_before_the_delete_does_not_double(
             service, ledger = h.open(start=False)
             link = ledger.directory.by_patient(local)
             assert link is not None
-            created = await asyncio.to_thread(service.create, "Observation", _observation(local))
+            created = await asyncio.to_thread(service.create, "Observation", observation(local))
             await asyncio.to_thread(service.read, "Observation", created.version.id)  # own user
             with pytest.raises(AccessDenied):
                 await asyncio.to_thread(

@@ -1,4 +1,5 @@
-"""A consortium of three providers with FHIR stores on the ledger and one synthetic patient.
+"""A consortium of three providers with FHIR stores on the ledger and one synthetic patient
+(:func:`world`); and one provider on files it reopens like after a restart (:func:`holder`).
 
 Org1 plays the hospital, Org2 the lab, Org3 the payer (see ``demo_records``). Used inside each
 test's own event loop (``asyncio.run``).
@@ -7,12 +8,19 @@ test's own event loop (``asyncio.run``).
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from careledger.fhir.bundles import process_bundle
+from careledger.fhir.envelope import MasterKey
+from careledger.fhir.ledger import ProviderLedger, enrolment_payload
+from careledger.fhir.service import FhirService
+from careledger.fhir.sqlite import SQLiteResourceStore
 from careledger.fhir.synthetic import transaction_bundle
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.network import EmbeddedNetwork
@@ -74,6 +82,84 @@ async def world(consortium: ConsortiumConfig, *, enrol: bool = True) -> AsyncIte
             yield w
         finally:
             await close_providers(providers)
+
+
+@dataclass
+class Holder:
+    """Org1's FHIR store and ledger side, reopened from the same files like after a restart."""
+
+    net: EmbeddedNetwork
+    dir: Path
+    key: MasterKey
+    secret: bytes
+    service: FhirService | None = None
+    ledger: ProviderLedger | None = None
+
+    def open(self, *, start: bool, reconcile: bool = False) -> tuple[FhirService, ProviderLedger]:
+        """Without ``start`` nothing is submitted until a flush; with ``reconcile`` the ledger
+        side replays what the outbox missed first, as a node does at start."""
+        store = SQLiteResourceStore(self.dir / "fhir.sqlite", self.key)
+        service = FhirService(store, base_url="http://org1.fhir.test")
+        ledger = ProviderLedger(
+            self.net.gateway("Org1"),
+            self.secret,
+            outbox=self.dir / "fhir.ledger.sqlite",
+            start=False,
+        )
+        service.listener, service.policy = ledger, ledger
+        if reconcile:
+            ledger.reconcile(service)
+        if start:
+            ledger.flusher.start()
+        self.service, self.ledger = service, ledger
+        return service, ledger
+
+    async def crash(self) -> None:
+        """Stop without flushing: what is queued stays in the outbox file only."""
+        assert self.service is not None
+        assert self.ledger is not None
+        await self.ledger.flusher.stop()
+        self.ledger.outbox.close()
+        self.service.store.close()
+
+    def query(self, contract: str, function: str, args: list[Any]) -> Any:
+        assert self.ledger is not None
+        return self.ledger.session.query(contract, function, args)
+
+
+@asynccontextmanager
+async def holder(consortium: ConsortiumConfig, tmp: Path) -> AsyncIterator[tuple[Holder, str]]:
+    async with running(consortium, contracts=()) as net:
+        await approve_contracts(net)
+        h = Holder(net, tmp, MasterKey(os.urandom(32)), secrets.token_bytes(32))
+        service, ledger = h.open(start=True)
+        local, split = demo_records()
+        await asyncio.to_thread(process_bundle, service, transaction_bundle(split["Hospital"]))
+        patient = SyntheticPatient()
+        await patient.anchor(net, "Org1")
+        signature = patient.signer.sign(enrolment_payload(patient.did, patient.handle, "Org1"))
+        assert await ledger.enrol(service, local, patient.did, patient.handle, signature) > 0
+        await ledger.flush()
+        await ledger.close()
+        service.store.close()
+        try:
+            yield h, local
+        finally:
+            if h.ledger is not None and h.service is not None:
+                await h.ledger.close()
+                h.service.store.close()
+            await settle(net)
+
+
+def observation(local: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": local},
+        "effectiveDateTime": "2024-05-02T10:00:00Z",
+        "valueQuantity": {"value": 72, "unit": "/min"},
+    }
 
 
 def entries_of(bundle: Any) -> list[Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from careledger.contracts import audit as audit_contract
-from careledger.fhir.ledger import LedgerSession
+from careledger.fhir.session import LedgerSession
 
 AUDIT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 PURPOSE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"

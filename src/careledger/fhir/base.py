@@ -4,6 +4,8 @@
   :mod:`careledger.fhir.sqlite` is the embedded implementation (``":memory:"`` for tests).
 * :class:`ResourceListener` hears of every committed change: the hook the record locator, and
   the audit trail, attach to (they see hashes and identifiers, never content).
+  :func:`version_event` is the one place an event's date and label are derived from content
+  (for a live write and for a replay, :meth:`ResourceStore.changes_since`, alike).
 * :class:`AccessPolicy` is consulted before anything is served to another organisation: the hook
   for on-ledger consent.
 
@@ -14,12 +16,14 @@ In-memory implementations the tests use: :class:`RecordingListener`, :class:`All
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import msgspec
+
 from careledger.fhir.query import SearchQuery
-from careledger.fhir.resources import SensitivityLabel
+from careledger.fhir.resources import JSON, SensitivityLabel, clinical_date, sensitivity
 from careledger.fhir.searchparams import IndexEntry
 
 
@@ -65,6 +69,17 @@ class Change:
     patient: str | None
     content: bytes | None
     index: tuple[IndexEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedVersion:
+    """One version listed by :meth:`ResourceStore.changes_since`: ``created`` when it made the
+    resource exist (version 1, or the first version after a deletion); ``updated_us`` as the
+    store keeps it (:func:`careledger.fhir.store_common.microseconds` of ``last_updated``)."""
+
+    stored: StoredVersion
+    created: bool
+    updated_us: int
 
 
 class ResourceStore(Protocol):
@@ -114,6 +129,13 @@ class ResourceStore(Protocol):
         change first, and the total number of matches."""
         ...
 
+    def changes_since(self, since_us: int, *, batch: int = 500) -> Iterator[ChangedVersion]:
+        """Every version stored at or after ``since_us`` (UTC microseconds of ``last_updated``),
+        deletions included, oldest first (ties by type, id, version), read ``batch`` at a time
+        (no lock is held between batches). Versions of erased patients are skipped: they cannot
+        be decrypted."""
+        ...
+
     def erase_patient(self, patient: str) -> int:
         """Destroy the key of ``patient`` (``Patient/<id>``) and its plaintext index entries;
         returns the number of resources made unreadable. Idempotent."""
@@ -140,10 +162,51 @@ class ResourceEvent:
     sensitivity: SensitivityLabel
 
 
+def version_event(
+    action: Literal["create", "update"],
+    patient: str | None,
+    resource_type: str,
+    resource_id: str,
+    version: int,
+    content_hash: str | None,
+    last_updated: str,
+    resource: JSON | None,
+) -> ResourceEvent:
+    """The event of one version; ``resource`` is its content (``None``: a deletion, whatever
+    ``action`` says). The date is the resource's clinical date, else ``last_updated``; the label
+    comes from ``meta.security``. The only place these are derived, so a write and its replay
+    tell the listener the same thing."""
+    if resource is None:
+        return ResourceEvent(
+            "delete", patient, resource_type, resource_id, version, None, last_updated,
+            last_updated, sensitivity({}),
+        )  # fmt: skip
+    return ResourceEvent(
+        action, patient, resource_type, resource_id, version, content_hash,
+        clinical_date(resource) or last_updated, last_updated, sensitivity(resource),
+    )  # fmt: skip
+
+
+def event_of(stored: StoredVersion, *, created: bool) -> ResourceEvent:
+    """The event of a stored (decrypted) version, as its write told it."""
+    return version_event(
+        "create" if created else "update",
+        stored.patient,
+        stored.resource_type,
+        stored.id,
+        stored.version,
+        stored.content_hash,
+        stored.last_updated,
+        None if stored.content is None else msgspec.json.decode(stored.content),
+    )
+
+
 class ResourceListener(Protocol):
     """Told after changes are committed: one call per request or transaction Bundle, so a
     ledger transaction can cover exactly what committed together. A listener that raises does
-    not undo the commit (the error is logged); a durable listener should keep an outbox."""
+    not undo the commit (the error is logged); a durable listener should keep an outbox, and a
+    cursor of what reached it, to catch up with
+    :meth:`~careledger.fhir.service.FhirService.replay_changes` at start."""
 
     def resources_changed(self, events: Sequence[ResourceEvent]) -> None: ...
 

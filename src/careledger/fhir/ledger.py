@@ -18,11 +18,13 @@ and the policy — before the FHIR request is answered — and submitted by an
 :class:`~careledger.fhir.outbox.OutboxFlusher` that deletes each row once its transaction has
 committed. Rows a crash leaves behind are submitted when the next ``ProviderLedger`` opens the
 same file; the contracts skip what was already recorded. The patient directory lives in the
-same file.
+same file. What a crash *before* the outbox write (after the store's commit) or a failed
+listener call loses, :meth:`ProviderLedger.reconcile` recovers at start from the store, past the
+outbox's cursor (:mod:`careledger.fhir.outbox`).
 
 Threads: the FHIR service calls the listener and the policy from request threads; ledger work is
-done on the network's event loop (:class:`LedgerSession`). Submissions run in the background —
-:meth:`ProviderLedger.flush` waits for them.
+done on the network's event loop (:class:`~careledger.fhir.session.LedgerSession`). Submissions
+run in the background — :meth:`ProviderLedger.flush` waits for them.
 
 Not for: assembling the longitudinal record (:mod:`careledger.fhir.everything`).
 """
@@ -30,13 +32,12 @@ Not for: assembling the longitudinal record (:mod:`careledger.fhir.everything`).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import hmac
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,11 +47,19 @@ import msgspec
 from careledger.contracts.consent import ConsentRecord, covers, decode_records
 from careledger.contracts.record_locator import EntryInput, resource_ref, salted_content_hash
 from careledger.crypto.keys import verify
-from careledger.errors import CareLedgerError, InvalidInput
-from careledger.fhir.base import AccessDecision, AccessRequest, ResourceEvent, StoredVersion
+from careledger.errors import InvalidInput
+from careledger.fhir.base import (
+    AccessDecision,
+    AccessRequest,
+    ResourceEvent,
+    StoredVersion,
+    event_of,
+)
 from careledger.fhir.outbox import Kind, LedgerOutbox, OutboxFlusher, new_record_id
 from careledger.fhir.query import MAX_COUNT, parse_search
-from careledger.fhir.resources import SUPPORTED_TYPES, SensitivityLabel, clinical_date, sensitivity
+from careledger.fhir.resources import SUPPORTED_TYPES, SensitivityLabel
+from careledger.fhir.session import LedgerSession
+from careledger.fhir.store_common import microseconds
 from careledger.identity.did.keys import PublicKey
 
 if TYPE_CHECKING:
@@ -63,6 +72,8 @@ SENSITIVE = frozenset({"ETH", "SUD", "PSY", "MH", "BH", "HIV", "STD", "SDV", "SE
 ENROL_DOMAIN = "careledger/fhir/enrol/v1"
 DEFAULT_PURPOSE = "TREAT"
 _MONTH_LEN = 7
+RECONCILE_MARGIN_US = 5 * 60 * 1_000_000
+"""How far before the outbox's cursor :meth:`ProviderLedger.reconcile` replays (5 minutes)."""
 
 
 def enrolment_payload(did: str, handle: str, holder: str) -> bytes:
@@ -136,80 +147,6 @@ class PatientDirectory:
                 self._by_patient[patient] = link
                 self._by_did[link.did] = link
             return link
-
-
-# --- the bridge to the network's event loop ---------------------------------------------------
-
-
-class LedgerSession:
-    """A member's gateway usable from any thread: queries run on the loop that owns the
-    network (directly when already on it), submissions are background tasks on that loop."""
-
-    def __init__(self, gateway: Gateway, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.gateway = gateway
-        self.loop = loop or asyncio.get_running_loop()
-        self.failures: list[BaseException] = []
-        self._tasks: set[asyncio.Future[Any]] = set()
-
-    @property
-    def org(self) -> str:
-        return self.gateway.identity.org
-
-    def height(self) -> int:
-        return self.gateway.peer.height()
-
-    def _on_loop(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            return False
-
-    def query(self, contract: str, function: str, args: list[Any]) -> Any:
-        """Evaluate a query on the gateway's peer, from any thread."""
-        if self._on_loop():
-            step = self.gateway.evaluate(contract, function, list(args))
-            try:
-                step.send(None)
-            except StopIteration as done:
-                return done.value
-            step.close()
-            raise CareLedgerError("the gateway's evaluate cannot complete synchronously")
-        future = asyncio.run_coroutine_threadsafe(
-            self.gateway.evaluate(contract, function, list(args)), self.loop
-        )
-        try:
-            return future.result(timeout=30)
-        except concurrent.futures.TimeoutError as exc:
-            raise CareLedgerError("ledger query timed out") from exc
-
-    def spawn(self, work: Callable[[], Awaitable[Any]]) -> None:
-        """Run ``work()`` on the loop in the background (thread-safe)."""
-
-        def start() -> None:
-            task = asyncio.ensure_future(work())
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
-
-        if self._on_loop():
-            start()
-        else:
-            self.loop.call_soon_threadsafe(start)
-
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            assert exc is not None
-            self.failures.append(exc)
-            log.error("a background ledger submission failed", exc_info=exc)
-
-    async def drain(self) -> None:
-        """Wait until every background submission has finished (including ones they start)."""
-        for _ in range(3):  # calls scheduled from other threads land on the next loop turns
-            await asyncio.sleep(0)
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-            await asyncio.sleep(0)
 
 
 # --- audit ------------------------------------------------------------------------------------
@@ -314,6 +251,8 @@ class ProviderLedger:
         self._secret = secret
         self._clock = clock
         self._consents: dict[str, tuple[int, list[ConsentRecord]]] = {}
+        self._held: int | None = None  # oldest updated_us a failed call did not write
+        self._held_lock = threading.Lock()
 
     # -- salts and refs ------------------------------------------------------------------------
     def salt(self, resource_type: str, resource_id: str) -> bytes:
@@ -356,21 +295,57 @@ class ProviderLedger:
         return msgspec.to_builtins(item)  # type: ignore[no-any-return]
 
     def resources_changed(self, events: Sequence[ResourceEvent]) -> None:
-        entries = []
-        for e in events:
-            link = self.directory.by_patient(e.patient)
-            if link is None or link.erased:
-                continue  # not enrolled: nothing to index (indexed at enrolment)
-            action = "delete" if e.content_hash is None else e.action
-            entries.append(
-                self._entry(
-                    link, e.resource_type, e.id, e.version, action, e.content_hash, e.date,
-                    e.sensitivity,
-                )
-            )  # fmt: skip
+        """Queue the events' locator entries and advance the outbox's cursor to the newest
+        event, in one local transaction (durable before the FHIR request is answered). After a
+        failed call the cursor stays below its oldest event until the next start's
+        :meth:`reconcile`, so the events are replayed however long that takes."""
+        if not events:
+            return
+        stamps = [microseconds(e.last_updated) for e in events]
+        try:
+            entries = []
+            for e in events:
+                link = self.directory.by_patient(e.patient)
+                if link is None or link.erased:
+                    continue  # not enrolled: nothing to index (indexed at enrolment)
+                action = "delete" if e.content_hash is None else e.action
+                entries.append(
+                    self._entry(
+                        link, e.resource_type, e.id, e.version, action, e.content_hash, e.date,
+                        e.sensitivity,
+                    )
+                )  # fmt: skip
+            with self._held_lock:
+                held = self._held
+            cursor = max(stamps) if held is None else min(max(stamps), held - 1)
+            self.outbox.add([("register", e) for e in entries], cursor=cursor)
+        except BaseException:
+            with self._held_lock:
+                self._held = min(stamps) if self._held is None else min(self._held, *stamps)
+            raise
         if entries:
-            self.outbox.add([("register", e) for e in entries])  # durable before the answer
             self.flusher.wake()
+
+    def reconcile(self, service: FhirService) -> int:
+        """Replay through this listener what ``service``'s store holds from
+        :data:`RECONCILE_MARGIN_US` (5 minutes) before the outbox's cursor on: the versions a
+        crash between the store's commit and the outbox write, or a failed call, kept from the
+        locator. Call once at start, before the service takes writes (and before the flusher
+        runs, so it submits the replayed rows with the rest); returns the events replayed.
+
+        The margin, because ``updated_us`` is the writer's wall clock at *prepare* time: writes
+        in flight at once reach the listener out of order (a later one can advance the cursor
+        before an earlier one is written), and after a restart the clock may have stepped back
+        (NTP) so new versions are stamped below the cursor. Five minutes covers both with room;
+        a longer margin only costs more re-registrations, which the locator skips (a version at
+        or below the indexed one). Without a cursor (a new or pre-cursor outbox file) the whole
+        store is replayed once. Listener errors are raised: a start that did not reconcile
+        must not take writes, or the cursor would move past what was missed."""
+        since = max(0, self.outbox.cursor() - RECONCILE_MARGIN_US)
+        replayed = service.replay_changes(since)
+        if replayed:
+            log.info("FHIR ledger: replayed %d stored versions since %d µs", replayed, since)
+        return replayed
 
     async def register(self, entries: list[dict[str, Any]]) -> None:
         """Queue locator entries and wait until they (and everything queued before) commit."""
@@ -481,11 +456,11 @@ class ProviderLedger:
         versions = await asyncio.to_thread(patient_resources, service, patient)
         entries = []
         for v in versions:
-            resource = msgspec.json.decode(v.content or b"{}")
+            e = event_of(v, created=False)
             entries.append(
                 self._entry(
-                    link, v.resource_type, v.id, v.version, "update", v.content_hash,
-                    clinical_date(resource) or v.last_updated, sensitivity(resource),
+                    link, v.resource_type, v.id, v.version, "update", v.content_hash, e.date,
+                    e.sensitivity,
                 )
             )  # fmt: skip
         if entries:

@@ -8,6 +8,16 @@ the access policy — so before the FHIR request is answered. :class:`OutboxFlus
 in the background and deletes each row once its transaction has committed; on start it submits
 whatever a previous run left.
 
+The store commits before the listener writes here, so a crash between the two — or a listener
+that fails (the write stands) — would leave a stored version the locator never hears of. The
+file therefore keeps a *cursor*: the highest store ``updated_us`` (UTC microseconds of the
+version's ``lastUpdated``) whose events were written here, advanced in the same local
+transaction as the ``register`` rows, never back (:meth:`LedgerOutbox.add`). On start,
+:meth:`~careledger.fhir.ledger.ProviderLedger.reconcile` replays the store's versions from a
+margin (5 minutes) before the cursor through the listener
+(:meth:`~careledger.fhir.service.FhirService.replay_changes`); what was already registered is
+registered again, which the contract ignores (below).
+
 Resubmission is safe because every row has an identity the contracts recognise:
 
 * ``register`` — one locator entry; the contract keeps one entry per (handle, holder, ref) and
@@ -51,6 +61,8 @@ log = logging.getLogger("careledger.fhir.outbox")
 
 Kind = Literal["register", "erase", "audit", "note"]
 
+STORE_CURSOR = "store_cursor_us"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -62,6 +74,7 @@ CREATE TABLE IF NOT EXISTS ledger_outbox (
     rejected INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ledger_outbox_pending ON ledger_outbox (rejected, seq);
+CREATE TABLE IF NOT EXISTS outbox_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS patient_links (
     patient TEXT PRIMARY KEY, did TEXT NOT NULL, handle TEXT NOT NULL,
     erased INTEGER NOT NULL DEFAULT 0
@@ -122,9 +135,13 @@ class LedgerOutbox:
                 raise StorageError(f"ledger outbox write failed: {exc}") from exc
 
     # -- queueing ------------------------------------------------------------------------------
-    def add(self, items: Sequence[tuple[Kind, dict[str, Any]]]) -> None:
-        """Queue ``items`` (kind, payload) in one local transaction, in order."""
-        if not items:
+    def add(
+        self, items: Sequence[tuple[Kind, dict[str, Any]]], *, cursor: int | None = None
+    ) -> None:
+        """Queue ``items`` (kind, payload) in one local transaction, in order; with ``cursor``
+        (a store ``updated_us`` whose events these items cover) the same transaction advances
+        :meth:`cursor` to it — never back."""
+        if not items and cursor is None:
             return
         now = int(time.time() * 1000)
         with self._writing() as db:
@@ -132,6 +149,20 @@ class LedgerOutbox:
                 "INSERT INTO ledger_outbox (kind, payload, created_ms) VALUES (?, ?, ?)",
                 [(kind, msgspec.json.encode(payload), now) for kind, payload in items],
             )
+            if cursor is not None:
+                db.execute(
+                    "INSERT INTO outbox_meta VALUES (?, ?) ON CONFLICT (name)"
+                    " DO UPDATE SET value = max(value, excluded.value)",
+                    (STORE_CURSOR, cursor),
+                )
+
+    def cursor(self) -> int:
+        """The highest FHIR store ``updated_us`` whose events were written here (0: none)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM outbox_meta WHERE name = ?", (STORE_CURSOR,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def seal_notes(self) -> int:
         """Group pending notes into ``audit`` rows (ids fixed now); returns records made."""

@@ -38,11 +38,20 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from careledger.errors import InvalidInput, StorageError
-from careledger.fhir.base import Change, Head, StoredVersion
+from careledger.fhir.base import Change, ChangedVersion, Head, StoredVersion
 from careledger.fhir.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
 from careledger.fhir.errors import ResourceGone, ResourceNotFound, VersionConflict
 from careledger.fhir.query import SearchQuery
-from careledger.fhir.store_common import clause_sql, history_filter, microseconds
+from careledger.fhir.store_common import (
+    ChangeKey,
+    ChangePage,
+    change_page,
+    changes_sql,
+    clause_sql,
+    history_filter,
+    iter_changes,
+    microseconds,
+)
 
 _MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 
@@ -59,6 +68,7 @@ CREATE TABLE IF NOT EXISTS {s}.versions (
     PRIMARY KEY (rtype, rid, version)
 );
 CREATE INDEX IF NOT EXISTS versions_by_time ON {s}.versions (rtype, updated_us);
+CREATE INDEX IF NOT EXISTS versions_by_change ON {s}.versions (updated_us, rtype, rid, version);
 CREATE INDEX IF NOT EXISTS versions_by_patient ON {s}.versions (patient);
 CREATE TABLE IF NOT EXISTS {s}.heads (
     rtype text COLLATE "C" NOT NULL, rid text COLLATE "C" NOT NULL, version integer NOT NULL,
@@ -402,6 +412,14 @@ class PostgresResourceStore:
                 [*args, count, offset],
             ).fetchall()
             return [self._decrypt(r) for r in rows], int(total_row[0]) if total_row else 0
+
+    def changes_since(self, since_us: int, *, batch: int = 500) -> Iterator[ChangedVersion]:
+        def read_page(after: ChangeKey | None) -> ChangePage:
+            query, args = changes_sql(_VERSION_COLUMNS, since_us, after, batch, "%s")
+            with self._lock, self._errors("FHIR store read failed"):
+                return change_page(self._db.execute(query, args).fetchall(), self._decrypt)
+
+        return iter_changes(read_page, batch)
 
     def search(self, query: SearchQuery) -> tuple[list[StoredVersion], int]:
         where = ["h.rtype = %s", "NOT h.deleted", "NOT h.erased"]

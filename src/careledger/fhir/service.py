@@ -4,7 +4,9 @@ Routes (:mod:`careledger.fhir.api`) and bundles (:mod:`careledger.fhir.bundles`)
 A write is *prepared* (validated, versioned, stamped, indexed) and then *committed* through the
 store, which checks the version each prepared change was based on; so a transaction Bundle is
 prepared entry by entry and committed once. Listeners hear of a commit after it happened;
-another organisation's request is checked with the access policy resource by resource.
+:meth:`FhirService.replay_changes` tells them again of what was stored since an instant (for a
+listener that missed a commit: a crash between the two, or its own failure). Another
+organisation's request is checked with the access policy resource by resource.
 
 Not for: HTTP (headers, statuses, bodies) or bundle processing.
 """
@@ -15,7 +17,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -32,13 +34,14 @@ from careledger.fhir.base import (
     ResourceListener,
     ResourceStore,
     StoredVersion,
+    event_of,
+    version_event,
 )
 from careledger.fhir.errors import AccessDenied, ResourceGone, VersionConflict
 from careledger.fhir.query import DEFAULT_COUNT, MAX_COUNT, SearchQuery, parse_search
 from careledger.fhir.resources import (
     JSON,
     check_id,
-    clinical_date,
     get_path,
     normalize_reference,
     patient_reference,
@@ -51,6 +54,7 @@ from careledger.fhir.searchparams import PARAMS, date_range, index_entries
 log = logging.getLogger("careledger.fhir")
 
 Interaction = Literal["read", "vread", "search", "history"]
+REPLAY_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +150,8 @@ class FhirService:
             content,
             tuple(index_entries(resource, self.base_url)),
         )
-        event = ResourceEvent(
-            "update" if head and not head.deleted else "create", patient, rtype, resource_id,
-            version, None, clinical_date(resource) or now, now, sensitivity(resource),
-        )  # fmt: skip
+        action: Literal["create", "update"] = "update" if head and not head.deleted else "create"
+        event = version_event(action, patient, rtype, resource_id, version, None, now, resource)
         return PreparedWrite(change, event)
 
     def prepare_delete(
@@ -169,16 +171,8 @@ class FhirService:
         change = Change(
             resource_type, resource_id, head.version + 1, head.version, now, current.patient, None
         )
-        event = ResourceEvent(
-            "delete",
-            current.patient,
-            resource_type,
-            resource_id,
-            head.version + 1,
-            None,
-            now,
-            now,
-            sensitivity({}),
+        event = version_event(
+            "update", current.patient, resource_type, resource_id, head.version + 1, None, now, None
         )
         return PreparedWrite(change, event)
 
@@ -200,26 +194,33 @@ class FhirService:
                     c.patient,
                 )
             )
-            event = write.event
-            events.append(
-                ResourceEvent(
-                    event.action,
-                    event.patient,
-                    event.resource_type,
-                    event.id,
-                    event.version,
-                    content_hash,
-                    event.date,
-                    event.last_updated,
-                    event.sensitivity,
-                )
-            )
+            events.append(replace(write.event, content_hash=content_hash))
         if self.listener is not None and events:
             try:
                 self.listener.resources_changed(events)
             except Exception:
                 log.exception("a FHIR resource listener failed; the write stands")
         return versions
+
+    def replay_changes(self, since_us: int, *, batch: int = REPLAY_BATCH) -> int:
+        """Tell the listener again of every version stored at or after ``since_us`` (UTC
+        microseconds of ``meta.lastUpdated``), oldest first, in calls of at most ``batch``
+        events, each event as the write told it (deletions included; versions of erased
+        patients skipped). Returns the number of events. Unlike :meth:`commit`, a listener
+        failure is raised: what was not replayed must be replayed again."""
+        if self.listener is None:
+            return 0
+        told = 0
+        events: list[ResourceEvent] = []
+        for changed in self.store.changes_since(since_us, batch=batch):
+            events.append(event_of(changed.stored, created=changed.created))
+            if len(events) >= batch:
+                self.listener.resources_changed(events)
+                told, events = told + len(events), []
+        if events:
+            self.listener.resources_changed(events)
+            told += len(events)
+        return told
 
     def create(self, resource_type: str, body: Any) -> WriteResult:
         resource = validate(body, resource_type)

@@ -21,11 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from careledger.errors import StorageError
-from careledger.fhir.base import Change, Head, StoredVersion
+from careledger.fhir.base import Change, ChangedVersion, Head, StoredVersion
 from careledger.fhir.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
 from careledger.fhir.errors import ResourceGone, ResourceNotFound, VersionConflict
 from careledger.fhir.query import SearchQuery
-from careledger.fhir.store_common import clause_sql, history_filter, microseconds
+from careledger.fhir.store_common import (
+    ChangeKey,
+    ChangePage,
+    change_page,
+    changes_sql,
+    clause_sql,
+    history_filter,
+    iter_changes,
+    microseconds,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS patient_keys (
@@ -38,6 +47,7 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (rtype, rid, version)
 );
 CREATE INDEX IF NOT EXISTS versions_by_time ON versions (rtype, updated_us);
+CREATE INDEX IF NOT EXISTS versions_by_change ON versions (updated_us, rtype, rid, version);
 CREATE TABLE IF NOT EXISTS heads (
     rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL,
     deleted INTEGER NOT NULL, erased INTEGER NOT NULL DEFAULT 0,
@@ -292,6 +302,14 @@ class SQLiteResourceStore:
                 [*args, count, offset],
             ).fetchall()
             return [self._decrypt(r) for r in rows], total_count
+
+    def changes_since(self, since_us: int, *, batch: int = 500) -> Iterator[ChangedVersion]:
+        def read_page(after: ChangeKey | None) -> ChangePage:
+            query, args = changes_sql(_VERSION_COLUMNS, since_us, after, batch, "?")
+            with self._lock:
+                return change_page(self._db.execute(query, args).fetchall(), self._decrypt)
+
+        return iter_changes(read_page, batch)
 
     def search(self, query: SearchQuery) -> tuple[list[StoredVersion], int]:
         where = ["h.rtype = ?", "h.deleted = 0", "h.erased = 0"]

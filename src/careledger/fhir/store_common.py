@@ -1,5 +1,6 @@
-"""SQL-independent parts of the resource stores (:mod:`.sqlite`, :mod:`.postgres`): timestamps
-and the translation of a search clause into a ``WHERE`` fragment.
+"""SQL-independent parts of the resource stores (:mod:`.sqlite`, :mod:`.postgres`): timestamps,
+the translation of a search clause into a ``WHERE`` fragment, the history filter and the paged
+listing of changes (:meth:`~careledger.fhir.base.ResourceStore.changes_since`).
 
 The fragments use only SQL both databases share; the placeholder (``?`` for sqlite3, ``%s`` for
 psycopg) is a parameter. They refer to ``h`` (the ``heads`` row being searched) and ``s`` (a
@@ -9,10 +10,11 @@ in PostgreSQL).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from careledger.fhir.base import Head
+from careledger.fhir.base import ChangedVersion, Head, StoredVersion
 from careledger.fhir.errors import ResourceGone, ResourceNotFound
 from careledger.fhir.query import Clause, DateValue, ReferenceValue, StringValue, TokenValue
 
@@ -20,7 +22,14 @@ MAX_CHAR = "\U0010ffff"
 """Appended to a string prefix for the exclusive upper bound of a prefix search."""
 
 
+# Versions whose patient's key was destroyed (erased: they cannot be decrypted).
+_READABLE = (
+    "NOT EXISTS (SELECT 1 FROM patient_keys k WHERE k.patient = v.patient AND k.wrapped IS NULL)"
+)
+
+
 def microseconds(instant: str) -> int:
+    """UTC microseconds of an ISO instant: ``updated_us`` of a version stamped ``instant``."""
     moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
     return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
@@ -96,10 +105,7 @@ def history_filter(
     ``head`` is the instance's head when ``resource_id`` is given (a missing or erased instance
     raises); versions of patients whose key was destroyed are never listed.
     """
-    where = (
-        f"v.rtype = {ph} AND NOT EXISTS (SELECT 1 FROM patient_keys k"
-        " WHERE k.patient = v.patient AND k.wrapped IS NULL)"
-    )
+    where = f"v.rtype = {ph} AND {_READABLE}"
     args: list[Any] = [resource_type]
     if resource_id is not None:
         if head is None:
@@ -112,3 +118,72 @@ def history_filter(
         where += f" AND v.updated_us >= {ph}"
         args.append(since)
     return where, args
+
+
+# --- changes since an instant -------------------------------------------------------------------
+
+ChangeKey = tuple[int, str, str, int]
+"""Where a listing of changes stands: (updated_us, type, id, version) of the last row read."""
+
+ChangePage = list[tuple[ChangeKey, ChangedVersion | None]]
+
+# Whether the version made its resource exist: the first, or the first after a deletion.
+_CREATED = (
+    "COALESCE((SELECT p.content_hash IS NULL FROM versions p WHERE p.rtype = v.rtype"
+    " AND p.rid = v.rid AND p.version = v.version - 1), TRUE)"
+)
+
+
+def changes_sql(
+    columns: str, since_us: int, after: ChangeKey | None, limit: int, ph: str = "?"
+) -> tuple[str, list[Any]]:
+    """The next ``limit`` readable versions at or after ``since_us`` and past ``after``, in
+    change order: ``updated_us``, created flag, then ``columns`` of ``versions v``."""
+    where = f"v.updated_us >= {ph} AND {_READABLE}"
+    args: list[Any] = [since_us if after is None else max(since_us, after[0])]
+    if after is not None:
+        where += f" AND (v.updated_us, v.rtype, v.rid, v.version) > ({ph}, {ph}, {ph}, {ph})"
+        args.extend(after)
+    return (
+        f"SELECT v.updated_us, {_CREATED}, {columns} FROM versions v WHERE {where}"
+        f" ORDER BY v.updated_us, v.rtype, v.rid, v.version LIMIT {ph}",
+        [*args, limit],
+    )
+
+
+def change_page(
+    rows: Sequence[Sequence[Any]], decrypt: Callable[[Sequence[Any]], StoredVersion]
+) -> ChangePage:
+    """Rows of :func:`changes_sql` decrypted (run it under the store's lock). A version whose
+    patient was erased since the query is ``None``: skipped, but still a paging position."""
+    page: ChangePage = []
+    for row in rows:
+        updated_us, created, rtype, rid, version = row[0], row[1], row[2], row[3], row[4]
+        key: ChangeKey = (int(updated_us), rtype, rid, int(version))
+        try:
+            stored = decrypt(row[2:])
+        except ResourceGone as exc:
+            if not exc.erased:
+                raise
+            page.append((key, None))
+        else:
+            page.append((key, ChangedVersion(stored, bool(created), key[0])))
+    return page
+
+
+def iter_changes(
+    read_page: Callable[[ChangeKey | None], ChangePage], batch: int
+) -> Iterator[ChangedVersion]:
+    """Every version ``read_page`` lists, page after page (``read_page(after)``: the next
+    ``batch`` rows past ``after``, ``None`` for the first page)."""
+    if batch < 1:
+        raise ValueError("batch must be positive")
+    after: ChangeKey | None = None
+    while True:
+        page = read_page(after)
+        for _key, changed in page:
+            if changed is not None:
+                yield changed
+        if len(page) < batch:
+            return
+        after = page[-1][0]

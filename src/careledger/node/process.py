@@ -304,11 +304,18 @@ def open_fhir(
     store = SQLiteResourceStore(store_path, key)
     try:
         service = FhirService(store, base_url=settings.base_url or base_url)
-        ledger = ProviderLedger(gateway, secret, outbox=outbox_path)
+        ledger = ProviderLedger(gateway, secret, outbox=outbox_path, start=False)
     except BaseException:
         store.close()
         raise
     service.listener, service.policy = ledger, ledger
+    try:
+        ledger.reconcile(service)  # what a crash kept from the outbox, before any new write
+    except BaseException:
+        ledger.outbox.close()
+        store.close()
+        raise
+    ledger.flusher.start()
     client, holders = holder_endpoints(peers or {}, gateway.identity)
     record = LongitudinalRecord(service, ledger, holders)
     app = fhir_api.create_app(

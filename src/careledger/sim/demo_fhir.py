@@ -124,6 +124,7 @@ def open_providers(
         service = FhirService(store, base_url=base)
         ledger = ProviderLedger(net.gateway(org), secrets.token_bytes(32))
         service.listener, service.policy = ledger, ledger
+        ledger.reconcile(service)  # as a node does at start (a fresh store: nothing to replay)
         record = LongitudinalRecord(service, ledger, holders)
         app = create_app(service, requester=org_header_requester, everything=record)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
