@@ -20,11 +20,13 @@ from careledger.credentials.ledger import (
     gateway_query,
 )
 from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.crypto.keys import SigningKey
 from careledger.errors import ContractError, InvalidInput
 from careledger.identity.did import Ed25519Signer, ResolutionError, ResolutionOptions
+from careledger.ledger.codes import ValidationCode as Code
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.network import EmbeddedNetwork
-from tests.harness import running
+from tests.harness import endorsed, occurrences, order, running, settle
 
 IDENTITY = ("dids", "status_lists", "trust_registry")
 INBOX = {"id": "#inbox", "type": "MessagingService", "serviceEndpoint": "https://payer.example/in"}
@@ -243,5 +245,36 @@ def test_status_lists_publish_update_and_revocation_is_final(
             with pytest.raises(InvalidInput, match="unknown field"):
                 await publisher.publish(extra)
             assert source.get("https://org1.example/status/unknown") is None
+
+    asyncio.run(scenario())
+
+
+def test_a_trust_motion_needs_a_majority_of_the_organisations_in_force(
+    consortium: ConsortiumConfig,
+) -> None:
+    async def scenario() -> None:
+        async with running(consortium, contracts=IDENTITY) as net:
+            org1, org2, org3 = (TrustRegistryAdmin(net.gateway(o, "admin")) for o in net.peers)
+            issuer = Ed25519Signer()
+            await org1.bind_issuer(issuer.did_key, issuer)
+            await org1.accredit(issuer.did_key, COVERAGE)
+            motion = await org2.propose("withdraw", issuer.did_key, COVERAGE)
+            # Org3's approval is endorsed while there are 3 organisations (2 of 3 would apply)...
+            tx_id, stale = await endorsed(
+                net.gateway("Org3", "admin"), "trust_registry", "approve", [motion["id"]]
+            )
+            # ... but a fourth joins before it is ordered: the count it read is stale.
+            org4 = {"id": "Org4", "root_key": SigningKey.generate().public.raw.hex(), "name": "4"}
+            added = await net.gateway("Org1", "admin").submit("_gov", "propose", ["add_org", org4])
+            await settle(net)
+            await net.gateway("Org2", "admin").submit("_gov", "approve", [added.result["id"]])
+            await settle(net)
+            await order(net, stale)
+            assert [code for _, code in occurrences(net, tx_id)] == [Code.PHANTOM_READ_CONFLICT]
+            # Four organisations: two approvals are not a majority, three are.
+            assert (await org3.approve(motion["id"]))["status"] == "open"
+            assert (await org1.approve(motion["id"]))["status"] == "applied"
+            query = gateway_query(net.gateway("Org3"))
+            assert query("trust_registry", "is_trusted", [issuer.did_key, COVERAGE]) is False
 
     asyncio.run(scenario())

@@ -73,6 +73,12 @@ class Stub(Protocol):
         """Raw committed bytes of a key in another namespace (recorded in the read set)."""
         ...
 
+    def range_namespace(self, namespace: str, start: str, end: str) -> list[tuple[str, bytes]]:
+        """Raw committed keys and bytes of another namespace in ``[start, end)``, recorded as a
+        range read: a key added or removed there before this commits is a phantom-read
+        conflict."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionSpec:

@@ -12,9 +12,9 @@ Who may write what (documented in docs/credentials.md, "Trust registry on the le
 * **Anything touching another organisation's issuer** — accrediting or withdrawing it, unbinding a
   DID, binding a DID whose control the contract cannot check (``did:web``) — is a *motion*:
   ``propose(action, issuer, credential_type, org)`` by an admin, ``approve(id)`` by admins of other
-  organisations; it applies when admins of :data:`MOTION_QUORUM` distinct organisations that are
-  consortium members (read from ``_gov``) have approved. A contract cannot enumerate ``_gov``'s
-  organisations through the stub, so the quorum is a fixed count rather than a majority.
+  organisations; it applies when admins of a majority of the consortium's organisations (as
+  governance counts them: read from ``_gov`` with a range read, so an organisation added or
+  removed meanwhile makes the approval a phantom-read conflict) have approved.
 
 Entries of an issuer are removed when it is unbound. Deterministic: signatures are checked with
 :func:`careledger.crypto.keys.verify`; no clock, no randomness.
@@ -41,7 +41,6 @@ from careledger.identity.msp import Role
 
 NAMESPACE = "trust_registry"
 BINDING_DOMAIN = "careledger/trust_registry/bind/v1"
-MOTION_QUORUM = 2
 ACTIONS = ("accredit", "withdraw", "bind", "unbind")
 
 _DID_RE = re.compile(r"^did:[a-z0-9]+:[A-Za-z0-9._:%-]{1,180}$")
@@ -244,7 +243,7 @@ class TrustRegistry(Contract):
 
     @invoke
     def approve(self, stub: Stub, motion_id: str) -> dict[str, Any]:
-        """Approve a motion; it applies once :data:`MOTION_QUORUM` member orgs approved."""
+        """Approve a motion; it applies once a majority of the member orgs approved."""
         org = self._admin(stub)
         motion: Motion | None = stub.get(f"motion/{motion_id}")
         if motion is None:
@@ -254,8 +253,9 @@ class TrustRegistry(Contract):
         if org in motion.approvals:
             raise ContractError(f"{org} has already approved motion {motion_id}")
         motion = msgspec.structs.replace(motion, approvals=[*motion.approvals, org])
-        members = [o for o in motion.approvals if stub.read_namespace("_gov", f"org/{o}")]
-        if len(members) >= MOTION_QUORUM:
+        orgs = {key.split("/", 1)[1] for key, _ in stub.range_namespace("_gov", "org/", "org0")}
+        members = [o for o in motion.approvals if o in orgs]
+        if len(members) >= len(orgs) // 2 + 1:
             self._apply(stub, motion)
             motion = msgspec.structs.replace(motion, status="applied")
         stub.put(f"motion/{motion.id}", motion)

@@ -17,7 +17,7 @@ from careledger.contracts.phi_guard import screen_event, screen_state
 from careledger.contracts.values import decode_value, encode_value
 from careledger.errors import ContractError, InvalidInput
 from careledger.identity.msp import MemberCert
-from careledger.ledger.state.base import StateStore
+from careledger.ledger.state.base import StateStore, VersionedValue
 from careledger.ledger.transaction import Event, KVRead, KVWrite, NsRWSet, RangeRead, Version
 
 MAX_EVENTS = 64
@@ -49,7 +49,7 @@ class Simulation:
         self.creator = creator
         self.read_only = read_only
         self._reads: dict[tuple[str, str], Version | None] = {}
-        self._ranges: list[RangeRead] = []
+        self._ranges: dict[str, list[RangeRead]] = {}
         self._writes: dict[str, bytes | None] = {}
         self._events: list[Event] = []
 
@@ -82,14 +82,20 @@ class Simulation:
         check_key(key)
         self.contract.schema_for(key)
 
-    def range(self, start: str, end: str, limit: int | None = None) -> list[tuple[str, Any]]:
-        committed = self.state.range(self.namespace, start, end, limit)
+    def _range_raw(
+        self, namespace: str, start: str, end: str, limit: int | None
+    ) -> list[tuple[str, VersionedValue]]:
+        committed = self.state.range(namespace, start, end, limit)
         scanned_end = end
         if limit is not None and committed and len(committed) == limit:
             scanned_end = committed[-1][0] + "\x00"  # only the scanned part is phantom-checked
-        self._ranges.append(
+        self._ranges.setdefault(namespace, []).append(
             RangeRead(start, scanned_end, [KVRead(k, vv.version) for k, vv in committed])
         )
+        return committed
+
+    def range(self, start: str, end: str, limit: int | None = None) -> list[tuple[str, Any]]:
+        committed = self._range_raw(self.namespace, start, end, limit)
         merged: dict[str, bytes | None] = {k: vv.value for k, vv in committed}
         for key, raw in self._writes.items():
             if key >= start and (not end or key < end):
@@ -121,13 +127,18 @@ class Simulation:
         check_key(key)
         return self._read_raw(namespace, key)
 
+    def range_namespace(self, namespace: str, start: str, end: str) -> list[tuple[str, bytes]]:
+        if namespace == self.namespace:
+            raise ContractError("use range() for the contract's own namespace")
+        return [(k, vv.value) for k, vv in self._range_raw(namespace, start, end, None)]
+
     # -- results ----------------------------------------------------------------------------
     def rwsets(self) -> list[NsRWSet]:
         by_ns: dict[str, list[KVRead]] = {}
         for (ns, key), version in sorted(self._reads.items()):
             by_ns.setdefault(ns, []).append(KVRead(key, version))
-        namespaces = set(by_ns)
-        if self._writes or self._ranges:
+        namespaces = set(by_ns) | set(self._ranges)
+        if self._writes:
             namespaces.add(self.namespace)
         result = []
         for ns in sorted(namespaces):
@@ -136,7 +147,7 @@ class Simulation:
                 NsRWSet(
                     namespace=ns,
                     reads=by_ns.get(ns, []),
-                    ranges=list(self._ranges) if own else [],
+                    ranges=list(self._ranges.get(ns, [])),
                     writes=[KVWrite(k, v) for k, v in sorted(self._writes.items())] if own else [],
                 )
             )
