@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from careledger.crypto.keys import BatchVerifier, SignatureCheck, SigningKey, VerifyKey, verify
+from careledger.crypto.keys import (
+    BatchVerifier,
+    SignatureCheck,
+    SignatureMemo,
+    SigningKey,
+    VerifyKey,
+    verify,
+)
 from careledger.errors import CryptoError
 
 # RFC 8032 §7.1, test 2: one-byte message 0x72.
@@ -74,5 +81,43 @@ def test_batch_results_are_in_the_order_of_the_checks(workers: int) -> None:
         assert verifier.verify(checks) == expected
         assert verifier.verify(checks[:5]) == expected[:5]
         assert verifier.verify([]) == []
+    finally:
+        verifier.close()
+
+
+def test_a_memo_answers_only_for_the_very_same_key_message_and_signature() -> None:
+    key, other = SigningKey.generate(), SigningKey.generate()
+    message = b"endorsed response"
+    signature = key.sign(message)
+    memo = SignatureMemo()
+    memo.add(key.public.raw, message, signature)
+    forged = bytes([signature[0] ^ 1]) + signature[1:]
+    checks = [
+        SignatureCheck(key.public.raw, message, signature),  # remembered
+        SignatureCheck(key.public.raw, message + b"!", signature),  # other bytes
+        SignatureCheck(other.public.raw, message, signature),  # other key
+        SignatureCheck(key.public.raw, message, forged),  # other signature
+        SignatureCheck(other.public.raw, b"m", other.sign(b"m")),  # not remembered, but good
+    ]
+    verifier = BatchVerifier(workers=1)
+    try:
+        assert memo.verify(verifier, checks) == [True, False, False, False, True]
+        assert memo.hits == 1
+        assert verifier.checked == 4  # only the remembered one was skipped
+    finally:
+        verifier.close()
+
+
+def test_a_memo_forgets_its_oldest_entries_beyond_capacity() -> None:
+    key = SigningKey.generate()
+    signed = [(bytes([i]), key.sign(bytes([i]))) for i in range(5)]
+    memo = SignatureMemo(capacity=3)
+    for message, signature in signed:
+        memo.add(key.public.raw, message, signature)
+    verifier = BatchVerifier(workers=1)
+    try:
+        checks = [SignatureCheck(key.public.raw, m, s) for m, s in signed]
+        assert memo.verify(verifier, checks) == [True] * 5
+        assert memo.hits == 3  # the two oldest were verified again
     finally:
         verifier.close()

@@ -341,6 +341,23 @@ def test_a_revoked_peer_is_not_counted_as_an_endorser(consortium: ConsortiumConf
     asyncio.run(scenario())
 
 
+def test_a_peer_does_not_verify_again_what_it_verified_or_signed_when_endorsing(
+    consortium: ConsortiumConfig,
+) -> None:
+    async def scenario() -> None:
+        async with running(consortium) as net:
+            before = {org: peer.memo.hits for org, peer in net.peers.items()}
+            await fund(net, {"m1": 5})
+            # Org1's gateway asks Org1 and one other: both skip the creator signature and their
+            # own endorsement at validation; the third peer verifies all of them.
+            gained = {org: peer.memo.hits - before[org] for org, peer in net.peers.items()}
+            assert gained["Org1"] >= 4  # open and mint: creator + own endorsement each
+            assert sorted(gained.values())[0] < gained["Org1"]
+            await assert_consistent(net)  # a fresh validator (no memo) gives the same codes
+
+    asyncio.run(scenario())
+
+
 # -- restart ---------------------------------------------------------------------------------
 def test_a_stopped_network_restarts_where_it_stopped(consortium: ConsortiumConfig) -> None:
     async def first_run() -> tuple[int, bytes]:

@@ -8,6 +8,8 @@ except through :meth:`SigningKey.seed` for storage.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import time
 from collections.abc import Sequence
@@ -118,3 +120,46 @@ class BatchVerifier:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+class SignatureMemo:
+    """Signatures one peer has already seen verify, or made itself: bounded, oldest forgotten.
+
+    A peer verifies a proposal's creator signature when it endorses, and signs its own
+    endorsement; when the transaction comes back in a block it need not verify either again.
+    Only the signature arithmetic is remembered (key, message hash, signature): membership and
+    policy are still judged at the block. Entries are keyed by the SHA-256 of the message, so a
+    hit means the very same bytes.
+    """
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self.capacity = capacity
+        self._seen: dict[bytes, None] = {}
+        #: Checks answered from the memo (read by tests and ``careledger bench``).
+        self.hits = 0
+
+    @staticmethod
+    def _key(public_key: bytes, message: bytes, signature: bytes) -> bytes:
+        return public_key + signature + hashlib.sha256(message).digest()
+
+    def add(self, public_key: bytes, message: bytes, signature: bytes) -> None:
+        """Remember a signature that verified (or that this peer made)."""
+        seen = self._seen
+        seen[self._key(public_key, message, signature)] = None
+        if len(seen) > self.capacity:
+            for key in list(itertools.islice(seen, len(seen) - self.capacity)):
+                del seen[key]
+
+    def verify(self, verifier: BatchVerifier, checks: Sequence[SignatureCheck]) -> list[bool]:
+        """Like ``verifier.verify(checks)``, verifying only the checks not remembered."""
+        results: list[bool] = [False] * len(checks)
+        todo: list[int] = []
+        for i, c in enumerate(checks):
+            if self._key(c.public_key, c.message, c.signature) in self._seen:
+                results[i] = True
+            else:
+                todo.append(i)
+        self.hits += len(checks) - len(todo)
+        for i, ok in zip(todo, verifier.verify([checks[i] for i in todo]), strict=True):
+            results[i] = ok
+        return results

@@ -17,7 +17,7 @@ from typing import Any
 
 from careledger.contracts.base import to_plain
 from careledger.contracts.registry import ContractRegistry
-from careledger.crypto.keys import BatchVerifier, verify
+from careledger.crypto.keys import BatchVerifier, SignatureMemo, verify
 from careledger.endorsement.simulator import Simulation
 from careledger.errors import (
     ChainVerificationError,
@@ -69,7 +69,8 @@ class Peer:
         self.state = state
         self.blocks = blocks
         self.registry = registry
-        self.validator = BlockValidator(state, verifier)
+        self.memo = SignatureMemo()
+        self.validator = BlockValidator(state, verifier, self.memo)
         self._waiters: dict[str, list[asyncio.Future[ValidationCode]]] = {}
         self._listeners: list[Callable[[CommitEvent], None]] = []
         self.rejected_blocks = 0
@@ -120,6 +121,7 @@ class Peer:
         creator = self.validator.membership().validate(proposal.creator)
         if not verify(creator.public_key, proposal_bytes, signature):
             raise CryptoError("the proposal signature does not verify with the creator's key")
+        self.memo.add(creator.public_key, proposal_bytes, signature)
         return proposal, creator
 
     def _contract(self, name: str) -> Any:
@@ -152,9 +154,9 @@ class Peer:
             response_bytes = response.to_bytes()
         except EncodingError as exc:
             raise InvalidInput(f"contract result cannot be encoded: {exc}") from exc
-        return response_bytes, Endorsement(
-            self.identity.identity, self.identity.sign(response_bytes)
-        )
+        endorsement = Endorsement(self.identity.identity, self.identity.sign(response_bytes))
+        self.memo.add(self.identity.cert.public_key, response_bytes, endorsement.signature)
+        return response_bytes, endorsement
 
     def query(self, contract_name: str, function: str, args: list[Any], creator: MemberCert) -> Any:
         """Run a query function against committed state (never ordered)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from careledger.contracts.governance import NAMESPACE as GOV_NAMESPACE
 from careledger.contracts.governance import ContractDefinition
-from careledger.crypto.keys import BatchVerifier, SignatureCheck
+from careledger.crypto.keys import BatchVerifier, SignatureCheck, SignatureMemo
 from careledger.crypto.merkle import merkle_root
 from careledger.endorsement.policy import Policy, evaluate, parse
 from careledger.errors import ChainVerificationError, EncodingError, MembershipError, PolicyError
@@ -83,9 +83,16 @@ class PreparedBlock:
 class BlockValidator:
     """Validates blocks against one peer's committed state."""
 
-    def __init__(self, state: StateStore, verifier: BatchVerifier | None = None) -> None:
+    def __init__(
+        self,
+        state: StateStore,
+        verifier: BatchVerifier | None = None,
+        memo: SignatureMemo | None = None,
+    ) -> None:
         self.state = state
         self.verifier = verifier or BatchVerifier()
+        self.memo = memo
+        """Signatures this peer verified at endorsement or made itself (not verified again)."""
         self._membership: Membership | None = None
         self._definitions: dict[str, tuple[ContractDefinition, Policy] | None] = {}
 
@@ -143,7 +150,13 @@ class BlockValidator:
         prepared = self.prepare(block, previous_hash)
         if prepared.done is not None:
             return prepared.done
-        return self.finish(prepared, self.verifier.verify(prepared.checks))
+        return self.finish(prepared, self.verify(prepared.checks))
+
+    def verify(self, checks: list[SignatureCheck]) -> list[bool]:
+        """Verify a block's signatures in one batch, skipping those in :attr:`memo`."""
+        if self.memo is None:
+            return self.verifier.verify(checks)
+        return self.memo.verify(self.verifier, checks)
 
     def prepare(self, block: Block, previous_hash: bytes | None) -> PreparedBlock:
         """Block checks and per-transaction checks up to the signatures to verify."""
