@@ -236,3 +236,33 @@ def test_a_revoked_orderer_cannot_stop_the_chain(nats_cluster: NatsCluster, tmp_
             assert config.member("Org2", "orderer0").identity in signers
 
     asyncio.run(scenario())
+
+
+def test_a_replica_with_a_peer_restarts_from_the_peers_head(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        config = new_consortium(tmp_path / "consortium")
+        async with jetstream_network(config, settings_for(nats_cluster), orderers=("Org1",)) as net:
+            await approve_contract(net, "tokens")
+            await open_accounts(net, {"sam": 1, "tess": 2})
+            await net.settle()
+            height = net.peers["Org2"].height()
+            assert height >= 5
+            scanning = await net.start_orderer("Org3")  # no peer: scans the whole stream
+            assert scanning.messages_read >= height
+            resuming = await net.start_orderer("Org2", peer_view=True)
+            assert resuming.messages_read <= 2  # the peer's last block, then the stream's end
+            assert resuming.head is not None
+            assert resuming.head.number == height - 1
+            assert resuming.head == scanning.head
+            # It cuts on from there like any replica.
+            await net.orderers.pop("Org1").close()
+            await net.orderers.pop("Org3").close()
+            await open_accounts(net, {"uma": 3})
+            await net.settle()
+            assert resuming.blocks_cut >= 2
+            assert await balances_of(net, ["uma"], "Org3") == [3]
+            assert_same_chain(net)
+
+    asyncio.run(scenario())

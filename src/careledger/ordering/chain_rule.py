@@ -12,6 +12,10 @@ message must equal it (header and signature); otherwise the peer's current membe
 in force for N. A replica without a peer (tests, tools) judges with the genesis membership
 (:class:`GenesisView`), which is right as long as no orderer is revoked or added.
 
+A replica with a peer also starts from the peer's last block instead of scanning the blocks
+stream from its start: without junk in the stream, block N is message N+1, so one read finds it
+(:meth:`ChainRule.resume_point`); otherwise the replica scans as before.
+
 Not for: reading the stream or cutting blocks (:mod:`careledger.ordering.jetstream`).
 """
 
@@ -49,6 +53,10 @@ class MembershipView(Protocol):
         already known — the chain's block ``number`` itself."""
         ...
 
+    def last_known(self) -> Block | None:
+        """The last block known to be on the chain (a replica may start from it), or None."""
+        ...
+
 
 class GenesisView:
     """The genesis membership for every block (a replica without a peer)."""
@@ -58,6 +66,9 @@ class GenesisView:
 
     async def judge_as_of(self, number: int) -> Membership | Block:
         return self.membership
+
+    def last_known(self) -> Block | None:
+        return None
 
 
 class CommittedChain(Protocol):
@@ -89,6 +100,10 @@ class PeerChainView:
         if self.peer.height() > number:
             return self.peer.committed_block(number)
         return self.peer.membership()
+
+    def last_known(self) -> Block | None:
+        height = self.peer.height()
+        return self.peer.committed_block(height - 1) if height else None
 
 
 class ChainRule:
@@ -129,6 +144,19 @@ class ChainRule:
         else:
             ok = self._signed_by_an_orderer(block, known)
         return ChainHead(block.number, block.header.hash(), seq, tx_last) if ok else None
+
+    def resume_point(
+        self, known: Block, data: bytes, headers: dict[str, str] | None, seq: int
+    ) -> ChainHead | None:
+        """The head at ``seq`` if that message is ``known`` (a block on the chain), else None."""
+        try:
+            block = decode_block(data)
+            tx_last = int((headers or {}).get(TX_LAST_HEADER, ""))
+        except (EncodingError, ValueError):
+            return None
+        if block.header != known.header or block.signature != known.signature:
+            return None
+        return ChainHead(block.number, block.header.hash(), seq, tx_last)
 
     @staticmethod
     def _signed_by_an_orderer(block: Block, membership: Membership) -> bool:

@@ -184,6 +184,9 @@ class JetStreamOrderer:
         self.head: ChainHead | None = None
         self._scanned = 0
         """The last blocks-stream sequence examined (the head's, or a later rejected message)."""
+        self.messages_read = 0
+        """Blocks-stream messages read to follow the chain (a restart from the peer's head reads
+        one, not the whole stream)."""
         self.blocks_cut = 0
         """Blocks this replica appended (won)."""
         self.races_lost = 0
@@ -220,6 +223,7 @@ class JetStreamOrderer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30.0
         genesis = self.rule.genesis
+        await self._resume_from_known()
         while True:
             try:
                 await self._catch_up()
@@ -242,6 +246,28 @@ class JetStreamOrderer:
                 if loop.time() > deadline:
                     raise OrderingError(f"{self.name}: NATS unavailable: {exc!r}") from exc
                 await asyncio.sleep(0.2)
+
+    async def _resume_from_known(self) -> None:
+        """Start from the last block the view knows (the peer's) if the stream has it where a
+        stream without junk would: block N at sequence N+1. Else scan from the start."""
+        known = self.rule.view.last_known()
+        if known is None or known.number == 0:
+            return
+        seq = known.number + 1
+        try:
+            msg = await asyncio.wait_for(
+                self._require_js().get_msg(self.settings.blocks_stream, seq),
+                self.settings.publish_timeout + 0.5,
+            )
+        except nats.js.errors.NotFoundError:
+            return
+        except TRANSIENT_ERRORS:
+            return  # the scan below retries
+        self.messages_read += 1
+        head = self.rule.resume_point(known, msg.data or b"", msg.headers, seq)
+        if head is not None:
+            self.head, self._scanned = head, seq
+            log.info("%s: resumed at block %d (stream sequence %d)", self.name, head.number, seq)
 
     def _require_js(self) -> JetStreamContext:
         if self._js is None:
@@ -270,6 +296,7 @@ class JetStreamOrderer:
                     await asyncio.sleep(0.005)
                     continue
                 return
+            self.messages_read += 1
             new = await self.rule.successor(self.head, msg.data or b"", msg.headers, seq)
             if new is not None:
                 self.head = new
