@@ -7,10 +7,13 @@ crosses real sockets exactly as between processes.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +21,12 @@ import httpx
 from careledger.api.app import create_app
 from careledger.api.client import NodeClient
 from careledger.api.service import NodeService
-from careledger.node.config import HttpSettings, NodeConfig, OrderingSettings
+from careledger.node.config import HttpSettings, NodeConfig, OrderingSettings, TlsSettings
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.network import EmbeddedNetwork
 from careledger.node.process import NodeProcess
 from careledger.ordering.solo import SoloOrderer
+from careledger.tls import client_context, issue_certificate, make_local_ca
 from tests.harness import ORGS, TOKENS_POLICY, running
 
 
@@ -39,13 +43,17 @@ class Cluster:
     nodes: dict[str, NodeProcess]
     stack: AsyncExitStack
     clients: dict[tuple[str, str], NodeClient] = field(default_factory=dict)
+    verify: ssl.SSLContext | bool = True
+    """How clients check the nodes (with TLS: the cluster's CA and a client certificate)."""
 
     async def client(self, org: str, member: str = "client0", at: str | None = None) -> NodeClient:
         """A client of ``at``'s node (default: its own org's) signing as ``org``.``member``."""
         node = at or org
         key = (f"{org}.{member}", node)
         if key not in self.clients:
-            client = NodeClient(self.nodes[node].url, self.consortium.member(org, member))
+            client = NodeClient(
+                self.nodes[node].url, self.consortium.member(org, member), verify=self.verify
+            )
             self.clients[key] = await self.stack.enter_async_context(client)
         return self.clients[key]
 
@@ -72,17 +80,36 @@ async def approve(cluster: Cluster, name: str, policy: str = TOKENS_POLICY) -> N
     assert approved.result["status"] == "applied"
 
 
+def local_tls(directory: Path, orgs: tuple[str, ...]) -> tuple[dict[str, TlsSettings], Any]:
+    """A CA, a certificate per organisation's node (mutual TLS required) and a client
+    certificate: each node's ``[tls]`` settings, and the clients' SSL context."""
+    ca, ca_key = make_local_ca(directory)
+    settings = {}
+    for org in orgs:
+        files = issue_certificate(ca, ca_key, directory, org)
+        settings[org] = TlsSettings(str(files.cert), str(files.key), str(ca), True)
+    client = issue_certificate(ca, ca_key, directory, "client")
+    return settings, client_context(ca, client.cert, client.key)
+
+
 @asynccontextmanager
 async def cluster(
     consortium: ConsortiumConfig,
     *,
     orgs: tuple[str, ...] = ORGS,
     contracts: tuple[str, ...] = ("tokens",),
+    policy: str = TOKENS_POLICY,
     commit_timeout: float = 30.0,
+    tls_dir: Path | None = None,
+    configure: Callable[[str, NodeConfig], NodeConfig] | None = None,
 ) -> AsyncIterator[Cluster]:
-    """Nodes for ``orgs`` (peers of each other) with ``contracts`` approved."""
+    """Nodes for ``orgs`` (peers of each other) with ``contracts`` approved. ``tls_dir``: a
+    local CA there, HTTPS with mutual TLS between the nodes and for the cluster's clients;
+    ``configure(org, config)`` changes a node's configuration before it starts."""
     ports = {org: free_port() for org in orgs}
-    urls = {org: f"http://127.0.0.1:{port}" for org, port in ports.items()}
+    scheme = "http" if tls_dir is None else "https"
+    urls = {org: f"{scheme}://127.0.0.1:{port}" for org, port in ports.items()}
+    tls, verify = local_tls(tls_dir, orgs) if tls_dir is not None else ({}, True)
     orderer = SoloOrderer(
         consortium.orderer_identity(),
         height=0,
@@ -95,17 +122,18 @@ async def cluster(
         nodes: dict[str, NodeProcess] = {}
         for org in orgs:
             peers = {o: u for o, u in urls.items() if o != org}
-            node = NodeProcess(
-                node_config(consortium, org, ports[org], peers),
-                ordering=orderer,
-                commit_timeout=commit_timeout,
-            )
+            config = node_config(consortium, org, ports[org], peers)
+            if org in tls:
+                config = dataclasses.replace(config, tls=tls[org])
+            if configure is not None:
+                config = configure(org, config)
+            node = NodeProcess(config, ordering=orderer, commit_timeout=commit_timeout)
             stack.push_async_callback(node.stop)
             await node.start()
             nodes[org] = node
-        result = Cluster(consortium, orderer, nodes, stack)
+        result = Cluster(consortium, orderer, nodes, stack, verify=verify)
         for name in contracts:
-            await approve(result, name)
+            await approve(result, name, policy)
         yield result
 
 

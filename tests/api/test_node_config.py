@@ -12,9 +12,11 @@ from careledger.node.config import (
     NodeConfig,
     OrderingSettings,
     StateSettings,
+    TlsSettings,
     load_node_config,
     save_node_config,
 )
+from careledger.tls import issue_certificate, make_local_ca
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "network.md").read_text()
 
@@ -52,6 +54,10 @@ def test_round_trip_with_relative_paths(tmp_path: Path) -> None:
         ("[ordering]\nbroadcast_timeout = 0", "ordering.broadcast_timeout"),
         ('[ordering]\nbroadcast_timeout = "15"', "broadcast_timeout must be float"),
         ('[peers]\nOrg2 = "ftp://x"', "peers.Org2"),
+        ('[tls]\ncert = "x.crt"', "tls.cert and tls.key go together"),
+        ("[tls]\nrequire_client_cert = true", "needs tls.cert"),
+        ('[tls]\ncert = "x.crt"\nkey = "x.key"', "tls.cert: no file"),
+        ('[peers]\nOrg2 = "https://127.0.0.1:7052"', "set tls.ca"),
         ("colour = 1", "unknown"),
         ("[http]\ntls = true", "unknown"),
     ],
@@ -84,3 +90,19 @@ def test_every_setting_is_documented(tmp_path: Path) -> None:
     for key in keys:
         assert f"`{key}`" in DOC, f"node setting {key} is not documented in docs/network.md"
     assert StateSettings().backend == "sqlite"
+
+
+def test_tls_settings_round_trip_relative_and_are_documented(tmp_path: Path) -> None:
+    ca, ca_key = make_local_ca(tmp_path / "tls")
+    files = issue_certificate(ca, ca_key, tmp_path / "tls", "Org1")
+    tls = TlsSettings(str(files.cert), str(files.key), str(ca), require_client_cert=True)
+    config = dataclasses.replace(_config(tmp_path), tls=tls)
+    path = tmp_path / "nodes" / "Org1.toml"
+    path.parent.mkdir()
+    save_node_config(config, path)
+    assert 'cert = "../tls/Org1.crt"' in path.read_text()
+    loaded = load_node_config(path)
+    assert loaded.tls == tls
+    assert loaded.tls.serves_https
+    for key in ("cert", "key", "ca", "require_client_cert"):
+        assert f"`tls.{key}`" in DOC, f"node setting tls.{key} is not documented"

@@ -7,8 +7,7 @@ import asyncio
 import base64
 import dataclasses
 import tomllib
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,9 @@ from careledger.fhir.ledger import enrolment_payload
 from careledger.node.config import FhirSettings, NodeConfig, load_node_config, save_node_config
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.gateway import Gateway
-from careledger.node.process import NodeProcess, fhir_paths
-from careledger.ordering.solo import SoloOrderer
+from careledger.node.process import fhir_paths
 from careledger.sim.demo_fhir import CONTRACT_POLICY, CONTRACTS, SyntheticPatient
-from tests.api.nodes import Cluster, approve, free_port, node_config
+from tests.api.nodes import Cluster, cluster
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "network.md").read_text()
 KEY_ENV = "CARELEDGER_TEST_FHIR_MASTER_KEY"
@@ -43,38 +41,24 @@ class _Gateways:
         return service.gateway
 
 
-@asynccontextmanager
-async def fhir_cluster(
-    consortium: ConsortiumConfig, fhir: FhirSettings, fhir_orgs: tuple[str, ...] = ("Org1",)
-) -> AsyncIterator[Cluster]:
+def fhir_cluster(
+    consortium: ConsortiumConfig,
+    fhir: FhirSettings,
+    fhir_orgs: tuple[str, ...] = ("Org1",),
+    tls_dir: Path | None = None,
+) -> AbstractAsyncContextManager[Cluster]:
     """Org1..Org3 nodes (peers of each other, one solo orderer); ``fhir_orgs`` serve FHIR."""
-    orgs = ("Org1", "Org2", "Org3")
-    ports = {org: free_port() for org in orgs}
-    urls = {org: f"http://127.0.0.1:{port}" for org, port in ports.items()}
-    orderer = SoloOrderer(
-        consortium.orderer_identity(),
-        height=0,
-        last_hash=b"",
-        config=consortium.cutter,
-        genesis=consortium.genesis(),
+
+    def with_fhir(org: str, config: NodeConfig) -> NodeConfig:
+        return dataclasses.replace(config, fhir=fhir) if org in fhir_orgs else config
+
+    return cluster(
+        consortium,
+        contracts=CONTRACTS,
+        policy=CONTRACT_POLICY,
+        tls_dir=tls_dir,
+        configure=with_fhir,
     )
-    async with AsyncExitStack() as stack:
-        stack.push_async_callback(orderer.close)
-        nodes: dict[str, NodeProcess] = {}
-        for org in orgs:
-            config = node_config(
-                consortium, org, ports[org], {o: u for o, u in urls.items() if o != org}
-            )
-            if org in fhir_orgs:
-                config = dataclasses.replace(config, fhir=fhir)
-            node = NodeProcess(config, ordering=orderer)
-            stack.push_async_callback(node.stop)
-            await node.start()
-            nodes[org] = node
-        result = Cluster(consortium, orderer, nodes, stack)
-        for name in CONTRACTS:
-            await approve(result, name, CONTRACT_POLICY)
-        yield result
 
 
 async def _call(
@@ -244,19 +228,28 @@ def _sources(entry: Any) -> list[str]:
     return sorted(x["valueString"] for x in entry["extension"] if "source" in x["url"])
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "mutual-tls"])
 def test_enrol_over_http_and_everything_across_nodes(
-    consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch
+    consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tls: bool
 ) -> None:
     """The patient enrols at three nodes over HTTP; Org1's $everything fetches Org2's and
-    Org3's parts from their nodes with signed requests, so their consent decides."""
+    Org3's parts from their nodes with signed requests, so their consent decides. With TLS,
+    every call (clients to nodes, node to node) is HTTPS with mutual TLS."""
     monkeypatch.setenv(KEY_ENV, _key_text())
     orgs = ("Org1", "Org2", "Org3")
 
     async def main() -> None:
         fhir = FhirSettings(enabled=True, master_key_env=KEY_ENV)
-        async with fhir_cluster(consortium, fhir, orgs) as c, AsyncExitStack() as stack:
+        tls_dir = tmp_path / "tls" if tls else None
+        async with (
+            fhir_cluster(consortium, fhir, orgs, tls_dir) as c,
+            AsyncExitStack() as stack,
+        ):
+            assert all(n.url.startswith("https:" if tls else "http:") for n in c.nodes.values())
             http = {
-                org: await stack.enter_async_context(httpx.AsyncClient(base_url=c.nodes[org].url))
+                org: await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=c.nodes[org].url, verify=c.verify)
+                )
                 for org in orgs
             }
             net: Any = _Gateways(c)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -141,10 +142,15 @@ class NodeClient:
         *,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        """``verify``: how an https node's certificate is checked (an SSLContext from
+        :func:`careledger.tls.client_context` for a consortium CA and mutual TLS)."""
         self.identity = identity
         self.base_url = base_url
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, transport=transport, verify=verify
+        )
 
     async def __aenter__(self) -> NodeClient:
         return self
@@ -240,10 +246,17 @@ class NodeClient:
 class RemoteEndorser:
     """Another organisation's node as an endorser for this node's gateway."""
 
-    def __init__(self, org: str, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        org: str,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         self.org = org
         self.base_url = base_url
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, verify=verify)
 
     async def endorse(self, proposal: bytes, signature: bytes) -> tuple[bytes, Endorsement]:
         try:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Generator
 from typing import Any
 
 import uvicorn
+
+from careledger.tls import TlsFiles, server_context
 
 
 class _Server(uvicorn.Server):
@@ -23,7 +26,28 @@ class _Server(uvicorn.Server):
 
 
 class ApiServer:
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    """``tls`` (:class:`careledger.tls.TlsFiles`): serve HTTPS with its certificate; with
+    ``require_client_cert`` only clients presenting a certificate chained to ``tls.ca``."""
+
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: TlsFiles | None = None,
+        require_client_cert: bool = False,
+    ) -> None:
+        ssl_options: dict[str, Any] = {}
+        if tls is not None:
+            server_context(tls, require_client_cert=require_client_cert)  # refuse bad files now
+            ssl_options = {
+                "ssl_certfile": str(tls.cert),
+                "ssl_keyfile": str(tls.key),
+                "ssl_ca_certs": str(tls.ca) if tls.ca else None,
+                "ssl_cert_reqs": ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_NONE,
+            }
+        self.scheme = "https" if tls is not None else "http"
         config = uvicorn.Config(
             app,
             host=host,
@@ -32,6 +56,7 @@ class ApiServer:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,
+            **ssl_options,
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
@@ -59,7 +84,7 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.config.host}:{self.port}"
+        return f"{self.scheme}://{self._server.config.host}:{self.port}"
 
     async def wait(self) -> None:
         """Until the server stops (by :meth:`stop`)."""

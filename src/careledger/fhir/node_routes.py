@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import ssl
 from collections.abc import Callable, Generator, Mapping
 
 import httpx
@@ -56,10 +57,14 @@ class SignedRequests(httpx.Auth):
 
 
 def holder_endpoints(
-    peers: Mapping[str, str], identity: LocalIdentity, *, timeout: float = 10.0
+    peers: Mapping[str, str],
+    identity: LocalIdentity,
+    *,
+    timeout: float = 10.0,
+    verify: ssl.SSLContext | bool = True,
 ) -> tuple[httpx.AsyncClient, dict[str, HolderEndpoint]]:
     """One signing client, and each peer organisation's FHIR endpoint (``<url>/fhir``)."""
-    client = httpx.AsyncClient(auth=SignedRequests(identity), timeout=timeout)
+    client = httpx.AsyncClient(auth=SignedRequests(identity), timeout=timeout, verify=verify)
     endpoints = {
         org: HolderEndpoint(url.rstrip("/") + "/fhir", client) for org, url in peers.items()
     }

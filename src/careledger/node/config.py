@@ -37,6 +37,12 @@
     base_url = ""                       # public URL of /fhir; default http://<host>:<port>/fhir
     allow_unsigned = false              # unsigned requests are the organisation's own users
 
+    [tls]                               # optional: HTTPS, and TLS to other nodes and NATS
+    cert = "tls/Org1.crt"               # this node's certificate (PEM); with key: serve HTTPS
+    key = "tls/Org1.key"
+    ca = "tls/ca.crt"                   # CA(s) trusted for other nodes' and NATS' certificates
+    require_client_cert = false         # mutual TLS: API callers must present a cert from ca
+
 Relative paths are relative to the file's directory. Not for consortium-wide settings
 (``consortium.toml``, see :mod:`careledger.node.consortium`).
 """
@@ -69,8 +75,10 @@ _TOP_LEVEL = (
     "ordering",
     "peers",
     "fhir",
+    "tls",
 )
 _FHIR_PATHS = ("store", "outbox", "secret_file")
+_TLS_PATHS = ("cert", "key", "ca")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -114,6 +122,21 @@ class FhirSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """``[tls]``: PEM files (absolute once loaded). ``cert`` + ``key``: the node serves HTTPS and
+    presents them to other nodes and NATS; ``ca``: whom it trusts (see :mod:`careledger.tls`)."""
+
+    cert: str = ""
+    key: str = ""
+    ca: str = ""
+    require_client_cert: bool = False
+
+    @property
+    def serves_https(self) -> bool:
+        return bool(self.cert)
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     org: str
     consortium: Path
@@ -125,6 +148,7 @@ class NodeConfig:
     peers: dict[str, str] = field(default_factory=dict)
     did_web_host: str = ""
     fhir: FhirSettings = field(default_factory=FhirSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     def validate(self) -> NodeConfig:
         """This config, or InvalidInput naming the first bad setting."""
@@ -166,7 +190,22 @@ class NodeConfig:
             parts = urlsplit(self.fhir.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
                 raise InvalidInput(f"fhir.base_url {self.fhir.base_url!r}: an http(s) URL")
+        self._validate_tls()
         return self
+
+    def _validate_tls(self) -> None:
+        tls = self.tls
+        if bool(tls.cert) != bool(tls.key):
+            raise InvalidInput("tls.cert and tls.key go together")
+        if tls.require_client_cert and not (tls.cert and tls.ca):
+            raise InvalidInput("tls.require_client_cert needs tls.cert, tls.key and tls.ca")
+        for key in _TLS_PATHS:
+            value = getattr(tls, key)
+            if value and not Path(value).is_file():
+                raise InvalidInput(f"tls.{key}: no file at {value}")
+        https = [org for org, url in self.peers.items() if url.startswith("https:")]
+        if https and not tls.ca:
+            raise InvalidInput(f"peers {https} use https: set tls.ca to verify them")
 
 
 def _is_did_web_host(host: str) -> bool:
@@ -198,6 +237,7 @@ def load_node_config(path: str | Path) -> NodeConfig:
             peers={str(k): str(v) for k, v in doc.get("peers", {}).items()},
             did_web_host=_string(doc, "did_web_host"),
             fhir=_fhir(doc.get("fhir", {}), base),
+            tls=_tls(doc.get("tls", {}), base),
         )
     except FileNotFoundError as exc:
         raise InvalidInput(f"no node configuration at {path}") from exc
@@ -219,6 +259,14 @@ def _fhir(section: Any, base: Path) -> FhirSettings:
         if values.get(key):
             values[key] = str((base / values[key]).resolve())
     return FhirSettings(**values)
+
+
+def _tls(section: Any, base: Path) -> TlsSettings:
+    values = _typed(section, TlsSettings)
+    for key in _TLS_PATHS:
+        if values.get(key):
+            values[key] = str((base / values[key]).resolve())
+    return TlsSettings(**values)
 
 
 def _typed(section: Any, kind: type) -> dict[str, Any]:
@@ -281,4 +329,10 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
             if fhir[key]:
                 fhir[key] = rel(Path(fhir[key]))
         doc["fhir"] = fhir
+    if config.tls != TlsSettings():
+        tls: dict[str, Any] = {k: getattr(config.tls, k) for k in TlsSettings.__dataclass_fields__}
+        for key in _TLS_PATHS:
+            if tls[key]:
+                tls[key] = rel(Path(tls[key]))
+        doc["tls"] = tls
     path.write_text(tomli_w.dumps(doc))

@@ -32,6 +32,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,7 @@ from careledger.node.config import (
     NodeConfig,
     OrderingSettings,
     StateSettings,
+    TlsSettings,
     load_node_config,
 )
 from careledger.node.consortium import ConsortiumConfig, load_config
@@ -82,6 +84,7 @@ from careledger.node.gateway import Endorser, Gateway, LocalEndorser
 from careledger.node.peer import Peer
 from careledger.ordering.base import OrderingService
 from careledger.ordering.solo import SoloOrderer
+from careledger.tls import TlsFiles, client_context
 
 log = logging.getLogger("careledger.node")
 
@@ -98,7 +101,10 @@ def open_state(settings: StateSettings, data_dir: Path) -> StateStore:
 
 
 async def open_ordering(
-    settings: OrderingSettings, consortium: ConsortiumConfig, peer: Peer
+    settings: OrderingSettings,
+    consortium: ConsortiumConfig,
+    peer: Peer,
+    tls: TlsSettings | None = None,
 ) -> OrderingService:
     """The ordering service a node delivers blocks from and its gateway broadcasts to."""
     if settings.backend == "embedded-solo":
@@ -117,12 +123,19 @@ async def open_ordering(
             "ordering backend 'jetstream' is not available: careledger.ordering.jetstream is not "
             "installed yet. Use ordering.backend = 'embedded-solo' for a single-node network."
         ) from exc
-    return await JetStreamOrdering.connect(jetstream_settings(settings), role=f"{peer.org}-peer")
+    return await JetStreamOrdering.connect(
+        jetstream_settings(settings, tls), role=f"{peer.org}-peer"
+    )
 
 
-def jetstream_settings(settings: OrderingSettings) -> Any:
-    """The jetstream backend's settings for this node's ``[ordering]`` table."""
+def jetstream_settings(settings: OrderingSettings, tls: TlsSettings | None = None) -> Any:
+    """The jetstream backend's settings for this node's ``[ordering]`` table; ``tls://``
+    servers are reached with the node's ``[tls]`` CA and certificate (mutual TLS)."""
     from careledger.ordering.jetstream_streams import JetStreamSettings
+
+    extra: dict[str, Any] = {}
+    if any(url.startswith("tls://") for url in settings.servers):
+        extra["tls"] = client_tls(tls or TlsSettings())
 
     # A node lists every server of the cluster, so their number is the stream replication.
     return JetStreamSettings(
@@ -130,11 +143,26 @@ def jetstream_settings(settings: OrderingSettings) -> Any:
         channel=settings.channel,
         replicas=min(3, len(settings.servers)),
         broadcast_timeout=settings.broadcast_timeout,
+        extra=extra,
+    )
+
+
+def client_tls(tls: TlsSettings) -> ssl.SSLContext:
+    """How this node checks other nodes and NATS servers (``[tls] ca``, else the system's trust
+    store) and the certificate it presents to them (``[tls] cert``/``key``, if any)."""
+    return client_context(
+        Path(tls.ca) if tls.ca else None,
+        Path(tls.cert) if tls.cert else None,
+        Path(tls.key) if tls.key else None,
     )
 
 
 async def start_replica(
-    settings: OrderingSettings, consortium: ConsortiumConfig, org: str, peer: Peer
+    settings: OrderingSettings,
+    consortium: ConsortiumConfig,
+    org: str,
+    peer: Peer,
+    tls: TlsSettings | None = None,
 ) -> Any:
     """This organisation's orderer replica (``[ordering] replica = true``, jetstream only).
 
@@ -144,7 +172,7 @@ async def start_replica(
     from careledger.ordering.jetstream import JetStreamOrderer
 
     replica = JetStreamOrderer(
-        jetstream_settings(settings),
+        jetstream_settings(settings, tls),
         consortium.member(org, "orderer0"),
         consortium.genesis(),
         consortium.cutter,
@@ -293,6 +321,7 @@ def open_fhir(
     base_url: str,
     max_body_bytes: int,
     peers: Mapping[str, str] | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> FhirNode:
     """The FHIR API of ``[fhir]`` on ``gateway`` (call on the node's event loop).
 
@@ -316,7 +345,7 @@ def open_fhir(
         store.close()
         raise
     ledger.flusher.start()
-    client, holders = holder_endpoints(peers or {}, gateway.identity)
+    client, holders = holder_endpoints(peers or {}, gateway.identity, verify=verify)
     record = LongitudinalRecord(service, ledger, holders)
     app = fhir_api.create_app(
         service, max_body_bytes=max_body_bytes, requester=fhir_requester, everything=record
@@ -380,10 +409,11 @@ class NodeProcess:
         if blocks.height() and blocks.get(0).header.hash() != genesis:
             raise StorageError(f"{cfg.data_dir} holds a chain of another consortium")
         if self.ordering is None:
-            self.ordering = await open_ordering(cfg.ordering, consortium, peer)
+            self.ordering = await open_ordering(cfg.ordering, consortium, peer, cfg.tls)
+        verify = client_tls(cfg.tls) if cfg.tls.ca or cfg.tls.cert else True
         endorsers: dict[str, Endorser] = {cfg.org: LocalEndorser(peer)}
         for org, url in cfg.peers.items():
-            remote = RemoteEndorser(org, url)
+            remote = RemoteEndorser(org, url, verify=verify)
             self._remotes.append(remote)
             endorsers[org] = remote
         gateway = Gateway(
@@ -393,24 +423,36 @@ class NodeProcess:
         self._peer_task = asyncio.create_task(peer.run(self.ordering))
         jetstream = self._shared_ordering is None and cfg.ordering.backend == "jetstream"
         if jetstream and cfg.ordering.replica:  # after the peer: it judges blocks through it
-            self._replica = await start_replica(cfg.ordering, consortium, cfg.org, peer)
+            self._replica = await start_replica(cfg.ordering, consortium, cfg.org, peer, cfg.tls)
         await self._wait_genesis()
         app = create_app(
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
         )
+        scheme = "https" if cfg.tls.serves_https else "http"
         if cfg.fhir.enabled:
             self.fhir = open_fhir(
                 cfg.fhir,
                 cfg.data_dir,
                 gateway,
                 self.service.membership,
-                base_url=f"http://{cfg.http.host}:{cfg.http.port}/fhir",
+                base_url=f"{scheme}://{cfg.http.host}:{cfg.http.port}/fhir",
                 max_body_bytes=cfg.http.max_body_bytes,
                 peers=cfg.peers,
+                verify=verify,
             )
             assert isinstance(app.app, FastAPI)
             app.app.mount("/fhir", self.fhir.app)
-        self.server = ApiServer(app, cfg.http.host, cfg.http.port)
+        tls = None
+        if cfg.tls.serves_https:
+            ca = Path(cfg.tls.ca) if cfg.tls.ca else None
+            tls = TlsFiles(Path(cfg.tls.cert), Path(cfg.tls.key), ca)
+        self.server = ApiServer(
+            app,
+            cfg.http.host,
+            cfg.http.port,
+            tls=tls,
+            require_client_cert=cfg.tls.require_client_cert,
+        )
         await self.server.start()
 
     async def _wait_genesis(self) -> None:
