@@ -17,9 +17,13 @@ from careledger.testing.nats import NatsCluster, NatsUnavailable
 
 
 @contextmanager
-def own_cluster(base_dir: Path, size: int = 3) -> Iterator[NatsCluster]:
+def own_cluster(
+    base_dir: Path, size: int = 3, *, tls_dir: Path | None = None
+) -> Iterator[NatsCluster]:
+    """A started cluster (mutual TLS with a CA in ``tls_dir`` when given); skips without
+    ``nats-server``."""
     try:
-        cluster = NatsCluster(size, base_dir)
+        cluster = NatsCluster(size, base_dir, tls_dir=tls_dir)
     except NatsUnavailable as exc:
         pytest.skip(str(exc))
     with cluster:

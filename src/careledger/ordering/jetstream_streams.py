@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,25 +116,82 @@ class JetStreamSettings:
         return f"careledger.{self.channel}.blocks"
 
 
+FIRST_CONNECT_RETRIES = 2
+"""Retries per server for the first connection (3 tries each, each bounded by
+``connect_timeout``); once connected, a client reconnects without limit."""
+
+
+class _TlsRefused(Exception):
+    """Raised from the error callback to end the first connection on a TLS failure."""
+
+
 async def connect(settings: JetStreamSettings, role: str) -> NATS:
-    """A client connection that keeps reconnecting (any server of the cluster) until closed."""
+    """A client connection that keeps reconnecting (any server of the cluster) until closed.
+
+    The first connection is bounded: :class:`OrderingError` says why it failed, at once for a TLS
+    failure (a server certificate the client's context does not trust, no client certificate
+    for servers that require one: retrying cannot help), else after :data:`FIRST_CONNECT_RETRIES`
+    retries of every server."""
+    connecting = True
+    last_error: BaseException | None = None  # of the first connection
 
     async def on_error(exc: Exception) -> None:
+        nonlocal last_error
         log.debug("nats %s: %r", role, exc)
+        if connecting:
+            last_error = exc
+            if isinstance(exc, ssl.SSLError):
+                # Raising here also ends nats-py's connect before it waits forever for the
+                # transport whose handshake failed (nats-io/nats.py#718); asyncio closed it.
+                raise _TlsRefused from exc
 
+    options: dict[str, Any] = {
+        "name": f"{settings.name}-{role}",
+        "connect_timeout": settings.connect_timeout,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": FIRST_CONNECT_RETRIES,
+        "reconnect_time_wait": 0.2,
+        "error_cb": on_error,
+    }
+    # A safety net, should nats-py hang anyway (a TLS handshake that times out, #718 again):
+    # each try is at most a TCP connect, INFO, TLS handshake and PONG, each within connect_timeout.
+    tries = (FIRST_CONNECT_RETRIES + 1) * len(settings.servers)
+    bound = tries * (4 * settings.connect_timeout + 0.2) + settings.connect_timeout
+    nc = NATS()
     try:
-        return await nats.connect(
-            settings.servers,
-            name=f"{settings.name}-{role}",
-            connect_timeout=settings.connect_timeout,
-            allow_reconnect=True,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.2,
-            error_cb=on_error,
-            **settings.extra,
-        )
+        async with asyncio.timeout(bound):
+            await nc.connect(settings.servers, **options, **settings.extra)
+    except _TlsRefused:
+        assert last_error is not None
+        raise _connect_failed(settings, last_error) from last_error
     except (TimeoutError, nats.errors.Error, OSError) as exc:
-        raise OrderingError(f"cannot reach NATS at {settings.servers}: {exc!r}") from exc
+        with contextlib.suppress(*ANY_NATS_ERROR, OSError):
+            await asyncio.wait_for(nc.close(), settings.connect_timeout)
+        cause = last_error or exc
+        raise _connect_failed(settings, cause) from cause
+    # nats-py reads this option on every reconnect: from now on, never give up.
+    nc.options["max_reconnect_attempts"] = -1
+    connecting, last_error = False, None
+    return nc
+
+
+def _connect_failed(settings: JetStreamSettings, exc: BaseException) -> OrderingError:
+    hint = ""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        hint = " (the client's TLS context does not trust the server's certificate)"
+    elif isinstance(exc, ssl.SSLError) and "CERTIFICATE_REQUIRED" in str(exc):
+        hint = " (the server requires a client certificate: give one in the TLS context)"
+    elif isinstance(exc, ssl.SSLError) and any(
+        alert in str(exc) for alert in ("UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN")
+    ):
+        hint = " (the server does not accept the client's certificate: is it from its CA?)"
+    elif isinstance(exc, ssl.SSLError):
+        hint = " (TLS failed: check the client's TLS context and the servers' TLS settings)"
+    elif isinstance(exc, ConnectionError) and (
+        "tls" in settings.extra or any(url.startswith("tls://") for url in settings.servers)
+    ):
+        hint = " (a server that requires a client certificate closes the connection without one)"
+    return OrderingError(f"cannot connect to NATS at {', '.join(settings.servers)}: {exc!r}{hint}")
 
 
 def err_code(exc: BaseException) -> int | None:

