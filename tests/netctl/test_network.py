@@ -1,8 +1,9 @@
 """``careledger network up|down|status`` and ``bench network`` with real node processes.
 
-These tests run the one-organisation ``embedded-solo`` network, which exercises the process
-machinery without NATS: spawn, PID files, health wait, status over the API, stop by PID, resume
-from stored data. The jetstream consortium is in ``test_consortium.py``.
+Most of these tests run the one-organisation ``embedded-solo`` network, which exercises the
+process machinery without NATS: spawn, PID files, health wait, status over the API, stop by PID,
+resume from stored data. The jetstream consortium is in ``test_consortium.py``; the TLS test
+here runs a small jetstream network with mutual TLS everywhere.
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from contextlib import AsyncExitStack
 from pathlib import Path
 
+import httpx
+import pytest
 from click.testing import CliRunner
 
 from careledger.api.client import NodeClient
 from careledger.cli.network import bench_network, network
 from careledger.netctl import processes
 from careledger.netctl.bench import approve_tokens
+from careledger.netctl.control import client_verify
 from careledger.netctl.layout import NetworkLayout
 from careledger.node.consortium import load_config
 
@@ -117,3 +122,48 @@ def test_a_stale_pid_file_is_not_trusted(tmp_path: Path) -> None:
     assert processes.running_pid(layout, "Org1") is None  # our PID, but not that command line
     assert not layout.pid_file("Org1").exists()
     assert processes.stop(layout, "Org1") is False
+
+
+def test_a_tls_network_serves_only_callers_with_its_certificates(tmp_path: Path) -> None:
+    directory = tmp_path / "net"
+    layout = NetworkLayout(directory)
+    runner = CliRunner()
+    args = ["--dir", str(directory)]
+    up = runner.invoke(network, ["up", *args, "--orgs", "3", "--tls"])
+    try:
+        assert up.exit_code == 0, up.output
+        status = runner.invoke(network, ["status", *args, "--json"])
+        assert status.exit_code == 0, status.output
+        report = json.loads(status.output)
+        assert all(n["url"].startswith("https://127.0.0.1:") for n in report["nodes"])
+        assert all(s["url"].startswith("tls://") and s["healthy"] for s in report["nats"])
+
+        spec = layout.load()
+        config = load_config(layout.consortium)
+        verify = client_verify(layout, spec)
+
+        async def write() -> None:
+            admins = {}
+            async with AsyncExitStack() as stack:
+                for org in spec.orgs:
+                    client = NodeClient(spec.url(org), config.member(org, "admin"), verify=verify)
+                    admins[org] = await stack.enter_async_context(client)
+                await approve_tokens(spec, admins)
+                minted = await admins["Org1"].submit("tokens", "mint", ["tls-1", 3])
+                assert minted.code == "VALID"
+            # Without the network's CA (and client certificate) nothing gets through.
+            async with NodeClient(spec.url("Org1"), config.member("Org1", "admin")) as stranger:
+                with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                    await stranger.state()
+
+        asyncio.run(write())
+        bench = runner.invoke(
+            bench_network, [*args, "--transactions", "20", "--accounts", "10", "--json"]
+        )
+        assert bench.exit_code == 0, bench.output
+        assert json.loads(bench.output)["nats_publish_acks_per_s"] > 0  # NATS over TLS too
+        again = runner.invoke(network, ["up", *args, "--no-tls"])
+        assert again.exit_code == 2
+        assert "created with TLS" in again.output
+    finally:
+        runner.invoke(network, ["down", *args])

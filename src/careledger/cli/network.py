@@ -49,14 +49,19 @@ def network() -> None:
     show_default=True,
     help="Ordering backend of a new network (embedded-solo: one org only).",
 )
-def up(directory: Path, org_count: int | None, ordering: str) -> None:
+@click.option(
+    "--tls/--no-tls",
+    default=None,
+    help="A new network with mutual TLS everywhere (local CA in DIR/tls) [default: no TLS].",
+)
+def up(directory: Path, org_count: int | None, ordering: str, tls: bool | None) -> None:
     """Start the network in DIR (creating it on first use; resuming its data after)."""
     from careledger.netctl.control import up as network_up
     from careledger.netctl.layout import NetworkLayout
 
     orgs = None if org_count is None else [f"Org{i}" for i in range(1, org_count + 1)]
     try:
-        spec = network_up(NetworkLayout(directory), orgs, ordering)
+        spec = network_up(NetworkLayout(directory), orgs, ordering, tls=tls)
     except (CareLedgerError, NotImplementedError, OSError) as exc:
         _fail(str(exc))
     for org in spec.orgs:

@@ -22,6 +22,7 @@ import itertools
 import os
 import random
 import secrets
+import ssl
 import statistics
 import time
 from contextlib import AsyncExitStack
@@ -32,6 +33,7 @@ import httpx
 
 from careledger.api.client import NodeClient
 from careledger.errors import CareLedgerError, TransactionInvalid
+from careledger.netctl.control import client_verify
 from careledger.netctl.layout import NetworkLayout, NetworkSpec
 from careledger.node.config import load_node_config
 from careledger.node.consortium import load_config
@@ -120,6 +122,7 @@ async def nats_publish_ceiling(
     inflight: int = 512,
     replicas: int = 3,
     timeout: float = 120.0,
+    tls: ssl.SSLContext | None = None,
 ) -> PublishCeiling:
     """Publish ``messages`` to a scratch stream (file storage, ``replicas``) as fast as acks
     come back, ``inflight`` unacknowledged at most; the stream is deleted afterwards."""
@@ -128,7 +131,7 @@ async def nats_publish_ceiling(
 
     from careledger.ordering.jetstream_streams import MSG_ID
 
-    nc = await nats.connect(servers, connect_timeout=2, name="careledger-bench")
+    nc = await nats.connect(servers, connect_timeout=2, name="careledger-bench", tls=tls)
     try:
         js = nc.jetstream(timeout=10, publish_async_max_pending=inflight)
         name = f"BENCH_{secrets.token_hex(4).upper()}"
@@ -172,11 +175,11 @@ async def nats_publish_ceiling(
     return PublishCeiling(messages, payload_bytes, round(seconds, 3), round(messages / seconds, 1))
 
 
-async def _envelope_size(servers: list[str], stream: str) -> int:
+async def _envelope_size(servers: list[str], stream: str, tls: ssl.SSLContext | None = None) -> int:
     """The average message size of the tx stream so far (what the ceiling publishes)."""
     import nats
 
-    nc = await nats.connect(servers, connect_timeout=2, name="careledger-bench")
+    nc = await nats.connect(servers, connect_timeout=2, name="careledger-bench", tls=tls)
     try:
         info = await asyncio.wait_for(nc.jetstream().stream_info(stream), 5)
         count, size = info.state.messages, info.state.bytes
@@ -195,11 +198,12 @@ async def run_network_bench(
 ) -> NetworkBenchReport:
     spec = layout.load()
     config = load_config(layout.consortium)
+    verify = client_verify(layout, spec)
     async with AsyncExitStack() as stack:
 
         async def client(org: str, member: str) -> NodeClient:
             return await stack.enter_async_context(
-                NodeClient(spec.url(org), config.member(org, member))
+                NodeClient(spec.url(org), config.member(org, member), verify=verify)
             )
 
         admins = {org: await client(org, "admin") for org in spec.orgs}
@@ -263,9 +267,10 @@ async def run_network_bench(
 
         channel = load_node_config(layout.node_config(spec.orgs[0])).ordering.channel
         try:
-            size = await _envelope_size(spec.nats_urls, f"{channel.upper()}_TX")
+            tls = verify if isinstance(verify, ssl.SSLContext) else None
+            size = await _envelope_size(spec.nats_urls, f"{channel.upper()}_TX", tls)
             ceiling = await nats_publish_ceiling(
-                spec.nats_urls, messages=nats_messages, payload_bytes=size
+                spec.nats_urls, messages=nats_messages, payload_bytes=size, tls=tls
             )
         except (TimeoutError, nats.errors.Error) as exc:
             raise CareLedgerError(f"NATS publish ceiling: {exc!r}") from exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -25,9 +26,19 @@ from careledger.api.client import NodeClient
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.netctl import processes
 from careledger.netctl.layout import NatsPorts, NetworkLayout, NetworkSpec
-from careledger.node.config import HttpSettings, NodeConfig, OrderingSettings, save_node_config
+from careledger.node.config import (
+    HttpSettings,
+    NodeConfig,
+    OrderingSettings,
+    TlsSettings,
+    save_node_config,
+)
 from careledger.node.consortium import init_consortium, load_config
 from careledger.testing.nats import NatsCluster
+from careledger.tls import client_context, issue_certificate, make_local_ca
+
+CLIENT_CERT = "client"
+"""The certificate the CLI (status, bench) presents to a TLS network's nodes and servers."""
 
 #: How a node process is started: ``careledger node start`` without going through the CLI root,
 #: so that it does not depend on how the root command is assembled.
@@ -79,8 +90,11 @@ def orderer_orgs(orgs: list[str]) -> list[str]:
     return list(orgs[:ORDERER_REPLICAS])
 
 
-def create(layout: NetworkLayout, orgs: list[str], ordering: str) -> NetworkSpec:
-    """Consortium, ports and node configurations for a new network in ``layout.root``."""
+def create(
+    layout: NetworkLayout, orgs: list[str], ordering: str, *, tls: bool = False
+) -> NetworkSpec:
+    """Consortium, ports and node configurations for a new network in ``layout.root``; with
+    ``tls`` a local CA in ``layout.tls`` and a certificate per node (and one for clients)."""
     if ordering == "embedded-solo" and len(orgs) != 1:
         raise InvalidInput(
             "embedded-solo ordering runs inside one node and cannot serve several: "
@@ -95,8 +109,10 @@ def create(layout: NetworkLayout, orgs: list[str], ordering: str) -> NetworkSpec
         node_ports=dict(zip(orgs, ports, strict=False)),
         nats=[NatsPorts(*nats_ports[i * 3 : i * 3 + 3]) for i in range(len(nats_ports) // 3)],
         orderers=orderer_orgs(orgs) if jetstream else [],
+        tls=tls,
     )
     init_consortium(layout.consortium, list(orgs))
+    node_tls = _local_tls(layout, orgs) if tls else {}
     servers = tuple(spec.nats_urls)
     for org in orgs:
         config = NodeConfig(
@@ -110,6 +126,7 @@ def create(layout: NetworkLayout, orgs: list[str], ordering: str) -> NetworkSpec
                 replica=org in spec.orderers,
             ),
             peers={o: spec.url(o) for o in orgs if o != org},
+            tls=node_tls.get(org, TlsSettings()),
         )
         layout.node_config(org).parent.mkdir(parents=True, exist_ok=True)
         save_node_config(config.validate(), layout.node_config(org))
@@ -117,12 +134,36 @@ def create(layout: NetworkLayout, orgs: list[str], ordering: str) -> NetworkSpec
     return spec
 
 
+def _local_tls(layout: NetworkLayout, orgs: list[str]) -> dict[str, TlsSettings]:
+    """A local CA and a certificate per node (``tls/orgs/<Org>.crt``: mutual TLS required on
+    every node API), and the certificate the CLI's clients present (``tls/client.crt``). The
+    NATS servers' certificates (``tls/n<i>.crt``) come from the same CA (:class:`NatsCluster`)."""
+    ca, ca_key = make_local_ca(layout.tls.resolve(), "CareLedger network CA")
+    settings = {}
+    for org in orgs:
+        files = issue_certificate(ca, ca_key, layout.tls.resolve() / "orgs", org)
+        settings[org] = TlsSettings(str(files.cert), str(files.key), str(ca), True)
+    issue_certificate(ca, ca_key, layout.tls.resolve(), CLIENT_CERT)
+    return settings
+
+
+def client_verify(layout: NetworkLayout, spec: NetworkSpec) -> ssl.SSLContext | bool:
+    """How the CLI reaches the network's nodes and NATS servers (with TLS: the network's CA
+    and its client certificate)."""
+    if not spec.tls:
+        return True
+    d = layout.tls.resolve()
+    return client_context(d / "ca.crt", d / f"{CLIENT_CERT}.crt", d / f"{CLIENT_CERT}.key")
+
+
 def nats_cluster(layout: NetworkLayout, spec: NetworkSpec) -> NatsCluster:
-    """The network's NATS servers as fixed in ``network.toml`` (this object starts nothing)."""
+    """The network's NATS servers as fixed in ``network.toml`` (this object starts nothing);
+    with TLS they share the nodes' CA."""
     return NatsCluster(
         len(spec.nats),
         layout.nats.resolve(),
         ports=[(p.client, p.route, p.monitor) for p in spec.nats],
+        tls_dir=layout.tls.resolve() if spec.tls else None,
     )
 
 
@@ -173,9 +214,15 @@ def _tail(layout: NetworkLayout, name: str) -> str:
 
 
 def up(
-    layout: NetworkLayout, orgs: list[str] | None, ordering: str, timeout: float = 60
+    layout: NetworkLayout,
+    orgs: list[str] | None,
+    ordering: str,
+    timeout: float = 60,
+    *,
+    tls: bool | None = None,
 ) -> NetworkSpec:
-    """Start every process of the network that is not running; create the network first."""
+    """Start every process of the network that is not running; create the network first
+    (``tls``: with mutual TLS; an existing network keeps what it was created with)."""
     if layout.exists():
         spec = layout.load()
         if orgs is not None and orgs != spec.orgs:
@@ -183,8 +230,13 @@ def up(
                 f"{layout.root} holds a network of {', '.join(spec.orgs)}; "
                 "bring it up without --orgs, or use another --dir"
             )
+        if tls is not None and tls != spec.tls:
+            raise InvalidInput(
+                f"{layout.root} holds a network created {'with' if spec.tls else 'without'} "
+                "TLS; bring it up without --tls/--no-tls, or use another --dir"
+            )
     else:
-        spec = create(layout, orgs or ["Org1", "Org2", "Org3"], ordering)
+        spec = create(layout, orgs or ["Org1", "Org2", "Org3"], ordering, tls=bool(tls))
     started = _start_ordering(layout, spec, timeout)
     try:
         nodes: list[str] = []
@@ -207,6 +259,7 @@ async def _wait_healthy(
     layout: NetworkLayout, spec: NetworkSpec, orgs: list[str], timeout: float
 ) -> None:
     config = load_config(layout.consortium)
+    verify = client_verify(layout, spec)
     deadline = time.monotonic() + timeout
     pending = list(orgs)
     while pending:
@@ -217,7 +270,9 @@ async def _wait_healthy(
             raise CareLedgerError(
                 f"the node of {org} exited while starting; its log:\n{_tail(layout, org)}"
             )
-        async with NodeClient(spec.url(org), config.member(org, "client0"), timeout=2) as client:
+        async with NodeClient(
+            spec.url(org), config.member(org, "client0"), timeout=2, verify=verify
+        ) as client:
             try:
                 await client.health()
                 pending.pop(0)
@@ -249,6 +304,7 @@ async def status(layout: NetworkLayout, timeout: float = 5.0) -> list[NodeStatus
     """Each node's PID, heights and state root (asked over its API as the org's client0)."""
     spec = layout.load()
     config = load_config(layout.consortium)
+    verify = client_verify(layout, spec)
 
     async def one(org: str) -> NodeStatus:
         pid = processes.running_pid(layout, org)
@@ -256,7 +312,9 @@ async def status(layout: NetworkLayout, timeout: float = 5.0) -> list[NodeStatus
         if pid is None:
             return NodeStatus(org, url, None, error="not running")
         try:
-            async with NodeClient(url, config.member(org, "client0"), timeout=timeout) as client:
+            async with NodeClient(
+                url, config.member(org, "client0"), timeout=timeout, verify=verify
+            ) as client:
                 state = await client.state()
         except Exception as exc:  # a status report shows any failure, whatever its kind
             return NodeStatus(org, url, pid, error=f"{type(exc).__name__}: {exc}")

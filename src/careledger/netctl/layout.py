@@ -7,6 +7,7 @@
     DIR/nodes/<Org>.toml      each organisation's node configuration
     DIR/data/<Org>/           each node's block file and SQLite state
     DIR/nats/                 the NATS servers' configurations and JetStream stores (n<i>/)
+    DIR/tls/                  with --tls: the local CA, each node's, server's and the client cert
     DIR/run/<name>.pid        PID of each running process (removed by ``down``)
     DIR/logs/<name>.log       each process's output, appended across runs
 """
@@ -46,13 +47,16 @@ class NetworkSpec:
     """The NATS servers (jetstream ordering): ``n0``, ``n1``, … in this order."""
     orderers: list[str] = field(default_factory=list)
     """Organisations whose node runs an orderer replica (jetstream ordering)."""
+    tls: bool = False
+    """Mutual TLS everywhere: node APIs (HTTPS), node to node, NATS clients and routes."""
 
     def url(self, org: str) -> str:
-        return f"http://127.0.0.1:{self.node_ports[org]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.node_ports[org]}"
 
     @property
     def nats_urls(self) -> list[str]:
-        return [p.url for p in self.nats]
+        scheme = "tls" if self.tls else "nats"
+        return [f"{scheme}://127.0.0.1:{p.client}" for p in self.nats]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,10 @@ class NetworkLayout:
     def nats(self) -> Path:
         return self.root / "nats"
 
+    @property
+    def tls(self) -> Path:
+        return self.root / "tls"
+
     def pid_file(self, name: str) -> Path:
         return self.root / "run" / f"{name}.pid"
 
@@ -98,6 +106,7 @@ class NetworkLayout:
                     for n in doc.get("nats", [])
                 ],
                 orderers=[str(o) for o in doc.get("orderers", [])],
+                tls=bool(doc.get("tls", False)),
             )
         except FileNotFoundError as exc:
             raise InvalidInput(
@@ -120,6 +129,7 @@ class NetworkLayout:
             "ordering": spec.ordering,
             "node_ports": spec.node_ports,
             "orderers": spec.orderers,
+            "tls": spec.tls,
             "nats": [
                 {"client": p.client, "route": p.route, "monitor": p.monitor} for p in spec.nats
             ],
