@@ -91,7 +91,7 @@ def test_with_tls_dir_clients_and_routes_require_certificates(tmp_path: Path) ->
     cluster = unstarted(tmp_path / "nats", tls)
     files = f'cert_file: "{tls}/n1.crt"', f'key_file: "{tls}/n1.key"', f'ca_file: "{tls}/ca.crt"'
     text = cluster.config_text(1)
-    client_block = ["tls {", *files, "verify: true", "timeout: 2", "}"]
+    client_block = ["tls {", *files, "verify: true", "handshake_first: true", "timeout: 2", "}"]
     route_block = ["tls {", *files, "timeout: 2", "}"]
     lines = [line.strip() for line in text.splitlines()]
     start = lines.index("tls {")
@@ -206,6 +206,23 @@ def test_a_client_the_servers_do_not_accept_fails_fast(
         elapsed = time.monotonic() - started
         assert message in str(refused.value)
         assert elapsed < settings.connect_timeout, f"took {elapsed:.2f}s"
+
+    asyncio.run(scenario())
+
+
+def test_a_tls_client_never_falls_back_to_plaintext(
+    nats_cluster: NatsCluster, tls_cluster: NatsCluster
+) -> None:
+    """nats-py 2.16 speaks plaintext to a server that does not ask for TLS, whatever the URL
+    (nats-io/nats.py#912); with the TLS handshake first, a plaintext server is an error."""
+    plain = [url.replace("nats://", "tls://") for url in nats_cluster.urls]
+
+    async def scenario() -> None:
+        settings = settings_for(
+            nats_cluster, servers=plain, extra={"tls": tls_cluster.client_tls()}
+        )
+        with pytest.raises(OrderingError, match="cannot connect to NATS"):
+            await asyncio.wait_for(JetStreamOrdering.connect(settings), 30)
 
     asyncio.run(scenario())
 

@@ -131,7 +131,13 @@ async def nats_publish_ceiling(
 
     from careledger.ordering.jetstream_streams import MSG_ID
 
-    nc = await nats.connect(servers, connect_timeout=2, name="careledger-bench", tls=tls)
+    nc = await nats.connect(
+        servers,
+        connect_timeout=2,
+        name="careledger-bench",
+        tls=tls,
+        tls_handshake_first=tls is not None,
+    )
     try:
         js = nc.jetstream(timeout=10, publish_async_max_pending=inflight)
         name = f"BENCH_{secrets.token_hex(4).upper()}"
@@ -179,7 +185,13 @@ async def _envelope_size(servers: list[str], stream: str, tls: ssl.SSLContext | 
     """The average message size of the tx stream so far (what the ceiling publishes)."""
     import nats
 
-    nc = await nats.connect(servers, connect_timeout=2, name="careledger-bench", tls=tls)
+    nc = await nats.connect(
+        servers,
+        connect_timeout=2,
+        name="careledger-bench",
+        tls=tls,
+        tls_handshake_first=tls is not None,
+    )
     try:
         info = await asyncio.wait_for(nc.jetstream().stream_info(stream), 5)
         count, size = info.state.messages, info.state.bytes

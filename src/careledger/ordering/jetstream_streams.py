@@ -153,6 +153,11 @@ async def connect(settings: JetStreamSettings, role: str) -> NATS:
         "reconnect_time_wait": 0.2,
         "error_cb": on_error,
     }
+    if "tls" in settings.extra:
+        # TLS before anything else: nats-py otherwise speaks plaintext to a server that does not
+        # ask for TLS, whatever the URL says (fixed upstream in nats-io/nats.py#912, not in
+        # 2.16). Servers accept it with ``handshake_first`` (NatsCluster sets it).
+        options["tls_handshake_first"] = True
     # A safety net, should nats-py hang anyway (a TLS handshake that times out, #718 again):
     # each try is at most a TCP connect, INFO, TLS handshake and PONG, each within connect_timeout.
     tries = (FIRST_CONNECT_RETRIES + 1) * len(settings.servers)

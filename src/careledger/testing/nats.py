@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -244,7 +244,9 @@ class NatsCluster:
             f"{indent}  cert_file: {json.dumps(str(files.cert))}",
             f"{indent}  key_file: {json.dumps(str(files.key))}",
             f"{indent}  ca_file: {json.dumps(str(files.ca))}",
-            *([f"{indent}  verify: true"] if verify else []),
+            # Clients: a verified certificate, and TLS from the first byte (no plaintext INFO
+            # first: a client that would fall back to plaintext never gets that far).
+            *([f"{indent}  verify: true", f"{indent}  handshake_first: true"] if verify else []),
             f"{indent}  timeout: {TLS_TIMEOUT}",
             f"{indent}}}",
         ]
@@ -307,7 +309,7 @@ class NatsCluster:
 
     def client_tls(self) -> ssl.SSLContext:
         """A client context that trusts the cluster's CA and presents the client certificate:
-        ``nats.connect(cluster.urls, tls=cluster.client_tls())``."""
+        ``nats.connect(cluster.urls, tls=cluster.client_tls(), tls_handshake_first=True)``."""
         files = self.client_tls_files()
         return client_context(files.ca, files.cert, files.key)
 
@@ -419,7 +421,9 @@ class NatsCluster:
         import nats  # the client is an optional dependency of the jetstream backend
 
         urls = [u for i, u in enumerate(self.urls) if self.running(i)]
-        tls = {"tls": self.client_tls()} if self.tls_dir is not None else {}
+        tls: dict[str, Any] = {}
+        if self.tls_dir is not None:
+            tls = {"tls": self.client_tls(), "tls_handshake_first": True}
         nc = await nats.connect(urls, connect_timeout=timeout, allow_reconnect=False, **tls)
         try:
             info = await nc.jetstream(timeout=timeout).stream_info(stream)
