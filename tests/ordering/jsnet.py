@@ -136,13 +136,19 @@ async def jetstream_network(
     *,
     orderers: tuple[str, ...] = ("Org1", "Org2"),
     registry: ContractRegistry | None = None,
+    peer_view: bool = False,
 ) -> AsyncIterator[JetStreamNetwork]:
-    """Orderer replicas of ``orderers`` and a peer per organisation, started; always stopped."""
+    """Orderer replicas of ``orderers`` and a peer per organisation, started; always stopped.
+    With ``peer_view`` the replicas judge blocks through their organisation's peer, as a node's
+    replica does (the peers start first)."""
     net = JetStreamNetwork(config, settings, registry)
     try:
-        await asyncio.gather(*(net.start_orderer(org) for org in orderers))
+        if not peer_view:
+            await asyncio.gather(*(net.start_orderer(org) for org in orderers))
         for org in config.org_ids:
             await net.start_peer(org)
+        if peer_view:
+            await asyncio.gather(*(net.start_orderer(org, peer_view=True) for org in orderers))
         await net.wait_height(1)
         yield net
     finally:

@@ -266,3 +266,33 @@ def test_a_replica_with_a_peer_restarts_from_the_peers_head(
             assert_same_chain(net)
 
     asyncio.run(scenario())
+
+
+def test_a_replica_that_knows_it_is_revoked_stops_cutting(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        config = new_consortium(tmp_path / "consortium")
+        settings = settings_for(nats_cluster)
+        async with jetstream_network(config, settings, peer_view=True) as net:
+            await approve_contract(net, "tokens")
+            serial = config.member("Org1", "orderer0").cert.serial
+            change = {"org": "Org1", "serial": str(serial)}
+            motion = await net.gateway("Org2", "admin").submit(
+                "_gov", "propose", ["revoke_member", change]
+            )
+            await net.wait_height(max(p.height() for p in net.peers.values()))
+            await net.gateway("Org3", "admin").submit("_gov", "approve", [motion.result["id"]])
+            await net.settle()
+            revoked, survivor = net.orderers["Org1"], net.orderers["Org2"]
+            cut_before = revoked.blocks_cut
+            await open_accounts(net, {"vera": 2, "walt": 5})
+            await net.settle()
+            assert await balances_of(net, ["vera", "walt"], "Org3") == [2, 5]
+            assert revoked.blocks_cut == cut_before  # its peer says it is revoked
+            assert revoked.refused_to_sign > 0
+            assert survivor.blocks_cut > 0
+            assert all(p.rejected_blocks == 0 for p in net.peers.values())  # no junk published
+            assert_same_chain(net)
+
+    asyncio.run(scenario())

@@ -57,6 +57,10 @@ class MembershipView(Protocol):
         """The last block known to be on the chain (a replica may start from it), or None."""
         ...
 
+    def current(self) -> Membership:
+        """The latest membership known (no waiting)."""
+        ...
+
 
 class GenesisView:
     """The genesis membership for every block (a replica without a peer)."""
@@ -69,6 +73,9 @@ class GenesisView:
 
     def last_known(self) -> Block | None:
         return None
+
+    def current(self) -> Membership:
+        return self.membership
 
 
 class CommittedChain(Protocol):
@@ -104,6 +111,9 @@ class PeerChainView:
     def last_known(self) -> Block | None:
         height = self.peer.height()
         return self.peer.committed_block(height - 1) if height else None
+
+    def current(self) -> Membership:
+        return self.peer.membership()
 
 
 class ChainRule:
@@ -144,6 +154,15 @@ class ChainRule:
         else:
             ok = self._signed_by_an_orderer(block, known)
         return ChainHead(block.number, block.header.hash(), seq, tx_last) if ok else None
+
+    def may_sign(self, signer: bytes) -> bool:
+        """Whether orderer identity ``signer`` is a current orderer in the latest membership the
+        view knows (no waiting: a revocation is final, so "no" holds for every later block; a
+        "yes" from a peer that is behind may still be refused by peers, as before)."""
+        try:
+            return self.view.current().validate(signer).role == Role.ORDERER
+        except MembershipError:
+            return False
 
     def resume_point(
         self, known: Block, data: bytes, headers: dict[str, str] | None, seq: int

@@ -191,6 +191,8 @@ class JetStreamOrderer:
         """Blocks this replica appended (won)."""
         self.races_lost = 0
         """Appends refused because another replica's block N was there first."""
+        self.refused_to_sign = 0
+        """Blocks not cut because the membership in force does not let this replica sign."""
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._tx_reader: StreamReader | None = None
@@ -355,6 +357,14 @@ class JetStreamOrderer:
     async def _append(self, batch: list[bytes], tx_last: int) -> None:
         head = self.head
         assert head is not None
+        if not self.rule.may_sign(self.signer.identity):
+            # Revoked: every peer would refuse a block of ours. Follow the chain instead.
+            if not self.refused_to_sign:
+                log.error("%s is not a current orderer: not cutting blocks", self.name)
+            self.refused_to_sign += 1
+            await asyncio.sleep(self.settings.fetch_wait)
+            await self._catch_up()
+            return
         block = make_block(head.number + 1, head.hash, batch, int(time.time() * 1000))
         sign_block(block, self.signer)
         headers = {EXPECTED_LAST_SEQ: str(self._scanned), TX_LAST_HEADER: str(tx_last)}
