@@ -166,6 +166,15 @@ async def approve_contract(net: JetStreamNetwork, name: str, policy: str = TOKEN
     await net.wait_height(max(p.height() for p in net.peers.values()))
 
 
+async def revoke_member(net: JetStreamNetwork, org: str, member: str) -> None:
+    """Org2's admin proposes revoking ``org``.``member``, Org3's approves; every peer has it."""
+    change = {"org": org, "serial": str(net.config.member(org, member).cert.serial)}
+    motion = await net.gateway("Org2", "admin").submit("_gov", "propose", ["revoke_member", change])
+    await net.wait_height(max(p.height() for p in net.peers.values()))
+    await net.gateway("Org3", "admin").submit("_gov", "approve", [motion.result["id"]])
+    await net.settle()
+
+
 async def open_accounts(net: JetStreamNetwork, accounts: dict[str, int], org: str = "Org1") -> None:
     """Open ``accounts`` owned by ``org`` and mint their balances (by ``org``'s admin)."""
     client, admin = net.gateway(org), net.gateway(org, "admin")

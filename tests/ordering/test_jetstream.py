@@ -22,6 +22,7 @@ from tests.ordering.jsnet import (
     balances_of,
     jetstream_network,
     open_accounts,
+    revoke_member,
     settings_for,
 )
 
@@ -210,14 +211,7 @@ def test_a_revoked_orderer_cannot_stop_the_chain(nats_cluster: NatsCluster, tmp_
         settings = settings_for(nats_cluster)
         async with jetstream_network(config, settings, orderers=("Org1",)) as net:
             await approve_contract(net, "tokens")
-            serial = config.member("Org1", "orderer0").cert.serial
-            change = {"org": "Org1", "serial": str(serial)}
-            motion = await net.gateway("Org2", "admin").submit(
-                "_gov", "propose", ["revoke_member", change]
-            )
-            await net.wait_height(max(p.height() for p in net.peers.values()))
-            await net.gateway("Org3", "admin").submit("_gov", "approve", [motion.result["id"]])
-            await net.settle()
+            await revoke_member(net, "Org1", "orderer0")
             # Org1's replica does not know it is revoked: the block it cuts next is refused by
             # every peer, so this submission waits for another replica.
             pending = asyncio.create_task(open_accounts(net, {"rita": 4}))
@@ -276,14 +270,7 @@ def test_a_replica_that_knows_it_is_revoked_stops_cutting(
         settings = settings_for(nats_cluster)
         async with jetstream_network(config, settings, peer_view=True) as net:
             await approve_contract(net, "tokens")
-            serial = config.member("Org1", "orderer0").cert.serial
-            change = {"org": "Org1", "serial": str(serial)}
-            motion = await net.gateway("Org2", "admin").submit(
-                "_gov", "propose", ["revoke_member", change]
-            )
-            await net.wait_height(max(p.height() for p in net.peers.values()))
-            await net.gateway("Org3", "admin").submit("_gov", "approve", [motion.result["id"]])
-            await net.settle()
+            await revoke_member(net, "Org1", "orderer0")
             revoked, survivor = net.orderers["Org1"], net.orderers["Org2"]
             cut_before = revoked.blocks_cut
             await open_accounts(net, {"vera": 2, "walt": 5})

@@ -114,6 +114,19 @@ class PublishCeiling:
     acks_per_s: float
 
 
+async def _connect(servers: list[str], tls: ssl.SSLContext | None) -> Any:
+    """A plain nats-py connection for the bench (TLS handshake first with a context)."""
+    import nats
+
+    return await nats.connect(
+        servers,
+        connect_timeout=2,
+        name="careledger-bench",
+        tls=tls,
+        tls_handshake_first=tls is not None,
+    )
+
+
 async def nats_publish_ceiling(
     servers: list[str],
     *,
@@ -126,18 +139,11 @@ async def nats_publish_ceiling(
 ) -> PublishCeiling:
     """Publish ``messages`` to a scratch stream (file storage, ``replicas``) as fast as acks
     come back, ``inflight`` unacknowledged at most; the stream is deleted afterwards."""
-    import nats
     from nats.js import api
 
     from careledger.ordering.jetstream_streams import MSG_ID
 
-    nc = await nats.connect(
-        servers,
-        connect_timeout=2,
-        name="careledger-bench",
-        tls=tls,
-        tls_handshake_first=tls is not None,
-    )
+    nc = await _connect(servers, tls)
     try:
         js = nc.jetstream(timeout=10, publish_async_max_pending=inflight)
         name = f"BENCH_{secrets.token_hex(4).upper()}"
@@ -183,15 +189,8 @@ async def nats_publish_ceiling(
 
 async def _envelope_size(servers: list[str], stream: str, tls: ssl.SSLContext | None = None) -> int:
     """The average message size of the tx stream so far (what the ceiling publishes)."""
-    import nats
 
-    nc = await nats.connect(
-        servers,
-        connect_timeout=2,
-        name="careledger-bench",
-        tls=tls,
-        tls_handshake_first=tls is not None,
-    )
+    nc = await _connect(servers, tls)
     try:
         info = await asyncio.wait_for(nc.jetstream().stream_info(stream), 5)
         count, size = info.state.messages, info.state.bytes

@@ -253,20 +253,21 @@ def _string(doc: dict[str, Any], key: str) -> str:
     return value
 
 
-def _fhir(section: Any, base: Path) -> FhirSettings:
-    values = _typed(section, FhirSettings)
-    for key in _FHIR_PATHS:
+def _with_paths(section: Any, kind: type, paths: tuple[str, ...], base: Path) -> dict[str, Any]:
+    """A table's typed values, its path settings made absolute (relative to ``base``)."""
+    values = _typed(section, kind)
+    for key in paths:
         if values.get(key):
             values[key] = str((base / values[key]).resolve())
-    return FhirSettings(**values)
+    return values
+
+
+def _fhir(section: Any, base: Path) -> FhirSettings:
+    return FhirSettings(**_with_paths(section, FhirSettings, _FHIR_PATHS, base))
 
 
 def _tls(section: Any, base: Path) -> TlsSettings:
-    values = _typed(section, TlsSettings)
-    for key in _TLS_PATHS:
-        if values.get(key):
-            values[key] = str((base / values[key]).resolve())
-    return TlsSettings(**values)
+    return TlsSettings(**_with_paths(section, TlsSettings, _TLS_PATHS, base))
 
 
 def _typed(section: Any, kind: type) -> dict[str, Any]:
