@@ -137,6 +137,16 @@ def test_a_tls_network_serves_only_callers_with_its_certificates(tmp_path: Path)
         report = json.loads(status.output)
         assert all(n["url"].startswith("https://127.0.0.1:") for n in report["nodes"])
         assert all(s["url"].startswith("tls://") and s["healthy"] for s in report["nats"])
+        # Each node is the NATS user its certificate names; only orderer orgs publish blocks.
+        users = {
+            line.split('"')[1]: line
+            for line in (directory / "nats" / "n0.conf").read_text().splitlines()
+            if line.strip().startswith("{user:")
+        }
+        assert set(users) == {f"CN={n},O=CareLedger" for n in ("Org1", "Org2", "Org3", "client")}
+        blocks = '"careledger.careledger.blocks"'
+        assert blocks in users["CN=Org3,O=CareLedger"]
+        assert blocks not in users["CN=Org1,O=CareLedger"]
 
         spec = layout.load()
         config = load_config(layout.consortium)

@@ -18,12 +18,16 @@ from careledger.testing.nats import NatsCluster, NatsUnavailable
 
 @contextmanager
 def own_cluster(
-    base_dir: Path, size: int = 3, *, tls_dir: Path | None = None
+    base_dir: Path,
+    size: int = 3,
+    *,
+    tls_dir: Path | None = None,
+    users: dict[str, list[str]] | None = None,
 ) -> Iterator[NatsCluster]:
-    """A started cluster (mutual TLS with a CA in ``tls_dir`` when given); skips without
-    ``nats-server``."""
+    """A started cluster (mutual TLS with a CA in ``tls_dir`` when given, certificate-mapped
+    ``users`` with their denied subjects); skips without ``nats-server``."""
     try:
-        cluster = NatsCluster(size, base_dir, tls_dir=tls_dir)
+        cluster = NatsCluster(size, base_dir, tls_dir=tls_dir, users=users)
     except NatsUnavailable as exc:
         pytest.skip(str(exc))
     with cluster:

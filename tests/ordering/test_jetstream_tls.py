@@ -13,12 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import pytest
 from cryptography import x509
 
 from careledger.errors import CareLedgerError, OrderingError
 from careledger.ordering.jetstream import JetStreamOrdering
-from careledger.ordering.jetstream_streams import JetStreamSettings
+from careledger.ordering.jetstream_streams import (
+    JetStreamSettings,
+    connect,
+    denied_subjects,
+    ensure_streams,
+    publish,
+)
 from careledger.testing.nats import NatsCluster, NatsUnavailable, free_port
 from careledger.tls import client_context, issue_certificate, make_local_ca
 from tests.harness import new_consortium
@@ -264,3 +271,49 @@ def test_the_first_connection_gives_up_when_no_server_answers() -> None:
         assert time.monotonic() - started < 3 * settings.connect_timeout
 
     asyncio.run(scenario())
+
+
+def test_certificate_mapped_users_only_orderers_publish_blocks(tmp_path: Path) -> None:
+    """With ``users``, a client is the user its certificate names: a peer-only organisation
+    cannot publish to the blocks subject, nobody may delete a stream, and a certificate from
+    the right CA naming no user is refused."""
+    settings = JetStreamSettings(servers=["tls://-"], channel="perm")
+    users = {
+        "client": [],
+        "Org1": denied_subjects(settings, orderer=True),
+        "Org3": denied_subjects(settings, orderer=False),
+    }
+    with own_cluster(tmp_path / "nats", 3, tls_dir=tmp_path / "tls", users=users) as cluster:
+        ca, ca_key = cluster.tls_ca()
+
+        def as_org(name: str) -> JetStreamSettings:
+            files = issue_certificate(ca, ca_key, tmp_path / "orgs", name)
+            context = client_context(ca, files.cert, files.key)
+            return settings_for(
+                cluster, channel="perm", publish_timeout=1.0, extra={"tls": context}
+            )
+
+        async def scenario() -> None:
+            orderer = await connect(as_org("Org1"), "orderer")
+            peer = await connect(as_org("Org3"), "peer")
+            try:
+                js1 = orderer.jetstream(timeout=2)
+                await ensure_streams(js1, as_org("Org1"))
+                await publish(js1, settings.blocks_subject, b"block", {}, 1.0)
+                js3 = peer.jetstream(timeout=2)
+                await publish(js3, settings.tx_subject, b"tx", {}, 1.0)  # peers submit
+                with pytest.raises((TimeoutError, nats.errors.Error)):
+                    await publish(js3, settings.blocks_subject, b"forged", {}, 1.0)
+                for js in (js1, js3):
+                    for stream in (settings.blocks_stream, settings.tx_stream):
+                        with pytest.raises((TimeoutError, nats.errors.Error)):
+                            await asyncio.wait_for(js.delete_stream(stream), 2)
+                info = await asyncio.wait_for(js1.stream_info(settings.blocks_stream), 2)
+                assert info.state.messages == 1  # the orderer's block only
+            finally:
+                await orderer.close()
+                await peer.close()
+            with pytest.raises(OrderingError, match="cannot connect to NATS"):
+                await connect(as_org("Org9"), "stranger")
+
+        asyncio.run(scenario())

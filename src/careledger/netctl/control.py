@@ -31,9 +31,11 @@ from careledger.node.config import (
     NodeConfig,
     OrderingSettings,
     TlsSettings,
+    load_node_config,
     save_node_config,
 )
 from careledger.node.consortium import init_consortium, load_config
+from careledger.ordering.jetstream_streams import JetStreamSettings, denied_subjects
 from careledger.testing.nats import NatsCluster
 from careledger.tls import client_context, issue_certificate, make_local_ca
 
@@ -158,13 +160,27 @@ def client_verify(layout: NetworkLayout, spec: NetworkSpec) -> ssl.SSLContext | 
 
 def nats_cluster(layout: NetworkLayout, spec: NetworkSpec) -> NatsCluster:
     """The network's NATS servers as fixed in ``network.toml`` (this object starts nothing);
-    with TLS they share the nodes' CA."""
+    with TLS they share the nodes' CA, and each node is the NATS user its certificate names:
+    only the organisations running orderer replicas may publish blocks, nobody may delete,
+    purge or reconfigure the ledger's streams (the CLI's ``client`` may publish the bench's
+    scratch stream)."""
+    users = None
+    if spec.tls:
+        settings = JetStreamSettings(servers=spec.nats_urls, channel=_channel(layout, spec))
+        users = {org: denied_subjects(settings, orderer=org in spec.orderers) for org in spec.orgs}
+        users[CLIENT_CERT] = denied_subjects(settings, orderer=False)
     return NatsCluster(
         len(spec.nats),
         layout.nats.resolve(),
         ports=[(p.client, p.route, p.monitor) for p in spec.nats],
         tls_dir=layout.tls.resolve() if spec.tls else None,
+        users=users,
     )
+
+
+def _channel(layout: NetworkLayout, spec: NetworkSpec) -> str:
+    """The ledger's channel (stream names), from the first node's configuration."""
+    return load_node_config(layout.node_config(spec.orgs[0])).ordering.channel
 
 
 def nats_name(index: int) -> str:

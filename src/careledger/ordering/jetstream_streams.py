@@ -125,6 +125,19 @@ class _TlsRefused(Exception):
     """Raised from the error callback to end the first connection on a TLS failure."""
 
 
+def denied_subjects(settings: JetStreamSettings, *, orderer: bool) -> list[str]:
+    """What a consortium member's NATS user may not publish (``NatsCluster(users=...)``): the
+    JetStream calls that delete, purge or reconfigure the ledger's two streams or delete one of
+    their messages, and — unless it runs an orderer replica — blocks. Forged blocks could not
+    enter the chain anyway (peers verify them); this keeps them out of the stream."""
+    denied = [
+        f"$JS.API.STREAM.{call}.{stream}"
+        for stream in (settings.tx_stream, settings.blocks_stream)
+        for call in ("DELETE", "PURGE", "UPDATE", "MSG.DELETE")
+    ]
+    return denied if orderer else [*denied, settings.blocks_subject]
+
+
 async def connect(settings: JetStreamSettings, role: str) -> NATS:
     """A client connection that keeps reconnecting (any server of the cluster) until closed.
 

@@ -46,7 +46,7 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -64,6 +64,11 @@ CLUSTER_NAME = "careledger"
 TLS_TIMEOUT = 2
 """Seconds a server waits for a client's or route's TLS handshake."""
 CLIENT_CERT_NAME = "client"
+
+
+def subject_of(common_name: str) -> str:
+    """The certificate subject nats-server maps to a user (RFC 4514 order, as it prints it)."""
+    return f"CN={common_name},O=CareLedger"
 
 
 class NatsUnavailable(CareLedgerError):
@@ -152,6 +157,7 @@ class NatsCluster:
         max_memory_store: str = "64M",
         ports: Sequence[tuple[int, int, int]] | None = None,
         tls_dir: str | Path | None = None,
+        users: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster has at least one server")
@@ -160,6 +166,11 @@ class NatsCluster:
         self.binary = find_nats_server(binary)
         self.base_dir = Path(base_dir)
         self.tls_dir = Path(tls_dir) if tls_dir is not None else None
+        if users is not None and self.tls_dir is None:
+            raise ValueError("users are mapped from client certificates: give tls_dir too")
+        self.users = None if users is None else {k: list(v) for k, v in users.items()}
+        """Certificate common name -> subjects it may not publish to (None: no authorization;
+        else a client whose certificate names no listed user is refused)."""
         self._client_files: TlsFiles | None = None
         self.specs: list[NatsServerSpec] = []
         for i in range(size):
@@ -223,7 +234,7 @@ class NatsCluster:
             "}",
         ]
         tls = self._tls_block(spec, verify=True, indent="") if self.tls_dir is not None else []
-        lines += tls
+        lines += tls + self._authorization()
         if self.size > 1:
             routes = ", ".join(f"nats-route://127.0.0.1:{s.route_port}" for s in self.specs)
             lines += [
@@ -247,9 +258,26 @@ class NatsCluster:
             # Clients: a verified certificate, and TLS from the first byte (no plaintext INFO
             # first: a client that would fall back to plaintext never gets that far).
             *([f"{indent}  verify: true", f"{indent}  handshake_first: true"] if verify else []),
+            # With users: the client is the user its certificate's subject names.
+            *([f"{indent}  verify_and_map: true"] if verify and self.users is not None else []),
             f"{indent}  timeout: {TLS_TIMEOUT}",
             f"{indent}}}",
         ]
+
+    def _authorization(self) -> list[str]:
+        """Each user (``CN=<name>,O=CareLedger``, the subject :mod:`careledger.tls` writes) may
+        publish anywhere but its denied subjects (for a ledger's streams:
+        :func:`careledger.ordering.jetstream_streams.denied_subjects`)."""
+        if self.users is None:
+            return []
+        lines = ["authorization {", "  users = ["]
+        for name, deny in sorted(self.users.items()):
+            lines.append(
+                f"    {{user: {json.dumps(subject_of(name))}, permissions: "
+                f"{{publish: {{deny: {json.dumps(deny)}}}}}}}"
+            )
+        lines += ["  ]", "}"]
+        return lines
 
     def config_text(self, index: int) -> str:
         """The configuration file of server ``index`` (what :meth:`write_config` writes)."""
