@@ -57,7 +57,6 @@ def test_round_trip_with_relative_paths(tmp_path: Path) -> None:
         ('[tls]\ncert = "x.crt"', "tls.cert and tls.key go together"),
         ("[tls]\nrequire_client_cert = true", "needs tls.cert"),
         ('[tls]\ncert = "x.crt"\nkey = "x.key"', "tls.cert: no file"),
-        ('[peers]\nOrg2 = "https://127.0.0.1:7052"', "set tls.ca"),
         ("colour = 1", "unknown"),
         ("[http]\ntls = true", "unknown"),
     ],

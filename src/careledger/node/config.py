@@ -203,9 +203,6 @@ class NodeConfig:
             value = getattr(tls, key)
             if value and not Path(value).is_file():
                 raise InvalidInput(f"tls.{key}: no file at {value}")
-        https = [org for org, url in self.peers.items() if url.startswith("https:")]
-        if https and not tls.ca:
-            raise InvalidInput(f"peers {https} use https: set tls.ca to verify them")
 
 
 def _is_did_web_host(host: str) -> bool:
