@@ -7,9 +7,12 @@ so every test owns its event loop and leaves no task, thread or file behind.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,50 @@ from careledger.testing.pgserver import DSN_ENV, PostgresUnavailable, ThrowawayP
 from tests.harness import new_consortium
 
 PG_REQUIRED_ENV = "CARELEDGER_TEST_PG_REQUIRED"
+
+
+#: Seconds after which an ``asyncio.run`` still running prints every task's stack (to stderr,
+#: shown with the test's failure): a test stuck on a future nobody resolves (the loop idle in
+#: ``select``) then says where, before pytest-timeout (300 s) stops it.
+STUCK_AFTER = 150.0
+
+
+@pytest.fixture(autouse=True)
+def _stuck_loop_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = asyncio.run
+
+    def run(main: Coroutine[Any, Any, Any], *, debug: bool | None = None) -> Any:
+        async def watched() -> Any:
+            loop = asyncio.get_running_loop()
+
+            def report() -> None:
+                print(f"asyncio.run still running after {STUCK_AFTER:g}s; tasks:", file=sys.stderr)
+                for task in asyncio.all_tasks(loop):
+                    print(f"-- {task.get_name()}:", file=sys.stderr)
+                    for line in _await_chain(task.get_coro()):
+                        print(f"   {line}", file=sys.stderr)
+
+            handle = loop.call_later(STUCK_AFTER, report)
+            try:
+                return await main
+            finally:
+                handle.cancel()
+
+        return original(watched(), debug=debug)
+
+    monkeypatch.setattr(asyncio, "run", run)
+
+
+def _await_chain(coro: Any) -> list[str]:
+    """Where a suspended coroutine waits: each frame down its ``await`` chain (a task's own
+    stack shows only the outermost one)."""
+    lines = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            lines.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return lines
 
 
 @pytest.fixture

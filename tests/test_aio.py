@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from careledger.aio import stop_task
+from careledger.aio import stop_task, within
 
 
 def test_a_task_that_swallows_one_cancellation_is_cancelled_again() -> None:
@@ -96,5 +96,32 @@ def test_the_caller_can_still_be_cancelled() -> None:
         release.set()
         task.cancel()
         await asyncio.wait({task})
+
+    asyncio.run(scenario())
+
+
+def test_cleanup_that_ignores_cancellation_is_left_after_its_time() -> None:
+    async def scenario() -> None:
+        release = asyncio.Event()
+
+        async def stuck_close() -> None:  # a client closing over a dead connection
+            while not release.is_set():
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    continue
+
+        async def quick_close() -> None:
+            raise OSError("already gone")
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await within(stuck_close(), 0.2) is False
+        assert loop.time() - started < 2  # asyncio.wait_for would wait for it forever
+        assert await within(quick_close(), 1.0) is True  # its error is discarded
+        release.set()
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+            await asyncio.wait({task})
 
     asyncio.run(scenario())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -39,3 +40,25 @@ async def stop_task(task: asyncio.Task[Any], timeout: float = 10.0) -> BaseExcep
     if task.cancelled():
         return None
     return task.exception()
+
+
+async def within(awaitable: Awaitable[Any], timeout: float) -> bool:
+    """Let ``awaitable`` run for at most ``timeout`` seconds; True when it finished in time.
+
+    For best-effort cleanup (closing a connection to a server that may be gone): after the
+    timeout the work is cancelled and *left*, not awaited. ``asyncio.wait_for`` instead waits
+    for the cancelled work to finish, which is forever when it swallows the cancellation (a
+    client closing over a broken connection can). Its outcome, error or not, is discarded."""
+    task = asyncio.ensure_future(awaitable)
+    task.add_done_callback(_discard)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if task in done:
+        return True
+    task.cancel()
+    log.debug("cleanup %s did not finish within %.1fs; left behind", task, timeout)
+    return False
+
+
+def _discard(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from careledger.testing.nats import NatsCluster, NatsUnavailable
+from careledger.testing.nats import NatsCluster, NatsStartError, NatsUnavailable
 
 
 @contextmanager
@@ -25,13 +25,27 @@ def own_cluster(
     users: dict[str, list[str]] | None = None,
 ) -> Iterator[NatsCluster]:
     """A started cluster (mutual TLS with a CA in ``tls_dir`` when given, certificate-mapped
-    ``users`` with their denied subjects); skips without ``nats-server``."""
-    try:
-        cluster = NatsCluster(size, base_dir, tls_dir=tls_dir, users=users)
-    except NatsUnavailable as exc:
-        pytest.skip(str(exc))
-    with cluster:
-        yield cluster
+    ``users`` with their denied subjects); skips without ``nats-server``.
+
+    Ports are free when chosen but another process may take one before the server binds it
+    (seen once with two test runs on one machine): a cluster that fails to start is retried
+    once on fresh ports and a fresh store directory."""
+    for attempt in range(2):
+        try:
+            cluster = NatsCluster(size, base_dir / f"try{attempt}", tls_dir=tls_dir, users=users)
+        except NatsUnavailable as exc:
+            pytest.skip(str(exc))
+        try:
+            cluster.start()
+        except NatsStartError:
+            if attempt:
+                raise
+            continue
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+        return
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from careledger.aio import stop_task
+from careledger.aio import stop_task, within
 from careledger.errors import EncodingError, InvalidInput, OrderingError
 from careledger.identity.msp import LocalIdentity, Role
 from careledger.ledger.block import Block, decode_block, make_block
@@ -154,7 +154,7 @@ class JetStreamOrdering:
         """Close the connection: ``broadcast`` refuses, ``deliver`` iterators end."""
         self._closed = True
         with contextlib.suppress(*ANY_NATS_ERROR):
-            await asyncio.wait_for(self._nc.close(), self.settings.publish_timeout)
+            await within(self._nc.close(), self.settings.publish_timeout)
 
 
 @dataclass(slots=True)
@@ -427,7 +427,7 @@ class JetStreamOrderer:
                 await self._tx_reader.close()
         if self._nc is not None:
             with contextlib.suppress(*ANY_NATS_ERROR):
-                await asyncio.wait_for(self._nc.close(), self.settings.publish_timeout)
+                await within(self._nc.close(), self.settings.publish_timeout)
 
     async def kill(self) -> None:
         """Stop at once, cutting nothing (a crash, for tests)."""
@@ -436,4 +436,4 @@ class JetStreamOrderer:
             await stop_task(task)
         if self._nc is not None:
             with contextlib.suppress(*ANY_NATS_ERROR):
-                await asyncio.wait_for(self._nc.close(), self.settings.publish_timeout)
+                await within(self._nc.close(), self.settings.publish_timeout)

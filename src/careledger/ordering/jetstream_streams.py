@@ -26,6 +26,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from careledger.aio import within
 from careledger.errors import OrderingError
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ async def connect(settings: JetStreamSettings, role: str) -> NATS:
         raise _connect_failed(settings, last_error) from last_error
     except (TimeoutError, nats.errors.Error, OSError) as exc:
         with contextlib.suppress(*ANY_NATS_ERROR, OSError):
-            await asyncio.wait_for(nc.close(), settings.connect_timeout)
+            await within(nc.close(), settings.connect_timeout)
         cause = last_error or exc
         raise _connect_failed(settings, cause) from cause
     # nats-py reads this option on every reconnect: from now on, never give up.
@@ -380,7 +381,7 @@ class StreamReader:
         sub, self._sub = self._sub, None
         if sub is not None:
             with contextlib.suppress(*ANY_NATS_ERROR):
-                await asyncio.wait_for(sub.unsubscribe(), self.timeout)
+                await within(sub.unsubscribe(), self.timeout)
 
     async def close(self) -> None:
         await self._drop()
