@@ -1,11 +1,12 @@
-"""Stopping background tasks for sure.
+"""Stopping background tasks for sure, and bounding cleanup that may never finish.
 
 A cancelled task can swallow its cancellation: ``asyncio.wait_for`` on Python 3.11 returns the
 inner result when the cancellation and the inner completion race (python/cpython#86296), and
 client libraries turn ``CancelledError`` into their own errors in places. A task whose loop then
 goes on would hang whoever awaits it after one ``cancel()`` — which is how a failing test could
 sit until the 300 s pytest timeout instead of reporting its error. :func:`stop_task` cancels
-again until the task has ended, and gives up (logging) after ``timeout`` rather than hanging.
+again until the task has ended, and gives up (logging) after ``timeout`` rather than hanging;
+:func:`within` bounds best-effort cleanup (closing connections) the same way.
 """
 
 from __future__ import annotations
