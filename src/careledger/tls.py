@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +137,16 @@ def issue_certificate(
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key, key_path)
     return TlsFiles(cert_path, key_path, ca_cert)
+
+
+def local_node_certificates(
+    directory: Path, names: Sequence[str], *, client: str = "client"
+) -> tuple[dict[str, TlsFiles], TlsFiles]:
+    """A local CA in ``directory`` and a certificate per node name (``orgs/<name>.crt``), plus
+    one for clients (``<client>.crt``): the set a one-machine network needs."""
+    ca, ca_key = make_local_ca(directory, "CareLedger local network CA")
+    nodes = {name: issue_certificate(ca, ca_key, directory / "orgs", name) for name in names}
+    return nodes, issue_certificate(ca, ca_key, directory, client)
 
 
 def client_context(

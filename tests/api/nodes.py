@@ -26,7 +26,7 @@ from careledger.node.consortium import ConsortiumConfig
 from careledger.node.network import EmbeddedNetwork
 from careledger.node.process import NodeProcess
 from careledger.ordering.solo import SoloOrderer
-from careledger.tls import client_context, issue_certificate, make_local_ca
+from careledger.tls import client_context, local_node_certificates
 from tests.harness import ORGS, TOKENS_POLICY, running
 
 
@@ -83,13 +83,9 @@ async def approve(cluster: Cluster, name: str, policy: str = TOKENS_POLICY) -> N
 def local_tls(directory: Path, orgs: tuple[str, ...]) -> tuple[dict[str, TlsSettings], Any]:
     """A CA, a certificate per organisation's node (mutual TLS required) and a client
     certificate: each node's ``[tls]`` settings, and the clients' SSL context."""
-    ca, ca_key = make_local_ca(directory)
-    settings = {}
-    for org in orgs:
-        files = issue_certificate(ca, ca_key, directory, org)
-        settings[org] = TlsSettings(str(files.cert), str(files.key), str(ca), True)
-    client = issue_certificate(ca, ca_key, directory, "client")
-    return settings, client_context(ca, client.cert, client.key)
+    nodes, client = local_node_certificates(directory, orgs)
+    settings = {org: TlsSettings.mutual(files) for org, files in nodes.items()}
+    return settings, client_context(client.ca, client.cert, client.key)
 
 
 @asynccontextmanager

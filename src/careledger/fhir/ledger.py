@@ -176,43 +176,25 @@ class AuditTrail:
         practitioner: str | None = None,
         break_glass_reason: str | None = None,
     ) -> None:
-        self.outbox.add([("note", _note(
-            handle, action, reason, requester, purpose=purpose, resource_type=resource_type,
-            ref=ref, count=count, practitioner=practitioner, break_glass_reason=break_glass_reason,
-        ))])  # fmt: skip
+        note = {
+            "handle": handle,
+            "action": action,
+            "reason": reason,
+            "requester": requester,
+            "purpose": purpose,
+            "resource_type": resource_type,
+            "ref": ref,
+            "count": count,
+            "practitioner": practitioner,
+            "break_glass_reason": break_glass_reason,
+        }
+        self.outbox.add([("note", note)])
         self.flusher.wake(self.delay)
 
     async def flush(self) -> None:
         """Write what is pending now (notes and everything queued before them), and wait for
         it to commit."""
         await self.flusher.flush()
-
-
-def _note(
-    handle: str,
-    action: str,
-    reason: str,
-    requester: str,
-    *,
-    purpose: str | None,
-    resource_type: str | None = None,
-    ref: str | None = None,
-    count: int = 1,
-    practitioner: str | None = None,
-    break_glass_reason: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "handle": handle,
-        "action": action,
-        "reason": reason,
-        "requester": requester,
-        "purpose": purpose,
-        "resource_type": resource_type,
-        "ref": ref,
-        "count": count,
-        "practitioner": practitioner,
-        "break_glass_reason": break_glass_reason,
-    }
 
 
 # --- the provider's ledger side ---------------------------------------------------------------

@@ -37,7 +37,7 @@ from careledger.node.config import (
 from careledger.node.consortium import init_consortium, load_config
 from careledger.ordering.jetstream_streams import JetStreamSettings, denied_subjects
 from careledger.testing.nats import NatsCluster
-from careledger.tls import client_context, issue_certificate, make_local_ca
+from careledger.tls import client_context, local_node_certificates
 
 CLIENT_CERT = "client"
 """The certificate the CLI (status, bench) presents to a TLS network's nodes and servers."""
@@ -140,13 +140,8 @@ def _local_tls(layout: NetworkLayout, orgs: list[str]) -> dict[str, TlsSettings]
     """A local CA and a certificate per node (``tls/orgs/<Org>.crt``: mutual TLS required on
     every node API), and the certificate the CLI's clients present (``tls/client.crt``). The
     NATS servers' certificates (``tls/n<i>.crt``) come from the same CA (:class:`NatsCluster`)."""
-    ca, ca_key = make_local_ca(layout.tls.resolve(), "CareLedger network CA")
-    settings = {}
-    for org in orgs:
-        files = issue_certificate(ca, ca_key, layout.tls.resolve() / "orgs", org)
-        settings[org] = TlsSettings(str(files.cert), str(files.key), str(ca), True)
-    issue_certificate(ca, ca_key, layout.tls.resolve(), CLIENT_CERT)
-    return settings
+    nodes, _ = local_node_certificates(layout.tls.resolve(), orgs, client=CLIENT_CERT)
+    return {org: TlsSettings.mutual(files) for org, files in nodes.items()}
 
 
 def client_verify(layout: NetworkLayout, spec: NetworkSpec) -> ssl.SSLContext | bool:

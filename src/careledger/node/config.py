@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 import tomli_w
 
 from careledger.errors import InvalidInput
+from careledger.tls import TlsFiles
 
 STATE_BACKENDS = ("sqlite", "postgres")
 ORDERING_BACKENDS = ("jetstream", "embedded-solo")
@@ -134,6 +135,17 @@ class TlsSettings:
     @property
     def serves_https(self) -> bool:
         return bool(self.cert)
+
+    @classmethod
+    def mutual(cls, files: TlsFiles) -> TlsSettings:
+        """HTTPS with ``files`` that requires client certificates from ``files.ca``."""
+        return cls(str(files.cert), str(files.key), str(files.ca), require_client_cert=True)
+
+    def server_files(self) -> TlsFiles | None:
+        """What the node's HTTPS server uses, or None (plain HTTP)."""
+        if not self.serves_https:
+            return None
+        return TlsFiles(Path(self.cert), Path(self.key), Path(self.ca) if self.ca else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,10 @@ async def open_ordering(
     settings: OrderingSettings,
     consortium: ConsortiumConfig,
     peer: Peer,
-    tls: TlsSettings | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> OrderingService:
-    """The ordering service a node delivers blocks from and its gateway broadcasts to."""
+    """The ordering service a node delivers blocks from and its gateway broadcasts to (``tls``:
+    the node's client context, :func:`client_tls`, for ``tls://`` servers)."""
     if settings.backend == "embedded-solo":
         genesis = consortium.genesis()
         return SoloOrderer(
@@ -34,26 +35,22 @@ async def open_ordering(
             config=consortium.cutter,
             genesis=genesis,
         )
-    try:
-        from careledger.ordering.jetstream import JetStreamOrdering
-    except ModuleNotFoundError as exc:
-        raise NotImplementedError(
-            "ordering backend 'jetstream' is not available: careledger.ordering.jetstream is not "
-            "installed yet. Use ordering.backend = 'embedded-solo' for a single-node network."
-        ) from exc
+    from careledger.ordering.jetstream import JetStreamOrdering
+
     return await JetStreamOrdering.connect(
         jetstream_settings(settings, tls), role=f"{peer.org}-peer"
     )
 
 
-def jetstream_settings(settings: OrderingSettings, tls: TlsSettings | None = None) -> Any:
+def jetstream_settings(settings: OrderingSettings, tls: ssl.SSLContext | None = None) -> Any:
     """The jetstream backend's settings for this node's ``[ordering]`` table; ``tls://``
-    servers are reached with the node's ``[tls]`` CA and certificate (mutual TLS)."""
+    servers are reached with ``tls`` (the node's ``[tls]`` CA and certificate: mutual TLS), or
+    the system's trust store without it."""
     from careledger.ordering.jetstream_streams import JetStreamSettings
 
     extra: dict[str, Any] = {}
     if any(url.startswith("tls://") for url in settings.servers):
-        extra["tls"] = client_tls(tls or TlsSettings())
+        extra["tls"] = tls or client_context(None)
 
     # A node lists every server of the cluster, so their number is the stream replication.
     return JetStreamSettings(
@@ -65,9 +62,12 @@ def jetstream_settings(settings: OrderingSettings, tls: TlsSettings | None = Non
     )
 
 
-def client_tls(tls: TlsSettings) -> ssl.SSLContext:
+def client_tls(tls: TlsSettings) -> ssl.SSLContext | None:
     """How this node checks other nodes and NATS servers (``[tls] ca``, else the system's trust
-    store) and the certificate it presents to them (``[tls] cert``/``key``, if any)."""
+    store) and the certificate it presents to them (``[tls] cert``/``key``); None without
+    ``[tls]`` (plain defaults). Built once per node: it reads the PEM files."""
+    if not (tls.ca or tls.cert):
+        return None
     return client_context(
         Path(tls.ca) if tls.ca else None,
         Path(tls.cert) if tls.cert else None,
@@ -80,7 +80,7 @@ async def start_replica(
     consortium: ConsortiumConfig,
     org: str,
     peer: Peer,
-    tls: TlsSettings | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Any:
     """This organisation's orderer replica (``[ordering] replica = true``, jetstream only).
 

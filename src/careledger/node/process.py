@@ -83,7 +83,6 @@ from careledger.node.gateway import Endorser, Gateway, LocalEndorser
 from careledger.node.ordering_setup import client_tls, open_ordering, start_replica
 from careledger.node.peer import Peer
 from careledger.ordering.base import OrderingService
-from careledger.tls import TlsFiles
 
 log = logging.getLogger("careledger.node")
 
@@ -325,9 +324,10 @@ class NodeProcess:
         genesis = consortium.genesis().header.hash()
         if blocks.height() and blocks.get(0).header.hash() != genesis:
             raise StorageError(f"{cfg.data_dir} holds a chain of another consortium")
+        tls = client_tls(cfg.tls)
+        verify = tls or True
         if self.ordering is None:
-            self.ordering = await open_ordering(cfg.ordering, consortium, peer, cfg.tls)
-        verify = client_tls(cfg.tls) if cfg.tls.ca or cfg.tls.cert else True
+            self.ordering = await open_ordering(cfg.ordering, consortium, peer, tls)
         endorsers: dict[str, Endorser] = {cfg.org: LocalEndorser(peer)}
         for org, url in cfg.peers.items():
             remote = RemoteEndorser(org, url, verify=verify)
@@ -340,7 +340,7 @@ class NodeProcess:
         self._peer_task = asyncio.create_task(peer.run(self.ordering))
         jetstream = self._shared_ordering is None and cfg.ordering.backend == "jetstream"
         if jetstream and cfg.ordering.replica:  # after the peer: it judges blocks through it
-            self._replica = await start_replica(cfg.ordering, consortium, cfg.org, peer, cfg.tls)
+            self._replica = await start_replica(cfg.ordering, consortium, cfg.org, peer, tls)
         await self._wait_genesis()
         app = create_app(
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
@@ -359,15 +359,11 @@ class NodeProcess:
             )
             assert isinstance(app.app, FastAPI)
             app.app.mount("/fhir", self.fhir.app)
-        tls = None
-        if cfg.tls.serves_https:
-            ca = Path(cfg.tls.ca) if cfg.tls.ca else None
-            tls = TlsFiles(Path(cfg.tls.cert), Path(cfg.tls.key), ca)
         self.server = ApiServer(
             app,
             cfg.http.host,
             cfg.http.port,
-            tls=tls,
+            tls=cfg.tls.server_files(),
             require_client_cert=cfg.tls.require_client_cert,
         )
         await self.server.start()
