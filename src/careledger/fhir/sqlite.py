@@ -34,6 +34,8 @@ from careledger.fhir.store_common import (
     history_filter,
     iter_changes,
     microseconds,
+    not_a_deletion,
+    readable_head,
 )
 
 _SCHEMA = """
@@ -238,11 +240,7 @@ class SQLiteResourceStore:
     ) -> StoredVersion:
         ref = f"{resource_type}/{resource_id}"
         with self._lock:
-            head = self.head(resource_type, resource_id)
-            if head is None:
-                raise ResourceNotFound(f"{ref} is not known")
-            if head.erased:
-                raise ResourceGone(f"{ref} was erased at the patient's request", erased=True)
+            head = readable_head(self.head(resource_type, resource_id), ref)
             row = self._db.execute(
                 f"SELECT {_VERSION_COLUMNS} FROM versions v"
                 " WHERE rtype = ? AND rid = ? AND version = ?",
@@ -251,13 +249,7 @@ class SQLiteResourceStore:
             if row is None:
                 raise ResourceNotFound(f"{ref} has no version {version}")
             found = self._decrypt(row)
-        if found.deleted:
-            raise ResourceGone(
-                f"{ref} is deleted"
-                if version is None
-                else f"{ref}/_history/{version} is a deletion"
-            )
-        return found
+        return not_a_deletion(found, ref, version)
 
     def read_current(self, references: Sequence[tuple[str, str]]) -> list[StoredVersion]:
         out: list[StoredVersion] = []

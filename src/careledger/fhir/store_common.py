@@ -108,10 +108,7 @@ def history_filter(
     where = f"v.rtype = {ph} AND {_READABLE}"
     args: list[Any] = [resource_type]
     if resource_id is not None:
-        if head is None:
-            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known")
-        if head.erased:
-            raise ResourceGone(f"{resource_type}/{resource_id} was erased", erased=True)
+        readable_head(head, f"{resource_type}/{resource_id}")
         where += f" AND v.rid = {ph}"
         args.append(resource_id)
     if since is not None:
@@ -187,3 +184,21 @@ def iter_changes(
         if len(page) < batch:
             return
         after = page[-1][0]
+
+
+def readable_head(head: Head | None, ref: str) -> Head:
+    """The head of ``ref`` for a read; ResourceNotFound or ResourceGone (erased) otherwise."""
+    if head is None:
+        raise ResourceNotFound(f"{ref} is not known")
+    if head.erased:
+        raise ResourceGone(f"{ref} was erased at the patient's request", erased=True)
+    return head
+
+
+def not_a_deletion(found: StoredVersion, ref: str, version: int | None) -> StoredVersion:
+    """``found``, unless it is a deletion (ResourceGone naming the current or asked version)."""
+    if found.deleted:
+        raise ResourceGone(
+            f"{ref} is deleted" if version is None else f"{ref}/_history/{version} is a deletion"
+        )
+    return found
