@@ -56,6 +56,7 @@ from careledger.aio import stop_task
 from careledger.contracts import audit as audit_contract
 from careledger.contracts import record_locator as locator
 from careledger.errors import ContractError, InvalidInput, StorageError, UnknownContract
+from careledger.sqlite_files import open_wal
 
 log = logging.getLogger("careledger.fhir.outbox")
 
@@ -112,13 +113,7 @@ class LedgerOutbox:
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
         self._lock = threading.RLock()
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the ledger outbox at {path}: {exc}") from exc
+        self._db = open_wal(self.path, _SCHEMA, "the ledger outbox")
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:

@@ -37,6 +37,7 @@ from careledger.fhir.store_common import (
     not_a_deletion,
     readable_head,
 )
+from careledger.sqlite_files import open_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS patient_keys (
@@ -81,14 +82,7 @@ class SQLiteResourceStore:
         self._lock = threading.RLock()
         self._keys: dict[str, bytes] = {}
         self._new_keys: dict[str, bytes] = {}
-        try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the FHIR store at {path}: {exc}") from exc
+        self._db = open_wal(path, _SCHEMA, "the FHIR store", pragmas=("secure_delete=ON",))
 
     # --- writing ------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ before the state commit: a state commit lost to power failure is replayed from t
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from careledger.ledger.state.base import (
     TxRecord,
     VersionedValue,
 )
+from careledger.sqlite_files import open_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
@@ -38,13 +38,7 @@ CREATE TABLE IF NOT EXISTS txs (
 class SQLiteStateStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open state database {self.path}: {exc}") from exc
+        self._db = open_wal(self.path, _SCHEMA, "the state database")
         self._lock = threading.Lock()
         self._height = int(self._meta("height", b"0").decode())
         self._root = self._meta("root", EMPTY_ROOT)
