@@ -45,6 +45,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from careledger import web
 from careledger.aio import stop_task
 from careledger.api.app import create_app
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
@@ -302,6 +303,7 @@ class NodeProcess:
         self._peer_task: asyncio.Task[None] | None = None
         self._replica: Any = None
         self.fhir: FhirNode | None = None
+        self.ui: web.UiContext | None = None
 
     @property
     def url(self) -> str:
@@ -359,6 +361,8 @@ class NodeProcess:
             )
             assert isinstance(app.app, FastAPI)
             app.app.mount("/fhir", self.fhir.app)
+        self.ui = web.UiContext.for_node(self)  # the web UI at /ui (careledger.web)
+        web.mount_ui(app.app, self.ui)  # type: ignore[arg-type]
         self.server = ApiServer(
             app,
             cfg.http.host,

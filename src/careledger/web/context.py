@@ -1,0 +1,212 @@
+"""What the web UI needs from the node it runs in, and the two extension points that hold keys.
+
+:class:`UiContext` is built once per node (:meth:`UiContext.for_node`) or by a test/demo, and
+handed to :func:`careledger.web.mount_ui`. It never holds a patient's key itself: signing for a
+patient goes through :class:`PatientWallets` and signing a staff login through
+:class:`StaffKeys`. A real node has neither (``None``): patients and staff paste what their own
+wallet or key signed. The in-memory implementations here (:class:`DemoWallets`,
+:class:`DemoStaffKeys`) are for ``careledger demo`` and the tests, where synthetic people's keys
+live in the same process; they are never built from a node's configuration.
+
+Not for: sessions (:mod:`careledger.web.sessions`) or what pages show (the view modules).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from careledger.credentials.did_auth import Challenge, respond
+from careledger.credentials.request import PresentationRequest
+from careledger.credentials.wallet import StoredCredential, Wallet
+from careledger.identity.did.keys import Ed25519Signer
+from careledger.identity.msp import LocalIdentity
+
+if TYPE_CHECKING:
+    from careledger.api.service import NodeService
+    from careledger.fhir.everything import LongitudinalRecord
+    from careledger.fhir.ledger import ProviderLedger
+    from careledger.fhir.service import FhirService
+    from careledger.node.process import NodeProcess
+
+
+class PatientWallet(Protocol):
+    """One patient's wallet as the UI may use it: sign what the patient approved on the page."""
+
+    @property
+    def did(self) -> str: ...
+
+    def sign(self, payload: bytes) -> bytes:
+        """The patient's DID key signature over ``payload`` (a consent grant or revocation)."""
+        ...
+
+    def respond(self, challenge: Challenge) -> str:
+        """The signed DID-auth answer to ``challenge`` (a compact JWS)."""
+        ...
+
+    def credentials(self) -> list[StoredCredential]: ...
+
+    def present(self, request: PresentationRequest) -> str:
+        """An SD-JWT+KB disclosing only ``request.claims``."""
+        ...
+
+
+class PatientWallets(Protocol):
+    """Wallets the UI can reach by DID (none on a real node: the patient's wallet is theirs)."""
+
+    def get(self, did: str) -> PatientWallet | None: ...
+
+    def dids(self) -> list[str]:
+        """The DIDs offered on the login page (demo only)."""
+        ...
+
+
+class StaffKeys(Protocol):
+    """Member identities whose login the UI may sign itself (demo only)."""
+
+    def get(self, label: str) -> LocalIdentity | None: ...
+
+    def labels(self) -> list[str]: ...
+
+
+@dataclass
+class DemoWallet:
+    """A synthetic patient's wallet held in-process: their DID key and, optionally, a
+    :class:`~careledger.credentials.wallet.Wallet` with credentials."""
+
+    signer: Ed25519Signer
+    did: str
+    verification_method: str
+    wallet: Wallet | None = None
+
+    def sign(self, payload: bytes) -> bytes:
+        return self.signer.sign(payload)
+
+    def respond(self, challenge: Challenge) -> str:
+        return respond(challenge, self.signer, self.verification_method)
+
+    def credentials(self) -> list[StoredCredential]:
+        return [] if self.wallet is None else self.wallet.credentials()
+
+    def present(self, request: PresentationRequest) -> str:
+        if self.wallet is None:
+            raise LookupError("this wallet holds no credentials")
+        return self.wallet.present(request)
+
+
+@dataclass
+class DemoWallets:
+    by_did: dict[str, DemoWallet] = field(default_factory=dict)
+
+    def add(self, wallet: DemoWallet) -> None:
+        self.by_did[wallet.did] = wallet
+
+    def get(self, did: str) -> PatientWallet | None:
+        return self.by_did.get(did)
+
+    def dids(self) -> list[str]:
+        return sorted(self.by_did)
+
+
+@dataclass
+class DemoStaffKeys:
+    by_label: dict[str, LocalIdentity] = field(default_factory=dict)
+
+    def add(self, identity: LocalIdentity) -> None:
+        self.by_label[identity.label] = identity
+
+    def get(self, label: str) -> LocalIdentity | None:
+        return self.by_label.get(label)
+
+    def labels(self) -> list[str]:
+        return sorted(self.by_label)
+
+
+@dataclass(frozen=True)
+class FhirSide:
+    """The organisation's FHIR half, when the node serves one."""
+
+    service: FhirService
+    ledger: ProviderLedger
+    record: LongitudinalRecord
+
+
+@dataclass
+class UiContext:
+    """Everything the pages read from: the node, its FHIR side, peers, and the signing keys."""
+
+    node: NodeService
+    session_secret: bytes
+    fhir: FhirSide | None = None
+    peers: Mapping[str, str] = field(default_factory=dict)
+    """Other organisations' node URLs (state roots across peers, health)."""
+    verify: ssl.SSLContext | bool = True
+    secure_cookies: bool = False
+    """Set the cookie's Secure flag: on whenever the node serves HTTPS."""
+    ordering: str = ""
+    """The ordering backend's name (``jetstream``, ``embedded-solo``…) for the dashboard."""
+    ordering_health: object | None = None
+    """The ordering service, asked for ``health()`` when it has one (NATS)."""
+    wallets: PatientWallets | None = None
+    staff_keys: StaffKeys | None = None
+    audience: str = ""
+    """What DID-auth answers and staff logins are bound to (default: ``careledger:ui:<org>``)."""
+
+    @property
+    def org(self) -> str:
+        return self.node.org
+
+    def login_audience(self) -> str:
+        return self.audience or f"careledger:ui:{self.org}"
+
+    @classmethod
+    def for_node(cls, node: NodeProcess) -> UiContext:
+        """The context of a started :class:`~careledger.node.process.NodeProcess`: its service,
+        FHIR side (with ``$everything`` over its peers), and a session secret kept in its data
+        directory (so logins survive a restart, mode 0600)."""
+        from careledger.fhir.everything import HolderEndpoint, LongitudinalRecord
+
+        assert node.service is not None, "start() the node first"
+        cfg = node.config
+        fhir: FhirSide | None = None
+        if node.fhir is not None:
+            holders: dict[str, HolderEndpoint] = {}
+            if node.fhir.client is not None:
+                holders = {
+                    org: HolderEndpoint(url.rstrip("/") + "/fhir", node.fhir.client)
+                    for org, url in cfg.peers.items()
+                }
+            record = LongitudinalRecord(node.fhir.service, node.fhir.ledger, holders)
+            fhir = FhirSide(node.fhir.service, node.fhir.ledger, record)
+        return cls(
+            node=node.service,
+            session_secret=session_secret(cfg.data_dir / "ui-session.secret"),
+            fhir=fhir,
+            peers=dict(cfg.peers),
+            secure_cookies=cfg.tls.serves_https,
+            ordering=cfg.ordering.backend,
+            ordering_health=node.ordering,
+        )
+
+
+def session_secret(path: Path) -> bytes:
+    """The cookie-signing secret in ``path`` (base64url), created (32 random bytes, mode 0600)
+    on first use."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text + "\n")
+    secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if len(secret) < 16:
+        secret = secrets.token_bytes(32)  # a truncated file: sessions simply restart
+    return secret
