@@ -153,9 +153,7 @@ class WebNetwork:
         ui = c.nodes["Org1"].ui
         assert ui is not None
         wallets = DemoWallets()
-        wallets.add(
-            DemoWallet(self.patient.signer, self.patient.did, f"{self.patient.did}#key-1")
-        )
+        wallets.add(DemoWallet(self.patient.signer, self.patient.did, f"{self.patient.did}#key-1"))
         keys = DemoStaffKeys()
         for member in ("admin", "client0"):
             keys.add(self.consortium.member("Org1", member))

@@ -12,4 +12,6 @@ def test_browser_version_and_start_page(browser: Browser, page: Page, web: WebNe
     assert browser.version.split(".")[0].isdigit()
     page.goto("/ui/")
     expect(page).to_have_title("CareLedger · CareLedger Org1")
-    expect(page.get_by_role("link", name="I am a patient: sign in with my wallet (DID)")).to_be_visible()
+    expect(
+        page.get_by_role("link", name="I am a patient: sign in with my wallet (DID)")
+    ).to_be_visible()

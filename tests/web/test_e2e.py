@@ -1,0 +1,98 @@
+"""End to end in the browser: the patient signs in with their DID and grants consent, the
+provider's next load shows the other holders' resources; the patient revokes and the provider's
+next load shows them withheld; the patient's access log shows both reads. The operator finds a
+block and a transaction from the search box. Afterwards the server log holds no PHI."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.web.network import PHI, WebNetwork, until
+from tests.web.pages import login_patient, login_staff
+
+
+def _sources(page: Page) -> str:
+    return page.locator("main").inner_text()
+
+
+def test_consent_grant_and_revoke_change_what_the_provider_sees(
+    browser: Browser, browser_context_args: dict, web: WebNetwork
+) -> None:
+    patient = browser.new_context(**browser_context_args).new_page()
+    provider = browser.new_context(**browser_context_args).new_page()
+    login_patient(patient, web.patient.did)
+    login_staff(provider, "Org1.client0", "Find a patient")
+    provider.get_by_label("Local patient id or DID").fill("web-1")
+    provider.get_by_role("button", name="Open record").click()
+    expect(provider.get_by_role("heading", name="Patient record", level=1)).to_be_visible()
+    expect(provider.locator("main")).to_contain_text("Org2: refused")
+    expect(provider.locator("main")).not_to_contain_text("Heart rate at Org2")
+
+    # the patient grants Org1 treatment access to all records
+    patient.get_by_role("link", name="Consents").click()
+    patient.get_by_label("Recipient").select_option("Org1")
+    patient.get_by_label("Valid until (date)").fill("2031-12-31")
+    patient.get_by_role("button", name="Grant consent").click()
+    expect(patient.get_by_role("status")).to_contain_text("Consent for Org1 granted")
+    expect(patient.locator("#consents")).to_contain_text("active")
+
+    def shows_all() -> bool:
+        text = _sources(provider)
+        return "Heart rate at Org2" in text and "Heart rate at Org3" in text
+
+    until(shows_all, step=provider.reload)
+    expect(provider.locator("main")).not_to_contain_text("refused")
+
+    # the patient revokes; the provider's next load is refused by both holders
+    patient.get_by_role("button", name="Revoke consent for Org1, TREAT").click()
+    expect(patient.get_by_role("status")).to_contain_text("Consent revoked")
+    expect(patient.locator("#consents")).to_contain_text("revoked")
+    until(lambda: "Org2: refused" in _sources(provider), step=provider.reload)
+    expect(provider.locator("main")).not_to_contain_text("Heart rate at Org2")
+    expect(provider.locator("main")).to_contain_text("Org3: refused")
+
+    # the patient's access log shows the disclosure and the refusal at each other holder
+    patient.get_by_role("link", name="Who accessed my data").click()
+
+    def logged() -> bool:
+        rows = patient.locator("#access tbody tr").all_inner_texts()
+        disclosed = any("Org2" in r and "disclose" in r and "consent" in r for r in rows)
+        denied = any("Org2" in r and "deny" in r and "no-consent" in r for r in rows)
+        return disclosed and denied
+
+    until(logged, step=patient.reload)
+    csv = patient.request.get("/ui/patient/access.csv")
+    assert csv.status == 200
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text().splitlines()
+    assert lines[0].startswith("when,holder,requester")
+    assert any(",Org2,Org1," in line and ",disclose,consent," in line for line in lines)
+    for context_page in (patient, provider):
+        for phi in PHI:
+            assert phi not in context_page.url
+            assert phi not in context_page.title()
+
+
+def test_search_finds_a_block_and_a_transaction(page: Page, web: WebNetwork) -> None:
+    login_staff(page, "Org1.admin", "Explorer")
+    search = page.get_by_role("search").first.get_by_role("searchbox")
+    search.fill("2")
+    search.press("Enter")
+    expect(page.get_by_role("heading", name="Block 2", level=1)).to_be_visible()
+    link = page.locator("table a[href^='/ui/explorer/tx/']").first
+    tx_id = link.get_attribute("href").rsplit("/", 1)[1]
+    search = page.get_by_role("search").first.get_by_role("searchbox")
+    search.fill(tx_id)
+    search.press("Enter")
+    expect(page.get_by_role("heading", name="Transaction", level=1)).to_be_visible()
+    expect(page.locator("main")).to_contain_text(tx_id)
+    expect(page.locator("main")).to_contain_text("VALID")
+    expect(page.get_by_text("Write set")).to_be_visible()
+
+
+def test_server_log_holds_no_phi(web: WebNetwork) -> None:
+    """Runs after the end-to-end tests (file order): names and birth date never logged."""
+    text = web.log_file.read_text()
+    assert "HTTP Request" in text  # the log did capture the nodes' traffic
+    for phi in PHI:
+        assert phi not in text, f"{phi!r} appears in the server log"
