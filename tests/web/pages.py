@@ -30,6 +30,7 @@ def axe_violations(page: Page, source: str) -> list[dict[str, Any]]:
         "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})",
         AXE_TAGS,
     )
+    assert len(result["passes"]) > 5, "axe-core did not run its checks"
     return [
         {"id": v["id"], "impact": v["impact"], "nodes": [n["html"][:160] for n in v["nodes"][:3]]}
         for v in result["violations"]

@@ -14,7 +14,8 @@ PAGES = {
                 "/ui/patient/consents", "/ui/patient/credentials"],
     "provider": ["/ui/provider", "/ui/provider/record"],
     "operator": ["/ui/explorer", "/ui/explorer/blocks", "/ui/explorer/blocks/0",
-                 "/ui/explorer/governance", "/ui/explorer/peers", "/ui/explorer/search?q=consent:nothing"],
+                 "/ui/explorer/governance", "/ui/explorer/peers",
+                 "/ui/explorer/search?q=consent:nothing"],
     "payer": ["/ui/payer"],
     "sponsor": ["/ui/sponsor"],
 }  # fmt: skip
