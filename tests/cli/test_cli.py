@@ -31,6 +31,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run("demo", "--data", str(directory))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo complete" in result.stdout
+    assert "🔑" not in result.stdout  # Rich once read ":key:" in did:key: as an emoji code
     return directory
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from careledger import __version__
+from careledger.cli.console import console, say, text
 from careledger.cli.credentials import bench_credentials
 from careledger.cli.fhir_bench import bench_fhir
 from careledger.cli.network import bench_network, network
@@ -24,11 +24,9 @@ from careledger.ledger.codes import ValidationCode
 from careledger.node.consortium import init_consortium, load_config
 from careledger.node.peer import CommitEvent
 
-console = Console(highlight=False, soft_wrap=True)
-
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    say(("error:", "bold red"), " ", message)
     sys.exit(code)
 
 
@@ -59,20 +57,19 @@ def init(directory: Path, org_count: int, org_names: tuple[str, ...], name: str)
         config = init_consortium(directory, orgs, name=name)
     except CareLedgerError as exc:
         _fail(str(exc))
-    console.print(
-        f"consortium [bold]{config.name}[/] with {', '.join(config.org_ids)} in {directory}"
-    )
+    say("consortium ", (config.name, "bold"), f" with {', '.join(config.org_ids)} in {directory}")
 
 
 def _render_commit(event: CommitEvent) -> None:
     counts: dict[str, int] = {}
     for _tx, code in event.tx_codes:
         counts[code.name] = counts.get(code.name, 0) + 1
-    parts = [
-        f"[green]{n} valid[/]" if c == ValidationCode.VALID.name else f"[yellow]{n} {c}[/]"
-        for c, n in sorted(counts.items(), key=lambda kv: kv[0] != "VALID")
-    ]
-    console.print(f"  [dim]block {event.block:>3}[/] · {', '.join(parts)}")
+    parts: list[str | tuple[str, str]] = [("  block " + f"{event.block:>3}", "dim"), " · "]
+    for i, (c, n) in enumerate(sorted(counts.items(), key=lambda kv: kv[0] != "VALID")):
+        valid = c == ValidationCode.VALID.name
+        parts += [", "] if i else []
+        parts.append((f"{n} valid", "green") if valid else (f"{n} {c}", "yellow"))
+    say(*parts)
 
 
 @cli.command()
@@ -91,7 +88,7 @@ def demo(data_dir: Path | None) -> None:
     console.rule("[bold]CareLedger demo[/] — embedded consortium: Hospital, Lab, Payer")
 
     def on_step(title: str, line: str) -> None:
-        console.print(f"[bold cyan]✔ {title}[/]: {line}")
+        say((f"✔ {title}", "bold cyan"), ": ", line)
 
     try:
         asyncio.run(run_demo(directory, on_step, _render_commit))
@@ -100,7 +97,7 @@ def demo(data_dir: Path | None) -> None:
     finally:
         if temp:
             shutil.rmtree(directory, ignore_errors=True)
-    console.rule("demo complete" + ("" if temp else f" — data kept in {directory}"))
+    console.rule(text("demo complete" + ("" if temp else f" — data kept in {directory}")))
 
 
 @cli.command()
@@ -120,7 +117,7 @@ def verify(directory: Path, orgs: tuple[str, ...]) -> None:
     for org in orgs or tuple(config.org_ids):
         block_file = config.data_dir(org) / "blocks.log"
         if not block_file.exists():
-            console.print(f"{org}: [yellow]no chain yet[/] ({block_file} missing)")
+            say(f"{org}: ", ("no chain yet", "yellow"), f" ({block_file} missing)")
             continue
         state_db = config.data_dir(org) / "state.db"
         root = None
@@ -131,12 +128,14 @@ def verify(directory: Path, orgs: tuple[str, ...]) -> None:
         try:
             report = verify_chain(block_file, genesis_hash=genesis, expected_state_root=root)
         except ChainVerificationError as exc:
-            console.print(f"{org}: [bold red]FAILED[/] {exc}")
+            say(f"{org}: ", ("FAILED", "bold red"), f" {exc}")
             failed = True
             continue
-        console.print(
-            f"{org}: [green]OK[/] {report.blocks} blocks, {report.transactions} transactions "
-            f"({report.valid} valid), state root {report.state_root.hex()[:16]}…"
+        say(
+            f"{org}: ",
+            ("OK", "green"),
+            f" {report.blocks} blocks, {report.transactions} "
+            f"transactions ({report.valid} valid), state root {report.state_root.hex()[:16]}…",
         )
     if failed:
         sys.exit(1)
@@ -151,9 +150,9 @@ def _print_report(title: str, data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    console.rule(title)
+    console.rule(text(title))
     for key, value in data.items():
-        console.print(f"  {key:<24} {value}")
+        say(f"  {key:<24} {value}")
 
 
 @bench.command("ledger")
