@@ -22,12 +22,11 @@ from tests.web.network import ORGS, WebNetwork
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 
-if not Path(CHROMIUM).exists():  # scripts/test installs it (apt-get install -y chromium)
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium", allow_module_level=True)
-
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():  # scripts/test installs it (apt-get install -y chromium)
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
     return {
         "executable_path": CHROMIUM,
         "headless": True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
@@ -30,7 +30,7 @@ MOUNT = "/ui"
 def create_ui_app(ctx: UiContext) -> SessionCookies:
     app = FastAPI(title="CareLedger UI", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ui = ctx
-    router = APIRouter()
+    router = app.router  # routes straight on the app: ui_routes() lists them
 
     @router.get("/")
     async def start(request: Request) -> Response:
@@ -43,7 +43,6 @@ def create_ui_app(ctx: UiContext) -> SessionCookies:
     login.routes(router, ctx)
     for view in views():
         view.routes(router, ctx)
-    app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(LoginRequired)

@@ -67,7 +67,7 @@ class AssembledRecord:
             groups[item.category].append(item)
         return sorted(
             ((k, sorted(v, key=lambda i: i.date, reverse=True)) for k, v in groups.items()),
-            key=lambda kv: kv[0],
+            key=lambda kv: (kv[0] != "Demographics", kv[0]),
         )
 
     def holders(self) -> list[str]:

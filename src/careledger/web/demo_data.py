@@ -1,0 +1,97 @@
+"""A populated demo consortium for the UI: what ``careledger demo --serve`` can show and what
+``scripts/ui_screenshots.py`` photographs. Everything is synthetic.
+
+:func:`populate` runs on an :class:`~careledger.node.network.EmbeddedNetwork` (organisations
+Hospital, Lab, Payer): governance enables the FHIR contracts, each organisation's FHIR store
+gets the demo patient's records (:func:`careledger.sim.demo_fhir.demo_records`), the patient
+anchors a DID, enrols at all three and consents to Hospital for treatment; Hospital then reads
+the record once (so the access log has entries) and an SD-JWT coverage credential is put in the
+patient's wallet. The result plugs into :func:`careledger.web.demo.serve_demo`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from careledger.credentials.credential_types import INSURANCE_COVERAGE, issue_sd_jwt_vc
+from careledger.credentials.sd_jwt import holder_jwk
+from careledger.credentials.wallet import Wallet
+from careledger.fhir.bundles import process_bundle
+from careledger.fhir.synthetic import transaction_bundle
+from careledger.identity.did.keys import Ed25519Signer
+from careledger.sim.demo_fhir import (
+    Provider,
+    SyntheticPatient,
+    approve_contracts,
+    demo_records,
+    open_providers,
+)
+from careledger.web.demo import DemoPatient
+
+if TYPE_CHECKING:
+    from careledger.node.network import EmbeddedNetwork
+
+#: The demo wallet's passphrase; a low scrypt cost, the wallet file holds synthetic keys only.
+PASSPHRASE = "demo-only passphrase"
+COVERAGE = {
+    "memberId": "M-7F3A-0042",
+    "planId": "GOLD-PPO",
+    "planName": "Gold PPO",
+    "payerName": "Example Health Plan",
+}
+
+
+@dataclass
+class DemoPopulation:
+    providers: dict[str, Provider]
+    patient: DemoPatient
+    local: str  # Patient/<id> at every holder
+
+
+async def populate(net: EmbeddedNetwork, directory: Path) -> DemoPopulation:
+    """Contracts, FHIR data, an enrolled and consenting patient with a credential (see above)."""
+    orgs = list(net.config.org_ids)[:3]
+    await approve_contracts(net)
+    providers = open_providers(net, orgs, directory)
+    local, held = demo_records()
+    for org, resources in held.items():
+        if org in providers:
+            await asyncio.to_thread(
+                process_bundle, providers[org].service, transaction_bundle(resources)
+            )
+    wallet = Wallet.create(directory / "patient-wallet.json", PASSPHRASE, scrypt_n=2**12)
+    key = wallet.new_key("patient")
+    patient = SyntheticPatient(signer=key)
+    await patient.anchor(net, orgs[0])
+    for provider in providers.values():
+        await patient.register_with(provider, local)
+    await patient.grant(net, orgs[0], orgs[0])
+    await (await _settled(net, providers))[orgs[0]].get(f"/{local}/$everything")
+    issuer = Ed25519Signer()
+    token = issue_sd_jwt_vc(
+        INSURANCE_COVERAGE,
+        issuer,
+        issuer.did_key_verification_method,
+        {**COVERAGE, "payerId": issuer.did_key,
+         "coverageStart": datetime.now(UTC).date().isoformat()},
+        holder_jwk(key),
+        lifetime=timedelta(days=365).total_seconds(),
+    )  # fmt: skip
+    wallet.add_sd_jwt(token)
+    wallet.save()
+    for provider in providers.values():
+        await provider.ledger.flush()
+    return DemoPopulation(providers, DemoPatient(patient.did, key, wallet), local)
+
+
+async def _settled(net: EmbeddedNetwork, providers: dict[str, Provider]) -> dict[str, Provider]:
+    assert net.orderer is not None
+    async with asyncio.timeout(10):
+        while net.orderer.cutter.pending:
+            await asyncio.sleep(0.005)
+    await net.wait_height(net.orderer.height, timeout=10)
+    return providers

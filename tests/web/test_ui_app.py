@@ -1,0 +1,133 @@
+"""The UI application without a browser (httpx over ASGI, an embedded network): routes are
+documented, sessions are tamper-proof, forms are checked, plots escape their text, and the
+payer and sponsor pages say they are not there yet."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from careledger.node.consortium import ConsortiumConfig
+from careledger.web.app import mount_ui, ui_routes
+from careledger.web.charts import bars, timeline
+from careledger.web.consent_form import ConsentFormError, terms_from_form
+from careledger.web.demo import demo_context
+from careledger.web.payer import PayerQueue
+from careledger.web.sponsor import CampaignReports
+from tests.harness import running
+
+API_DOC = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def test_ui_routes_are_documented_and_data_sources_unfinished_are_explicit(
+    consortium: ConsortiumConfig,
+) -> None:
+    async def main() -> None:
+        async with running(consortium, contracts=()) as net:
+            ctx, service = demo_context(net, "Org1")
+            try:
+                routes = ui_routes(ctx)
+                assert len(routes) >= 20
+                for method, path in routes:
+                    assert f"`{method} {path}`" in API_DOC, f"{method} {path} not in docs/api.md"
+                with pytest.raises(NotImplementedError):
+                    PayerQueue(ctx).pending()
+                with pytest.raises(NotImplementedError):
+                    CampaignReports(ctx).campaigns()
+            finally:
+                service.close()
+
+    asyncio.run(main())
+
+
+def test_staff_login_session_tampering_and_csrf(consortium: ConsortiumConfig) -> None:
+    async def main() -> None:
+        async with running(consortium, contracts=()) as net:
+            ctx, service = demo_context(net, "Org1")
+            app = FastAPI()
+            mount_ui(app, ctx)
+            transport = httpx.ASGITransport(app=app)
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url="http://n/ui") as ui:
+                    form = await ui.get("/login/staff")
+                    assert form.status_code == 200
+                    token = _csrf(form.text)
+                    # a member of another organisation cannot sign in at Org1's node
+                    from careledger.web.login import sign_staff_login
+
+                    nonce = re.search(r'id="nonce">([^<]+)<', form.text)
+                    assert nonce is not None
+                    other = consortium.member("Org2", "admin")
+                    identity, signature = sign_staff_login(
+                        other, ctx.login_audience(), nonce.group(1)
+                    )
+                    refused = await ui.post("/login/staff", data={
+                        "csrf": token, "identity": identity, "signature": signature})  # fmt: skip
+                    assert refused.status_code == 403
+                    # a pasted login by Org1's admin works
+                    form = await ui.get("/login/staff")
+                    nonce = re.search(r'id="nonce">([^<]+)<', form.text)
+                    assert nonce is not None
+                    admin = consortium.member("Org1", "admin")
+                    identity, signature = sign_staff_login(
+                        admin, ctx.login_audience(), nonce.group(1)
+                    )
+                    done = await ui.post("/login/staff", data={
+                        "csrf": _csrf(form.text), "identity": identity,
+                        "signature": signature})  # fmt: skip
+                    assert done.status_code == 303
+                    assert done.headers["location"] == "/ui/explorer"
+                    assert (await ui.get("/explorer")).status_code == 200
+                    # the same nonce cannot be used twice
+                    again = await ui.post("/login/staff", data={
+                        "csrf": _csrf(form.text), "identity": identity,
+                        "signature": signature})  # fmt: skip
+                    assert again.status_code in (400, 403)
+                    # a tampered cookie is no session at all
+                    cookie = ui.cookies["careledger_ui"]
+                    ui.cookies.set("careledger_ui", cookie[:-4] + "AAAA", path="/ui")
+                    anonymous = await ui.get("/explorer")
+                    assert anonymous.status_code == 303
+            finally:
+                service.close()
+
+    asyncio.run(main())
+
+
+def test_consent_form_refuses_bad_input() -> None:
+    orgs = ["Org1", "Org2"]
+    base = {"grantee": ["Org2"], "purpose": ["TREAT"], "scope": ["all"],
+            "expires": ["2031-01-01"]}  # fmt: skip
+    terms = terms_from_form(base, orgs)
+    assert (terms.grantee, terms.classes, terms.sensitive) == ("Org2", ["*"], [])
+    for change, message in (
+        ({"grantee": ["Evil Corp"]}, "recipient"),
+        ({"purpose": []}, "purpose"),
+        ({"expires": ["2001-01-01"]}, "past"),
+        ({"expires": ["next week"]}, "expiry"),
+        ({"scope": ["some"]}, "kinds"),
+        ({"terms": ['{"grantee": "Org2"}']}, "altered"),
+    ):
+        with pytest.raises(ConsentFormError, match=message):
+            terms_from_form({**base, **change}, orgs)
+
+
+def test_plots_escape_their_text() -> None:
+    svg = bars("<script>x</script>", ["<b>#1</b>"], [3.0], "tx")
+    assert "<script>" not in svg
+    assert "&lt;script&gt;" in svg
+    assert "<b>" not in svg
+    line = timeline("gaps", ["a", "b"], [0.5, 1.5])
+    assert "<polyline" in line
+    assert 'role="img"' in line
