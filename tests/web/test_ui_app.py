@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
+from collections.abc import Coroutine
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -22,6 +25,24 @@ from careledger.web.sponsor import CampaignReports
 from tests.harness import running
 
 API_DOC = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright (sync API) keeps
+    an event loop running on the main thread for the rest of the session."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(main)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(120)
+    if errors:
+        raise errors[0]
 
 
 def _csrf(html: str) -> str:
@@ -48,7 +69,7 @@ def test_ui_routes_are_documented_and_data_sources_unfinished_are_explicit(
             finally:
                 service.close()
 
-    asyncio.run(main())
+    _run(main())
 
 
 def test_staff_login_session_tampering_and_csrf(consortium: ConsortiumConfig) -> None:
@@ -102,7 +123,7 @@ def test_staff_login_session_tampering_and_csrf(consortium: ConsortiumConfig) ->
             finally:
                 service.close()
 
-    asyncio.run(main())
+    _run(main())
 
 
 def test_consent_form_refuses_bad_input() -> None:
