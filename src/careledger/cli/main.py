@@ -18,6 +18,7 @@ from careledger.cli.credentials import bench_credentials
 from careledger.cli.fhir_bench import bench_fhir
 from careledger.cli.network import bench_network, network
 from careledger.cli.node import node
+from careledger.cli.ui_bench import bench_ui
 from careledger.cli.wallet import wallet
 from careledger.errors import CareLedgerError, ChainVerificationError
 from careledger.ledger.codes import ValidationCode
@@ -194,6 +195,7 @@ cli.add_command(wallet)
 bench.add_command(bench_network)
 bench.add_command(bench_credentials)
 bench.add_command(bench_fhir)
+bench.add_command(bench_ui)
 
 
 def main() -> None:

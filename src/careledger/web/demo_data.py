@@ -27,6 +27,7 @@ from careledger.sim.demo_fhir import (
     Provider,
     SyntheticPatient,
     approve_contracts,
+    bench_records,
     demo_records,
     open_providers,
 )
@@ -52,16 +53,24 @@ class DemoPopulation:
     local: str  # Patient/<id> at every holder
 
 
-async def populate(net: EmbeddedNetwork, directory: Path) -> DemoPopulation:
-    """Contracts, FHIR data, an enrolled and consenting patient with a credential (see above)."""
+async def populate(
+    net: EmbeddedNetwork, directory: Path, *, resources: int | None = None
+) -> DemoPopulation:
+    """Contracts, FHIR data, an enrolled and consenting patient with a credential (see above).
+    ``resources``: about that many synthetic resources for the patient instead of the demo's
+    record (``careledger bench ui``)."""
     orgs = list(net.config.org_ids)[:3]
     await approve_contracts(net)
     providers = open_providers(net, orgs, directory)
-    local, held = demo_records()
-    for org, resources in held.items():
+    if resources is None:
+        local, held = demo_records()
+    else:
+        local, spread = bench_records(resources, len(orgs))
+        held = dict(zip(orgs, spread, strict=True))
+    for org, items in held.items():
         if org in providers:
             await asyncio.to_thread(
-                process_bundle, providers[org].service, transaction_bundle(resources)
+                process_bundle, providers[org].service, transaction_bundle(items)
             )
     wallet = Wallet.create(directory / "patient-wallet.json", PASSPHRASE, scrypt_n=2**12)
     key = wallet.new_key("patient")

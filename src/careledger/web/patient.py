@@ -85,13 +85,16 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             return []
 
     @router.get("/patient")
-    async def record(request: Request) -> Response:
-        """My record: every holder's resources by category and date, with source and badge."""
+    async def record(
+        request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
+    ) -> Response:
+        """My record: every holder's resources by category and date, with source and badge
+        (a page at a time from ``offset``)."""
         session = require(request, "patient")
         link = _link(ctx, session.subject)
         assembled = None
         if link is not None and ctx.fhir is not None:
-            assembled = await assemble(ctx.fhir, link.patient)
+            assembled = await assemble(ctx.fhir, link.patient, offset=offset)
         return page(
             request, "patient_record.html", "My record", enrolled=link is not None, record=assembled
         )

@@ -9,7 +9,9 @@ on the ledger before they answer, and the patient sees a notice.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from careledger.fhir.everything import BREAK_GLASS_REASONS
@@ -62,21 +64,24 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         session.set("patient", link.patient)
         return RedirectResponse("/ui/provider/record", status_code=303)
 
-    async def show(request: Request, reason: str | None = None) -> Response:
+    async def show(request: Request, reason: str | None = None, offset: int = 0) -> Response:
         session = require(request, "provider")
         patient = session.get("patient")
         link = find(patient) if isinstance(patient, str) else None
         if link is None or ctx.fhir is None:
             return RedirectResponse("/ui/provider", status_code=303)
-        record = await assemble(ctx.fhir, link.patient, break_glass=reason)
+        record = await assemble(ctx.fhir, link.patient, break_glass=reason, offset=offset)
         return page(
             request, "provider_record.html", "Patient record", record=record, reasons=REASONS
         )
 
     @router.get("/provider/record")
-    async def record(request: Request) -> Response:
-        """The chosen patient's record from every holder, as consent allows."""
-        return await show(request)
+    async def record(
+        request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
+    ) -> Response:
+        """The chosen patient's record from every holder, as consent allows (a page at a
+        time from ``offset``)."""
+        return await show(request, offset=offset)
 
     @router.post("/provider/break-glass")
     async def break_glass(request: Request) -> Response:

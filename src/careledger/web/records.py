@@ -26,6 +26,8 @@ from careledger.fhir.everything import (
 from careledger.fhir.resources import clinical_date
 from careledger.web.context import FhirSide
 
+PAGE = 100
+"""Resources per page of a record (the record is assembled whole, shown a page at a time)."""
 CATEGORY = {
     "Patient": "Demographics",
     "Encounter": "Visits",
@@ -60,6 +62,15 @@ class AssembledRecord:
     """Outcome lines: what was withheld, refused or excluded, by holder."""
     withheld: int = 0
     break_glass: str | None = None
+    total: int = 0
+    offset: int = 0
+    count: int = PAGE
+
+    def pages(self) -> tuple[int | None, int | None]:
+        """(previous page's offset, next page's offset), None where there is none."""
+        previous = max(self.offset - self.count, 0) if self.offset > 0 else None
+        following = self.offset + self.count if self.offset + self.count < self.total else None
+        return previous, following
 
     def by_category(self) -> list[tuple[str, list[RecordItem]]]:
         groups: dict[str, list[RecordItem]] = defaultdict(list)
@@ -114,16 +125,20 @@ async def assemble(
     purpose: str = "TREAT",
     break_glass: str | None = None,
     practitioner: str | None = None,
+    offset: int = 0,
 ) -> AssembledRecord:
-    """``$everything`` for local ``patient`` (``Patient/<id>``) as this organisation."""
+    """``$everything`` for local ``patient`` (``Patient/<id>``) as this organisation, the
+    :data:`PAGE` resources from ``offset`` (in the record's order: demographics, then by date)."""
     headers = {PURPOSE_HEADER: purpose}
     if break_glass:
         headers[BREAK_GLASS_HEADER] = break_glass
     if practitioner:
         headers[PRACTITIONER_HEADER] = practitioner
     pid = patient.split("/", 1)[1]
-    bundle = await fhir.record(pid, [("_count", "1000")], headers, None)
-    out = AssembledRecord(break_glass=break_glass)
+    params = [("_count", str(PAGE)), ("_offset", str(offset))]
+    bundle = await fhir.record(pid, params, headers, None)
+    out = AssembledRecord(break_glass=break_glass, total=int(bundle.get("total", 0)),
+                          offset=offset)  # fmt: skip
     for entry in bundle.get("entry", []):
         raw = entry.get("resource")
         resource = msgspec.json.decode(bytes(raw)) if isinstance(raw, msgspec.Raw) else raw
