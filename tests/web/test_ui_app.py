@@ -8,8 +8,8 @@ import asyncio
 import re
 import threading
 from collections.abc import Coroutine
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
