@@ -90,6 +90,32 @@ def test_search_finds_a_block_and_a_transaction(page: Page, web: WebNetwork) -> 
     expect(page.get_by_text("Write set")).to_be_visible()
 
 
+def test_pages_and_forms_work_with_javascript_off(
+    browser: Browser, browser_context_args: dict, web: WebNetwork
+) -> None:
+    page = browser.new_context(**browser_context_args, java_script_enabled=False).new_page()
+    login_patient(page, web.patient.did)
+    expect(page.get_by_role("heading", name="Demographics")).to_be_visible()
+    page.get_by_role("link", name="Consents").click()
+    page.get_by_label("Recipient").select_option("Org3")
+    page.get_by_label("Valid until (date)").fill("2030-06-30")
+    page.get_by_role("button", name="Grant consent").click()
+    expect(page.get_by_role("status")).to_contain_text("Consent for Org3 granted")
+    page.get_by_role("button", name="Revoke consent for Org3, TREAT").click()
+    expect(page.get_by_role("status")).to_contain_text("Consent revoked")
+    page.get_by_role("link", name="Who accessed my data").click()
+    expect(page.locator("#access")).to_be_visible()
+
+
+def test_dashboard_figures_refresh_in_place(page: Page, web: WebNetwork) -> None:
+    """htmx swaps the dashboard's figures every 5 s; the rest of the page stays."""
+    login_staff(page, "Org1.admin", "Explorer")
+    with page.expect_response(lambda r: r.url.endswith("/ui/explorer/stats"), timeout=15_000):
+        pass
+    expect(page.locator("#stats")).to_have_count(1)
+    expect(page.get_by_role("heading", name="Explorer", level=1)).to_be_visible()
+
+
 def test_server_log_holds_no_phi(web: WebNetwork) -> None:
     """Runs after the end-to-end tests (file order): names and birth date never logged."""
     text = web.log_file.read_text()

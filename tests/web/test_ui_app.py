@@ -152,3 +152,69 @@ def test_plots_escape_their_text() -> None:
     line = timeline("gaps", ["a", "b"], [0.5, 1.5])
     assert "<polyline" in line
     assert 'role="img"' in line
+
+
+def test_serve_demo_serves_a_populated_consortium(tmp_path: Path) -> None:
+    from careledger.node.consortium import init_consortium
+    from careledger.node.network import EmbeddedNetwork
+    from careledger.web import serve_demo
+    from careledger.web.demo_data import populate
+
+    async def main() -> None:
+        init_consortium(tmp_path / "net", ["Hospital", "Lab", "Payer"], name="demo")
+        net = EmbeddedNetwork.open(tmp_path / "net", fsync=False)
+        await net.start()
+        try:
+            population = await populate(net, tmp_path)
+            ui = await serve_demo(net, providers=population.providers,
+                                  patients=[population.patient])  # fmt: skip
+            try:
+                assert ui.url.startswith("http://127.0.0.1:")
+                async with httpx.AsyncClient() as http:
+                    start = await http.get(ui.url)
+                    assert start.status_code == 200
+                    login = await http.get(ui.url + "login/patient")
+                    assert population.patient.did in login.text  # the demo wallet is offered
+                    staff = await http.get(ui.url + "login/staff")
+                    assert "Hospital.admin" in staff.text
+            finally:
+                await ui.close()
+                for provider in population.providers.values():
+                    await provider.client.aclose()
+                    provider.service.store.close()
+        finally:
+            await net.stop()
+
+    _run(main())
+    with pytest.raises(ValueError, match="loopback"):
+        _run(serve_demo_on("0.0.0.0"))
+
+
+async def serve_demo_on(host: str) -> None:
+    from careledger.web import serve_demo
+
+    await serve_demo(None, host=host)  # type: ignore[arg-type]  # refused before use
+
+
+def test_dashboard_shows_the_ordering_health_when_the_backend_has_one(
+    consortium: ConsortiumConfig,
+) -> None:
+    from careledger.web.explorer_data import Explorer
+
+    class Nats:
+        def health(self) -> str:
+            return "NATS connected to 127.0.0.1:4222"
+
+    async def main() -> None:
+        async with running(consortium, contracts=()) as net:
+            ctx, service = demo_context(net, "Org1")
+            try:
+                assert "no health probe" in Explorer(ctx).ordering_health()
+                ctx.ordering, ctx.ordering_health = "jetstream", Nats()
+                assert Explorer(ctx).ordering_health() == (
+                    "jetstream: NATS connected to 127.0.0.1:4222"
+                )
+            finally:
+                service.close()
+
+    _run(main())

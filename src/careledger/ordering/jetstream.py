@@ -150,6 +150,15 @@ class JetStreamOrdering:
         finally:
             await reader.close()
 
+    def health(self) -> str:
+        """The NATS connection's state in words (the web UI's dashboard shows it)."""
+        if self._closed or self._nc.is_closed:
+            return "NATS connection closed"
+        if self._nc.is_connected:
+            url = self._nc.connected_url
+            return f"NATS connected to {url.netloc if url is not None else 'the cluster'}"
+        return "NATS reconnecting"
+
     async def close(self) -> None:
         """Close the connection: ``broadcast`` refuses, ``deliver`` iterators end."""
         self._closed = True

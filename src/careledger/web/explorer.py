@@ -15,7 +15,7 @@ from careledger.web import charts
 from careledger.web.context import UiContext
 from careledger.web.explorer_data import TX_ID, Explorer
 from careledger.web.registry import NavEntry, View, register
-from careledger.web.render import page, svg
+from careledger.web.render import fragment, page, svg
 from careledger.web.sessions import require
 
 MAX_BLOCK = 2**53
@@ -48,6 +48,19 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             throughput=svg(throughput),
             timeline=svg(timeline),
             recent=list(reversed(recent[-10:])),
+        )
+
+    @router.get("/explorer/stats")
+    async def stats(request: Request) -> Response:
+        """The dashboard's figures alone (htmx refreshes them every 5 s)."""
+        require(request, "operator")
+        return fragment(
+            request,
+            "_stats.html",
+            height=explorer.height(),
+            tx_per_minute=explorer.tx_per_minute(explorer.recent()),
+            organisations=len(explorer.organisations()),
+            contracts=len(explorer.contracts()),
         )
 
     @router.get("/explorer/blocks")
