@@ -218,3 +218,37 @@ def test_dashboard_shows_the_ordering_health_when_the_backend_has_one(
                 service.close()
 
     _run(main())
+
+
+def test_a_revoked_member_is_signed_out_on_the_next_page(consortium: ConsortiumConfig) -> None:
+    async def main() -> None:
+        async with running(consortium, contracts=()) as net:
+            ctx, service = demo_context(net, "Org1")
+            app = FastAPI()
+            mount_ui(app, ctx)
+            transport = httpx.ASGITransport(app=app)
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url="http://n/ui") as ui:
+                    form = await ui.get("/login/staff")
+                    signed_in = await ui.post("/login/staff", data={
+                        "csrf": _csrf(form.text), "demo_member": "Org1.client0"})  # fmt: skip
+                    assert signed_in.headers["location"] == "/ui/provider"
+                    assert (await ui.get("/provider")).status_code == 200
+                    serial = str(consortium.member("Org1", "client0").cert.serial)
+                    change = {"org": "Org1", "serial": serial}
+                    proposed = await net.gateway("Org1", "admin").submit(
+                        "_gov", "propose", ["revoke_member", change]
+                    )
+                    await net.gateway("Org2", "admin").submit(
+                        "_gov", "approve", [proposed.result["id"]]
+                    )
+                    async with asyncio.timeout(10):  # until Org1's peer has committed it
+                        while ("Org1", int(serial)) not in ctx.node.membership().revoked:
+                            await asyncio.sleep(0.01)
+                    after = await ui.get("/provider")
+                    assert after.status_code == 303
+                    assert after.headers["location"] == "/ui/login/staff"
+            finally:
+                service.close()
+
+    _run(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
@@ -75,8 +76,6 @@ def create_ui_app(ctx: UiContext) -> SessionCookies:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("UI request failed unexpectedly: %s", type(exc).__name__)
         return page(request, "error.html", "Error", 500, message="Something went wrong.")
-
-    from fastapi.exceptions import RequestValidationError
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, _exc: RequestValidationError) -> Response:

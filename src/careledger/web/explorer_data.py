@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from careledger.api.auth import sign_request
-from careledger.contracts.governance import GovProposal
+from careledger.contracts.governance import ContractDefinition, GovProposal
 from careledger.contracts.values import decode_value
 from careledger.errors import CareLedgerError, EncodingError
 from careledger.identity.msp import parse_cert
@@ -199,8 +199,6 @@ class Explorer:
     def contracts(self) -> list[dict[str, Any]]:
         found = []
         for key, value in self.peer.state.range("_gov", "contract/", "contract0"):
-            from careledger.contracts.governance import ContractDefinition
-
             d = decode_value(value.value, ContractDefinition)
             found.append(
                 {
@@ -223,26 +221,17 @@ class Explorer:
     def key_history(self, text: str) -> list[tuple[str, str, list[tuple[str, str, bool]]]]:
         """(namespace, key, [(version, tx id, deleted)]) for ``ns:key`` or a key in any
         enabled contract's namespace."""
-        namespace, _, key = text.partition(":") if ":" in text.split("/", 1)[0] else ("", "", text)
-        spaces = (
-            [namespace]
-            if namespace
-            else [*SYSTEM_NAMESPACES, *(c["name"] for c in self.contracts())]
-        )
+        known = [*SYSTEM_NAMESPACES, *(c["name"] for c in self.contracts())]
+        namespace, _, key = text.partition(":")
+        if namespace not in known:  # not "namespace:key": the whole text is a key
+            namespace, key = "", text
         found = []
-        for ns in spaces:
+        for ns in [namespace] if namespace else known:
             history = self.peer.state.history(ns, key)
             if history:
-                found.append(
-                    (
-                        ns,
-                        key,
-                        [
-                            (f"{h.version[0]}:{h.version[1]}", h.tx_id, h.deleted)
-                            for h in history[-50:]
-                        ],
-                    )
-                )
+                versions = [(f"{h.version[0]}:{h.version[1]}", h.tx_id, h.deleted)
+                            for h in history[-50:]]  # fmt: skip
+                found.append((ns, key, versions))
         return found
 
     async def peer_states(self) -> list[PeerState]:

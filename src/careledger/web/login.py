@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
 import time
 
@@ -115,7 +116,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
                 answer = wallet.respond(challenge)
         if not answer or len(answer) > 4096 or not isinstance(nonce, str):
             return patient_form(request, "Paste the answer your wallet signed.", 400)
-        if f'"nonce":"{nonce}"' not in _payload_text(answer):
+        if _payload_nonce(answer) != nonce:
             return patient_form(request, "That answer is for another sign-in page.", 400)
         result = challenges.verify(answer)
         if not result.ok or not result.issuer:
@@ -178,7 +179,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             return staff_form(
                 request, f"Only {ctx.org}'s admin and client members sign in here.", 403
             )
-        session.login(role, f"{cert.org}.{cert.name}")  # type: ignore[arg-type]
+        session.login(role, f"{cert.org}.{cert.name}", serial=str(cert.serial))  # type: ignore[arg-type]
         return _home(request)
 
     @router.post("/logout")
@@ -189,15 +190,15 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         return RedirectResponse("/ui/", status_code=303)
 
 
-def _payload_text(jws: str) -> str:
-    """The JWS payload as compact JSON text (for the session-binding check), or ''."""
+def _payload_nonce(jws: str) -> str | None:
+    """The ``nonce`` claim of a compact JWS, unverified (the session-binding check comes before
+    the signature check, which :class:`ChallengeService` does), or None."""
     parts = jws.split(".")
     if len(parts) != 3:
-        return ""
+        return None
     try:
-        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-        import json
-
-        return json.dumps(json.loads(raw), separators=(",", ":"))
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, binascii.Error):
-        return ""
+        return None
+    nonce = claims.get("nonce") if isinstance(claims, dict) else None
+    return nonce if isinstance(nonce, str) else None

@@ -60,7 +60,6 @@ class AssembledRecord:
     items: list[RecordItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """Outcome lines: what was withheld, refused or excluded, by holder."""
-    withheld: int = 0
     break_glass: str | None = None
     total: int = 0
     offset: int = 0
@@ -144,10 +143,7 @@ async def assemble(
         resource = msgspec.json.decode(bytes(raw)) if isinstance(raw, msgspec.Raw) else raw
         if entry.get("search", {}).get("mode") == "outcome":
             for issue in resource.get("issue", []):
-                text = str(issue.get("diagnostics", ""))
-                out.notes.append(text)
-                if "withheld" in text or "refused" in text or "not received" in text:
-                    out.withheld += 1
+                out.notes.append(str(issue.get("diagnostics", "")))
             continue
         sources = tuple(
             str(x.get("valueString"))

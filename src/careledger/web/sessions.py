@@ -164,12 +164,21 @@ def session_of(request: Request) -> Session:
 
 
 def require(request: Request, role: Role) -> Session:
-    """The session, if it is ``role``'s; else :class:`LoginRequired` or :class:`Forbidden`."""
+    """The session, if it is ``role``'s; else :class:`LoginRequired` or :class:`Forbidden`.
+    A staff session whose member certificate was revoked (or whose organisation left the
+    consortium) since sign-in is ended here, on its next page."""
     session = session_of(request)
     if session.role is None:
         raise LoginRequired(role)
     if session.role != role:
         raise Forbidden(f"this page is for the {role} role")
+    serial = session.get("serial")
+    if isinstance(serial, str) and serial.isdigit():
+        org = session.subject.split(".", 1)[0]
+        membership = request.app.state.ui.node.membership()
+        if org not in membership.orgs or (org, int(serial)) in membership.revoked:
+            session.logout()
+            raise LoginRequired(role)
     return session
 
 
