@@ -5,6 +5,8 @@ block and a transaction from the search box. Afterwards the server log holds no 
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Browser, Page, expect
 
 from tests.web.network import PHI, WebNetwork, until
@@ -53,6 +55,7 @@ def test_consent_grant_and_revoke_change_what_the_provider_sees(
 
     # the patient's access log shows the disclosure and the refusal at each other holder
     patient.get_by_role("link", name="Who accessed my data").click()
+    expect(patient.get_by_role("heading", name="Who accessed my data", level=1)).to_be_visible()
 
     def logged() -> bool:
         rows = patient.locator("#access tbody tr").all_inner_texts()
@@ -73,8 +76,37 @@ def test_consent_grant_and_revoke_change_what_the_provider_sees(
             assert phi not in context_page.title()
 
 
+def test_break_glass_shows_the_record_and_notifies_the_patient(
+    browser: Browser, browser_context_args: dict, web: WebNetwork
+) -> None:
+    provider = browser.new_context(**browser_context_args).new_page()
+    login_staff(provider, "Org1.client0", "Find a patient")
+    provider.get_by_label("Local patient id or DID").fill(web.patient.did)
+    provider.get_by_role("button", name="Open record").click()
+    expect(provider.locator("main")).to_contain_text("Org2: refused")  # no consent now
+    provider.get_by_label("Reason").select_option("UNCONSCIOUS")
+    provider.get_by_role("button", name="Break the glass").click()
+    expect(provider.get_by_role("alert")).to_contain_text("Break-glass access (UNCONSCIOUS)")
+    expect(provider.locator("main")).to_contain_text("Heart rate at Org2")
+    patient = browser.new_context(**browser_context_args).new_page()
+    login_patient(patient, web.patient.did)
+    patient.get_by_role("link", name="Who accessed my data").click()
+    expect(patient.get_by_role("heading", name="Who accessed my data", level=1)).to_be_visible()
+    notices = patient.get_by_role("region", name="Break-glass notices")
+    until(lambda: notices.count() == 1 and "UNCONSCIOUS" in notices.inner_text(),
+          step=patient.reload)  # fmt: skip
+    expect(notices).to_contain_text("Org1 used emergency access at Org2")
+
+
 def test_search_finds_a_block_and_a_transaction(page: Page, web: WebNetwork) -> None:
     login_staff(page, "Org1.admin", "Explorer")
+    network = page.get_by_role("region", name="Network")
+    for org in ("Org2", "Org3"):
+        expect(network.get_by_role("row", name=re.compile(org))).not_to_contain_text("unreachable")
+    page.get_by_role("link", name="State roots").click()
+    expect(page.get_by_role("heading", name="State roots across peers")).to_be_visible()
+    expect(page.get_by_role("cell", name="NO", exact=True)).to_have_count(0)
+    expect(page.get_by_role("cell", name="yes", exact=True).first).to_be_visible()
     search = page.get_by_role("search").first.get_by_role("searchbox")
     search.fill("2")
     search.press("Enter")

@@ -61,7 +61,7 @@ def terms_from_form(form: dict[str, list[str]], orgs: list[str]) -> ConsentTerms
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ConsentFormError("the signed terms were altered; start again") from exc
         return terms
-    grantee = first(form, "grantee")
+    grantee = first(form, "practitioner") or first(form, "grantee")
     if grantee not in orgs and not _DID.match(grantee):
         raise ConsentFormError("Choose a recipient: an organisation or a practitioner's DID.")
     purposes = [p for p in form.get("purpose", []) if p in PURPOSES]
