@@ -18,9 +18,9 @@ the listener and the policy — before the FHIR request is answered — and subm
 :class:`~careledger.longitudinal.outbox.OutboxFlusher` that deletes each row once its
 transaction has committed. Rows a crash leaves behind are submitted when the next
 ``ProviderLedger`` opens the same file; the contracts skip what was already recorded. The
-patient directory lives in the same file. What a crash *before* the outbox write (after the store's commit) or a failed
-listener call loses, :meth:`ProviderLedger.reconcile` recovers at start from the store, past the
-outbox's cursor (:mod:`careledger.longitudinal.outbox`).
+patient directory lives in the same file. What a crash *before* the outbox write (after the
+store's commit) or a failed listener call loses, :meth:`ProviderLedger.reconcile` recovers at
+start from the store, past the outbox's cursor (:mod:`careledger.longitudinal.outbox`).
 
 Threads: the FHIR service calls the listener and the policy from request threads; ledger work is
 done on the network's event loop (:class:`~careledger.longitudinal.session.LedgerSession`).
