@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from careledger import __version__
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.codec import b64d
+from careledger.api.contexts import add_context_routes
 from careledger.api.errors import error_body, status_of
 from careledger.api.guard import RequestGuard
 from careledger.api.models import (
@@ -145,6 +146,7 @@ def create_app(
     )
 
     install_error_handlers(app)
+    add_context_routes(app)  # public JSON-LD contexts (careledger.api.contexts)
 
     @app.get("/v1/health", tags=["node"])
     async def health() -> HealthOut:

@@ -170,11 +170,17 @@ def build_credential(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     status: Sequence[Mapping[str, Any]] = (),
+    health_context: str = HEALTH_V1,
 ) -> dict[str, Any]:
-    """An unsigned VC 2.0 of ``kind`` after schema validation."""
+    """An unsigned VC 2.0 of ``kind`` after schema validation.
+
+    ``health_context`` replaces the default health context URL with one the issuing organisation
+    controls (node setting ``[credentials] health_context_url``); verifiers must map it to the
+    same file (:func:`careledger.credentials.health_context.accept_health_context_url`).
+    """
     subject = {"id": subject_id, **kind.validate(claims)}
     credential: dict[str, Any] = {
-        "@context": list(kind.contexts),
+        "@context": [health_context if c == HEALTH_V1 else c for c in kind.contexts],
         "id": f"urn:uuid:{uuid.uuid4()}",
         "type": ["VerifiableCredential", kind.name],
         "issuer": issuer,
@@ -200,10 +206,13 @@ def issue_credential(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     status: Sequence[Mapping[str, Any]] = (),
+    health_context: str = HEALTH_V1,
 ) -> dict[str, Any]:
     """A signed VC; the issuer is the controller of ``verification_method``."""
     issuer = verification_method.split("#", 1)[0]
-    unsigned = build_credential(kind, issuer, subject_id, claims, valid_from, valid_until, status)
+    unsigned = build_credential(
+        kind, issuer, subject_id, claims, valid_from, valid_until, status, health_context
+    )
     return add_proof(unsigned, signer, ProofOptions(verification_method), suite)
 
 
