@@ -25,6 +25,11 @@ class KeyResolver(Protocol):
         """The method ``method_id`` if its controller authorises it for ``relationship``."""
         ...
 
+    def authorised_methods(self, did: str, relationship: str) -> tuple[tuple[str, ...], str]:
+        """Ids of every method ``did`` authorises for ``relationship``, and an error text (empty
+        unless ``did`` cannot be resolved). Used when a JWT names no ``kid``."""
+        ...
+
 
 class StatusListSource(Protocol):
     """Serves published BitstringStatusListCredentials by URL, as the JSON bytes published.

@@ -2,7 +2,16 @@
 
 Checks, in order: proof, issuer DID resolution and key authorisation, trust registry, validity
 period, status lists and — for SD-JWT presentations — holder binding (KB-JWT signature, audience,
-nonce, ``sd_hash``, freshness, single use) and that only requested claims were disclosed. Every
+nonce, ``sd_hash``, freshness, single use) and that only requested claims were disclosed.
+
+Holder binding is a policy: required when the request demands it
+(:attr:`PresentationRequest.holder_binding`, the default), when the verifier is built with
+``require_holder_binding=True``, or when the presentation carries a KB-JWT (which is then
+checked). Required and absent (no ``cnf`` key, no KB-JWT) is ``holder_binding_required``;
+present and wrong is ``holder_binding_failed``.
+
+An SD-JWT whose issuer JWT names no ``kid`` is verified with the issuer's assertion key when its
+DID document lists exactly one (``issuer_key_ambiguous`` when it lists several). Every
 failed check becomes a :class:`~careledger.credentials.results.Reason`; nothing here raises for a
 bad credential.
 """
@@ -46,6 +55,7 @@ class Verifier:
         leeway: float = 60.0,
         max_kb_age: float = 300.0,
         replay_window: int = 100_000,
+        require_holder_binding: bool = False,
     ) -> None:
         self._keys = keys
         self._trust = trust
@@ -55,6 +65,7 @@ class Verifier:
         self._max_kb_age = max_kb_age
         self._used_nonces: OrderedDict[str, None] = OrderedDict()
         self._replay_window = replay_window
+        self._require_holder_binding = require_holder_binding
 
     # -- W3C VC with Data Integrity ---------------------------------------------------------
     def verify_credential(
@@ -129,9 +140,13 @@ class Verifier:
             )
         issuer = claims.get("iss")
         kid = jws.header.get("kid")
-        if not isinstance(issuer, str) or not isinstance(kid, str):
-            return result.fail(ReasonCode.MALFORMED, "SD-JWT needs iss and a kid header")
+        if not isinstance(issuer, str) or not isinstance(kid, str | None):
+            return result.fail(ReasonCode.MALFORMED, "SD-JWT needs iss (and a string kid, if any)")
         result.issuer = issuer
+        if kid is None:
+            kid = self._sole_assertion_key(result, issuer)
+            if kid is None:
+                return result
         absolute_kid = kid if not kid.startswith("#") else issuer + kid
         if absolute_kid.split("#", 1)[0] != issuer:
             return result.fail(ReasonCode.ISSUER_MISMATCH, f"kid {kid} is not a key of {issuer}")
@@ -172,6 +187,21 @@ class Verifier:
             result.claims = {k: v for k, v in claims.items() if k not in _VISIBLE_SD_JWT_CLAIMS}
         return result
 
+    def _sole_assertion_key(self, result: VerificationResult, issuer: str) -> str | None:
+        """The issuer's only assertionMethod key, for an issuer JWT without ``kid``."""
+        methods, error = self._keys.authorised_methods(issuer, "assertionMethod")
+        if error:
+            result.fail(ReasonCode.KEY_UNRESOLVED, error)
+            return None
+        if len(methods) != 1:
+            result.fail(
+                ReasonCode.ISSUER_KEY_AMBIGUOUS if methods else ReasonCode.KEY_UNRESOLVED,
+                f"the issuer JWT has no kid and {issuer} has {len(methods)} assertion keys "
+                "(accepted only when it has exactly one)",
+            )
+            return None
+        return methods[0]
+
     def _check_epoch(
         self, result: VerificationResult, claims: Mapping[str, Any], now: float
     ) -> None:
@@ -189,12 +219,20 @@ class Verifier:
         request: PresentationRequest,
         now: float,
     ) -> None:
+        required = request.holder_binding or self._require_holder_binding
+        if parsed.kb_jwt is None:
+            if required:
+                result.fail(
+                    ReasonCode.HOLDER_BINDING_REQUIRED,
+                    "holder binding is required and the presentation has no key-binding JWT",
+                )
+            elif now > request.issued_at + request.max_age:
+                result.fail(ReasonCode.STALE_PRESENTATION, "the presentation request has expired")
+            return
         cnf = claims.get("cnf")
         if not isinstance(cnf, Mapping) or not isinstance(cnf.get("jwk"), Mapping):
-            result.fail(ReasonCode.HOLDER_BINDING, "credential has no cnf.jwk holder key")
-            return
-        if parsed.kb_jwt is None:
-            result.fail(ReasonCode.HOLDER_BINDING, "presentation has no key-binding JWT")
+            code = ReasonCode.HOLDER_BINDING_REQUIRED if required else ReasonCode.HOLDER_BINDING
+            result.fail(code, "the credential has no cnf.jwk holder key to check the KB-JWT with")
             return
         try:
             kb = CompactJws.parse(parsed.kb_jwt)
