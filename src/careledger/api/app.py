@@ -38,6 +38,7 @@ from careledger.api.models import (
     TxOut,
 )
 from careledger.api.service import NodeService
+from careledger.api.status_list_tokens import add_status_list_token_routes
 from careledger.errors import CareLedgerError, InvalidInput, NotFound
 from careledger.identity.did.keys import PublicKey
 from careledger.identity.did.web_method import did_web_for, render_did_json
@@ -147,6 +148,7 @@ def create_app(
 
     install_error_handlers(app)
     add_context_routes(app)  # public JSON-LD contexts (careledger.api.contexts)
+    add_status_list_token_routes(app, service)  # public status list tokens
 
     @app.get("/v1/health", tags=["node"])
     async def health() -> HealthOut:

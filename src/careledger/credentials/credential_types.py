@@ -221,15 +221,20 @@ def issue_sd_jwt_vc(
     signer: Ed25519Signer,
     verification_method: str,
     claims: Mapping[str, Any],
-    holder_jwk: Mapping[str, Any],
+    holder_jwk: Mapping[str, Any] | None,
     lifetime: float = 365 * 86400.0,
     status: Sequence[Mapping[str, Any]] = (),
     disclosable: Iterable[str] | None = None,
     now: float | None = None,
+    status_list: Mapping[str, Any] | None = None,
 ) -> str:
     """An SD-JWT VC of ``kind``; every claim is disclosable unless ``disclosable`` narrows it.
 
-    Status entries (BitstringStatusListEntry) go under ``status.bitstring_status_list``.
+    ``status_list`` — the ``status_list`` reference ``{"idx", "uri"}`` of an IETF Token Status
+    List (what other verifiers read; see :mod:`careledger.credentials.token_status_list`) — goes
+    under ``status.status_list``. ``status`` entries (BitstringStatusListEntry, CareLedger's
+    earlier convention) go under ``status.bitstring_status_list``. ``holder_jwk`` None issues a
+    bearer credential (no ``cnf``).
     """
     validated = kind.validate(claims)
     issued = int(time.time() if now is None else now)
@@ -240,7 +245,13 @@ def issue_sd_jwt_vc(
         "exp": issued + int(lifetime),
         **validated,
     }
+    status_claim: dict[str, Any] = {}
+    if status_list is not None:
+        reference = status_list.get("status_list", status_list)  # a status_reference() too
+        status_claim["status_list"] = dict(reference)
     if status:
-        payload["status"] = {"bitstring_status_list": [dict(s) for s in status]}
+        status_claim["bitstring_status_list"] = [dict(s) for s in status]
+    if status_claim:
+        payload["status"] = status_claim
     reveal = list(validated) if disclosable is None else list(disclosable)
     return sd_jwt.issue(payload, reveal, signer, verification_method, holder_jwk)

@@ -32,6 +32,7 @@ from careledger.credentials.request import PresentationRequest
 from careledger.credentials.results import ReasonCode, VerificationResult
 from careledger.credentials.sd_jwt import ACCEPTED_TYPS, KB_TYP, SdJwt, decode, sd_hash
 from careledger.credentials.status_list import StatusChecker
+from careledger.credentials.token_status_list import TokenStatusChecker
 from careledger.identity.did.errors import InvalidDid
 from careledger.identity.did.jwk import public_key_from_jwk
 
@@ -60,6 +61,7 @@ class Verifier:
         self._keys = keys
         self._trust = trust
         self._status = StatusChecker(status, keys)
+        self._tokens = TokenStatusChecker(status, keys)
         self._clock = clock
         self._leeway = leeway
         self._max_kb_age = max_kb_age
@@ -162,17 +164,7 @@ class Verifier:
             result.fail(ReasonCode.ISSUER_UNTRUSTED, f"{issuer} is not trusted to issue {vct}")
         self._check_epoch(result, claims, now)
         self._check_holder(result, parsed, claims, request, now)
-        status = claims.get("status")
-        if isinstance(status, Mapping) and "bitstring_status_list" in status:
-            entries = status["bitstring_status_list"]
-            result.reasons.extend(
-                self._status.check(
-                    {"issuer": issuer, "credentialStatus": entries},
-                    datetime.fromtimestamp(now, UTC),
-                )
-            )
-        elif status is not None:
-            result.fail(ReasonCode.STATUS_UNAVAILABLE, "unsupported status mechanism")
+        self._check_sd_jwt_status(result, claims.get("status"), issuer, now)
         for path in decoded.disclosed_paths.values():
             if not request.allows(path):
                 result.fail(
@@ -186,6 +178,28 @@ class Verifier:
                 return result.fail(ReasonCode.NONCE_MISMATCH, "nonce already used (replay)")
             result.claims = {k: v for k, v in claims.items() if k not in _VISIBLE_SD_JWT_CLAIMS}
         return result
+
+    def _check_sd_jwt_status(
+        self, result: VerificationResult, status: Any, issuer: str, now: float
+    ) -> None:
+        """IETF Token Status List (``status_list``) and, for credentials issued before it,
+        CareLedger's ``bitstring_status_list``; both are checked when both are present."""
+        if status is None:
+            return
+        known = ("status_list", "bitstring_status_list")
+        if not isinstance(status, Mapping) or not any(k in status for k in known):
+            result.fail(ReasonCode.STATUS_UNAVAILABLE, "unsupported status mechanism")
+            return
+        if "status_list" in status:
+            result.reasons.extend(self._tokens.check(status["status_list"], issuer, now))
+        if "bitstring_status_list" in status:
+            entries = status["bitstring_status_list"]
+            result.reasons.extend(
+                self._status.check(
+                    {"issuer": issuer, "credentialStatus": entries},
+                    datetime.fromtimestamp(now, UTC),
+                )
+            )
 
     def _sole_assertion_key(self, result: VerificationResult, issuer: str) -> str | None:
         """The issuer's only assertionMethod key, for an issuer JWT without ``kid``."""
