@@ -6,6 +6,7 @@
  *   node di.mjs issue  < [{"cryptosuite": "eddsa-rdfc-2022", "credential": {...}}, ...]
  *   node di.mjs verify < [{...secured credential...}, ...]
  *   node di.mjs verify --context-origin http://127.0.0.1:PORT < [...]
+ *   node di.mjs verify --ed2020-multikey < [...]   (did:key as Multikey for every suite)
  *
  * Both read a JSON array on stdin and print one JSON object on stdout:
  *   {"contexts": {url: file}, "results": [...]}   one result per input item, in order
@@ -69,6 +70,8 @@ const HEALTH_V1 = 'https://careledger.dev/contexts/health/v1';
 const originAt = process.argv.indexOf('--context-origin');
 const contextOrigin = originAt > 0 ? new URL(process.argv[originAt + 1]).origin : null;
 const fetched = [];
+// --ed2020-multikey: resolve did:key to Multikey methods for Ed25519Signature2020 as well.
+const ed2020Multikey = process.argv.includes('--ed2020-multikey');
 
 async function fromNode(url) {
   const response = await fetch(url, {headers: {Accept: 'application/ld+json'}});
@@ -150,7 +153,8 @@ async function verifyOne(credential) {
     new DataIntegrityProof({cryptosuite: jcsVerifySuite()}),
   ];
   const result = await vc.verifyCredential({
-    credential, suite, documentLoader: is2020 ? key2020Loader : multikeyLoader,
+    credential, suite,
+    documentLoader: is2020 && !ed2020Multikey ? key2020Loader : multikeyLoader,
     // Status is CareLedger's to check (there is no list to fetch here); @digitalbazaar/vc
     // refuses a credential with credentialStatus unless given a checker.
     checkStatus: async () => ({verified: true}),

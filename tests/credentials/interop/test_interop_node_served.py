@@ -201,3 +201,35 @@ def test_sd_jwt_vc_library_sees_a_revoked_careledger_credential_as_revoked(
             assert still["verified"], still["error"]
 
     asyncio.run(main())
+
+
+def test_digitalbazaar_key_shapes_and_jcs_context_arrays() -> None:
+    """What docs/credentials.md says about Digital Bazaar: Ed25519Signature2020 5.4.0 accepts a
+    Multikey verification method; its eddsa-jcs-2022 1.0.0 accepts URL-only ``@context`` arrays
+    and refuses one with an inline context object (it compares entries with ``!==``)."""
+
+    async def main() -> None:
+        signer = Ed25519Signer()
+        vm = signer.did_key_verification_method
+        doc = build_credential(INSURANCE_COVERAGE, signer.did_key, SUBJECT, _claims(signer))
+        vc11 = {**doc, "issuanceDate": doc["validFrom"]}
+        del vc11["validFrom"]
+        vc11["@context"] = [
+            "https://www.w3.org/2018/credentials/v1",
+            "https://w3id.org/security/suites/ed25519-2020/v1",
+            "https://careledger.dev/contexts/health/v1",
+        ]
+        ed2020 = add_proof(vc11, signer, ProofOptions(vm), Cryptosuite.ED25519_SIGNATURE_2020)
+        jcs_urls = add_proof(doc, signer, ProofOptions(vm), Cryptosuite.EDDSA_JCS_2022)
+        inline = {**doc, "@context": [*doc["@context"], {"note": "https://example.org/note"}]}
+        jcs_inline = add_proof(inline, signer, ProofOptions(vm), Cryptosuite.EDDSA_JCS_2022)
+        out = await _run_node(
+            SCRIPT, ["verify", "--ed2020-multikey"], [ed2020, jcs_urls, jcs_inline]
+        )
+        multikey, urls, inline_result = out["results"]
+        assert multikey["verified"], multikey["errors"]
+        assert urls["verified"], urls["errors"]
+        assert not inline_result["verified"]
+        assert any("does not start with proof.@context" in e for e in inline_result["errors"])
+
+    asyncio.run(main())
