@@ -50,6 +50,7 @@ from careledger.credentials.token_status_list import (
 )
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.identity.did import DidKeyMethod, DidResolver, Ed25519Signer
+from careledger.identity.did.keys import PublicKey, b58decode
 from careledger.node.config import CredentialsSettings, NodeConfig
 from careledger.node.consortium import ConsortiumConfig
 
@@ -90,6 +91,22 @@ def node_only_loader(origin: str, seen: list[str]) -> Callable[..., dict[str, An
         return pyld_loader(url, options)
 
     return load
+
+
+def _rdfc_signature_verifies(credential: dict[str, Any], loader: Callable[..., Any]) -> bool:
+    """eddsa-rdfc-2022 verification (vc-di-eddsa §3.3) with pyld as the JSON-LD processor and
+    ``loader`` as its only source of contexts; the Ed25519 check is CareLedger's (PyNaCl)."""
+    proof = dict(credential["proof"])
+    signature = b58decode(proof.pop("proofValue")[1:])
+    document = {k: v for k, v in credential.items() if k != "proof"}
+    options = {"algorithm": "URDNA2015", "format": "application/n-quads", "documentLoader": loader}
+
+    def digest(value: dict[str, Any]) -> bytes:
+        return hashlib.sha256(str(jsonld.normalize(value, options)).encode()).digest()
+
+    config = {"@context": document["@context"], **proof}
+    key = PublicKey.from_multikey(proof["verificationMethod"].split("#", 1)[1])
+    return key.verify(digest(config) + digest(document), signature)
 
 
 # -- the health context ---------------------------------------------------------------------------
@@ -149,6 +166,14 @@ def test_credential_naming_the_node_context_verifies_through_the_node_only(
             assert seen == [url]
             assert "https://careledger.dev/vocab/health#memberId" in via_node
             assert via_node == await asyncio.to_thread(expand, pyld_loader)
+
+            if suite is Cryptosuite.EDDSA_RDFC_2022:
+                # And the signature verifies over pyld's canonical form with that loader alone.
+                assert await asyncio.to_thread(_rdfc_signature_verifies, credential, loader)
+                forged = json.loads(json.dumps(credential))
+                forged["credentialSubject"]["memberId"] = "M-9999999"
+                assert not await asyncio.to_thread(_rdfc_signature_verifies, forged, loader)
+                assert set(seen) == {url}
 
             # The node (which configured this URL) accepts it; a verifier elsewhere pins it
             # after checking that the bytes it fetched are the shipped file's.
