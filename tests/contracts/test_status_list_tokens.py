@@ -161,5 +161,12 @@ def test_the_ledger_verifier_reads_tokens_from_the_ledger(consortium: Consortium
             )
             with pytest.raises(ContractError, match="not bound to Org1"):
                 await publisher.publish_token(foreign.token(stranger))
+            # The PHI guard screens the key and event: a name with a long digit run is refused.
+            digits = TokenStatusListIssuer(
+                node_list_uri("https://org1.example", "Org1", "list-12345"),
+                payer.did_key_verification_method,
+            )
+            with pytest.raises(ContractError):
+                await publisher.publish_token(digits.token(payer))
 
     asyncio.run(scenario())
