@@ -4,7 +4,7 @@
     .venv/bin/python scripts/ui_screenshots.py [--out docs/ui] [--chromium /usr/bin/chromium]
 
 Starts an embedded demo consortium (Hospital, Lab, Payer) with synthetic data
-(:func:`careledger.web.demo_data.populate`), serves Hospital's UI on 127.0.0.1
+(:func:`careledger.sim.demo_ui.populate`), serves Hospital's UI on 127.0.0.1
 (:func:`careledger.web.serve_demo`), signs in as the patient, a clinician and an operator with
 the demo keys, and photographs the main pages with the system chromium (Playwright).
 """
@@ -20,8 +20,8 @@ from playwright.async_api import Page, async_playwright
 
 from careledger.node.consortium import init_consortium
 from careledger.node.network import EmbeddedNetwork
+from careledger.sim.demo_ui import populate
 from careledger.web import serve_demo
-from careledger.web.demo_data import populate
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

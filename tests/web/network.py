@@ -25,8 +25,8 @@ import httpx
 import msgspec
 
 from careledger.api.auth import sign_request
-from careledger.fhir.ledger import enrolment_payload
-from careledger.node.config import FhirSettings, NodeConfig
+from careledger.daemon.config import FhirSettings, NodeConfig
+from careledger.longitudinal.ledger import enrolment_payload
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.gateway import Gateway
 from careledger.sim.demo_fhir import CONTRACT_POLICY, CONTRACTS, SyntheticPatient

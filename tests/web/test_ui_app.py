@@ -157,8 +157,8 @@ def test_plots_escape_their_text() -> None:
 def test_serve_demo_serves_a_populated_consortium(tmp_path: Path) -> None:
     from careledger.node.consortium import init_consortium
     from careledger.node.network import EmbeddedNetwork
+    from careledger.sim.demo_ui import populate
     from careledger.web import serve_demo
-    from careledger.web.demo_data import populate
 
     async def main() -> None:
         init_consortium(tmp_path / "net", ["Hospital", "Lab", "Payer"], name="demo")

@@ -1,7 +1,8 @@
 """The web UI every node serves at ``/ui``: explorer, patient and provider views (payer and
 sponsor registered, waiting for their backends), server-rendered with Jinja2 and htmx.
 
-* :func:`mount_ui` — the one call a node makes: ``mount_ui(fastapi_app, UiContext.for_node(node))``.
+* :func:`mount_ui` — the one call a node makes:
+  ``mount_ui(fastapi_app, careledger.daemon.ui.node_ui_context(node))``.
 * :func:`serve_demo` — keep a demo consortium's UI open (``careledger demo --serve``).
 * :mod:`careledger.web.registry` — how a role's pages plug in.
 

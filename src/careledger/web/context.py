@@ -1,12 +1,13 @@
 """What the web UI needs from the node it runs in, and the two extension points that hold keys.
 
-:class:`UiContext` is built once per node (:meth:`UiContext.for_node`) or by a test/demo, and
-handed to :func:`careledger.web.mount_ui`. It never holds a patient's key itself: signing for a
-patient goes through :class:`PatientWallets` and signing a staff login through
-:class:`StaffKeys`. A real node has neither (``None``): patients and staff paste what their own
-wallet or key signed. The in-memory implementations here (:class:`DemoWallets`,
+:class:`UiContext` is built once per node (:func:`careledger.daemon.ui.node_ui_context`) or by
+a test or demo, and handed to :func:`careledger.web.mount_ui`. It never holds a patient's key
+itself: signing for a patient goes through :class:`PatientWallets` and signing a staff login
+through :class:`StaffKeys`. A real node has neither (``None``): patients and staff paste what
+their own wallet or key signed. The in-memory implementations here (:class:`DemoWallets`,
 :class:`DemoStaffKeys`) are for ``careledger demo`` and the tests, where synthetic people's keys
-live in the same process; they are never built from a node's configuration.
+live in the same process; they are never built from a node's configuration (a node builds its
+context with :func:`careledger.daemon.ui.node_ui_context`).
 
 Not for: sessions (:mod:`careledger.web.sessions`) or what pages show (the view modules).
 """
@@ -30,10 +31,9 @@ from careledger.identity.msp import LocalIdentity
 
 if TYPE_CHECKING:
     from careledger.api.service import NodeService
-    from careledger.fhir.everything import LongitudinalRecord
-    from careledger.fhir.ledger import ProviderLedger
     from careledger.fhir.service import FhirService
-    from careledger.node.process import NodeProcess
+    from careledger.longitudinal.everything import LongitudinalRecord
+    from careledger.longitudinal.ledger import ProviderLedger
 
 
 class PatientWallet(Protocol):
@@ -164,35 +164,6 @@ class UiContext:
 
     def login_audience(self) -> str:
         return self.audience or f"careledger:ui:{self.org}"
-
-    @classmethod
-    def for_node(cls, node: NodeProcess) -> UiContext:
-        """The context of a started :class:`~careledger.node.process.NodeProcess`: its service,
-        FHIR side (with ``$everything`` over its peers), and a session secret kept in its data
-        directory (so logins survive a restart, mode 0600)."""
-        from careledger.fhir.everything import HolderEndpoint, LongitudinalRecord
-
-        assert node.service is not None, "start() the node first"
-        cfg = node.config
-        fhir: FhirSide | None = None
-        if node.fhir is not None:
-            holders: dict[str, HolderEndpoint] = {}
-            if node.fhir.client is not None:
-                holders = {
-                    org: HolderEndpoint(url.rstrip("/") + "/fhir", node.fhir.client)
-                    for org, url in cfg.peers.items()
-                }
-            record = LongitudinalRecord(node.fhir.service, node.fhir.ledger, holders)
-            fhir = FhirSide(node.fhir.service, node.fhir.ledger, record)
-        return cls(
-            node=node.service,
-            session_secret=session_secret(cfg.data_dir / "ui-session.secret"),
-            fhir=fhir,
-            peers=dict(cfg.peers),
-            secure_cookies=cfg.tls.serves_https,
-            ordering=cfg.ordering.backend,
-            ordering_health=node.ordering,
-        )
 
 
 def session_secret(path: Path) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -26,8 +26,24 @@ from careledger.web.app import mount_ui
 from careledger.web.context import DemoStaffKeys, DemoWallet, DemoWallets, FhirSide, UiContext
 
 if TYPE_CHECKING:
+    from careledger.fhir.service import FhirService
+    from careledger.longitudinal.everything import LongitudinalRecord
+    from careledger.longitudinal.ledger import ProviderLedger
     from careledger.node.network import EmbeddedNetwork
-    from careledger.sim.demo_fhir import Provider
+
+
+class Provider(Protocol):
+    """One organisation's FHIR side in a demo (what :class:`careledger.sim.demo_fhir.Provider`
+    has); the UI reads its service, ledger side and ``$everything``."""
+
+    @property
+    def service(self) -> FhirService: ...
+
+    @property
+    def ledger(self) -> ProviderLedger: ...
+
+    @property
+    def record(self) -> LongitudinalRecord: ...
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from fastapi.responses import RedirectResponse, Response
 from careledger.contracts.consent import decode_records, grant_payload, revoke_payload
 from careledger.credentials.request import PresentationRequest
 from careledger.errors import CareLedgerError
-from careledger.fhir.accounting import accounting_of_disclosures, break_glass_notices
-from careledger.fhir.ledger import PatientLink
+from careledger.longitudinal.accounting import accounting_of_disclosures, break_glass_notices
+from careledger.longitudinal.ledger import PatientLink
 from careledger.web import qr
 from careledger.web.consent_form import (
     CLASSES,

@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from careledger.fhir.everything import BREAK_GLASS_REASONS
-from careledger.fhir.ledger import PatientLink
+from careledger.longitudinal.everything import BREAK_GLASS_REASONS
+from careledger.longitudinal.ledger import PatientLink
 from careledger.web.context import UiContext
 from careledger.web.records import assemble
 from careledger.web.registry import NavEntry, View, register

@@ -3,8 +3,9 @@ timeline items with their source organisations and verification status.
 
 Both the patient's timeline and the provider's record page use :func:`assemble`: every holder's
 part is fetched and each resource verified against its locator entry on the ledger
-(:class:`~careledger.fhir.everything.LongitudinalRecord`); a resource that does not match its
-hash is excluded and named in the outcome, one a holder withheld (no consent) is counted. The
+(:class:`~careledger.longitudinal.everything.LongitudinalRecord`); a resource that does not
+match its hash is excluded and named in the outcome, one a holder withheld (no consent) is
+counted. The
 badge a page shows is therefore "verified" for everything listed, and the outcome lines say what
 is missing and why.
 """
@@ -17,13 +18,13 @@ from typing import Any
 
 import msgspec
 
-from careledger.fhir.everything import (
+from careledger.fhir.resources import clinical_date
+from careledger.longitudinal.everything import (
     BREAK_GLASS_HEADER,
     PRACTITIONER_HEADER,
     PURPOSE_HEADER,
     SOURCE_EXT,
 )
-from careledger.fhir.resources import clinical_date
 from careledger.web.context import FhirSide
 
 PAGE = 100

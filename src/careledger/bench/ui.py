@@ -2,7 +2,7 @@
 resources and a long chain in the explorer.
 
 An embedded consortium (Hospital, Lab, Payer) gets one synthetic patient with ``resources``
-resources spread over the three holders (:func:`careledger.web.demo_data.populate`); the patient,
+resources spread over the three holders (:func:`careledger.sim.demo_ui.populate`); the patient,
 a clinician and an operator sign in (demo keys) and each page is fetched ``requests`` times over
 httpx's in-process ASGI transport, so the figures are the server's: routing, session, ledger and
 FHIR reads, ``$everything`` across holders with hash verification, and rendering.
@@ -27,12 +27,14 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from careledger.bench.fhir import bench_records
+from careledger.bench.report import BenchReport, percentile
 from careledger.ledger.block import make_block
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.transaction import decode_envelope, tx_id_of
+from careledger.sim.demo_ui import populate
 from careledger.web.app import mount_ui
 from careledger.web.demo import demo_context
-from careledger.web.demo_data import populate
 
 ORGS = ["Hospital", "Lab", "Payer"]
 
@@ -43,11 +45,6 @@ class PageTiming:
     p50_ms: float
     p95_ms: float
     max_ms: float
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _csrf(html: str) -> str:
@@ -74,8 +71,8 @@ async def _time(client: httpx.AsyncClient, path: str, requests: int) -> PageTimi
             raise RuntimeError(f"{path} answered {reply.status_code}")
     return PageTiming(
         path,
-        round(_percentile(latencies, 0.5), 1),
-        round(_percentile(latencies, 0.95), 1),
+        round(percentile(latencies, 0.5), 1),
+        round(percentile(latencies, 0.95), 1),
         round(max(latencies), 1),
     )
 
@@ -107,7 +104,9 @@ async def run_ui_bench(*, resources: int = 1000, blocks: int = 100_000, requests
         net = EmbeddedNetwork.open(Path(tmp) / "net", fsync=False)
         await net.start()
         try:
-            population = await populate(net, Path(tmp), resources=resources)
+            local, spread = bench_records(resources, len(ORGS))
+            records = (local, dict(zip(ORGS, spread, strict=True)))
+            population = await populate(net, Path(tmp), records=records)
             ctx, service = demo_context(
                 net, ORGS[0], provider=population.providers[ORGS[0]],
                 patients=[population.patient],
@@ -173,3 +172,8 @@ async def run_ui_bench(*, resources: int = 1000, blocks: int = 100_000, requests
         label = re.sub(r"[0-9a-f]{64}", "{tx_id}", t.path)
         report[f"{label} p50/p95 ms"] = f"{t.p50_ms} / {t.p95_ms}"
     return report
+
+
+def ui_report(figures: dict[str, Any]) -> BenchReport:
+    """The figures as the one report shape (no throughput headline: this is latency)."""
+    return BenchReport("careledger bench ui (embedded consortium, in-process ASGI)", figures)

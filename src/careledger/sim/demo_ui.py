@@ -1,4 +1,4 @@
-"""A populated demo consortium for the UI: what ``careledger demo --serve`` can show and what
+"""A populated demo consortium for the web UI: what ``careledger demo --serve`` can show and what
 ``scripts/ui_screenshots.py`` photographs. Everything is synthetic.
 
 :func:`populate` runs on an :class:`~careledger.node.network.EmbeddedNetwork` (organisations
@@ -6,7 +6,8 @@ Hospital, Lab, Payer): governance enables the FHIR contracts, each organisation'
 gets the demo patient's records (:func:`careledger.sim.demo_fhir.demo_records`), the patient
 anchors a DID, enrols at all three and consents to Hospital for treatment; Hospital then reads
 the record once (so the access log has entries) and an SD-JWT coverage credential is put in the
-patient's wallet. The result plugs into :func:`careledger.web.demo.serve_demo`.
+patient's wallet. The result plugs into :func:`careledger.web.demo.serve_demo`
+(``serve_demo(net, providers=population.providers, patients=[population.patient])``).
 """
 
 from __future__ import annotations
@@ -15,22 +16,21 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from careledger.credentials.credential_types import INSURANCE_COVERAGE, issue_sd_jwt_vc
 from careledger.credentials.sd_jwt import holder_jwk
 from careledger.credentials.wallet import Wallet
 from careledger.fhir.bundles import process_bundle
-from careledger.fhir.synthetic import transaction_bundle
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.sim.demo_fhir import (
     Provider,
     SyntheticPatient,
     approve_contracts,
-    bench_records,
     demo_records,
     open_providers,
 )
+from careledger.sim.synthetic_fhir import transaction_bundle
 from careledger.web.demo import DemoPatient
 
 if TYPE_CHECKING:
@@ -54,19 +54,18 @@ class DemoPopulation:
 
 
 async def populate(
-    net: EmbeddedNetwork, directory: Path, *, resources: int | None = None
+    net: EmbeddedNetwork,
+    directory: Path,
+    *,
+    records: tuple[str, dict[str, list[dict[str, Any]]]] | None = None,
 ) -> DemoPopulation:
     """Contracts, FHIR data, an enrolled and consenting patient with a credential (see above).
-    ``resources``: about that many synthetic resources for the patient instead of the demo's
-    record (``careledger bench ui``)."""
+    ``records``: (``Patient/<id>``, each organisation's resources) instead of the demo's record
+    (``careledger bench ui`` gives 1,000 resources)."""
     orgs = list(net.config.org_ids)[:3]
     await approve_contracts(net)
     providers = open_providers(net, orgs, directory)
-    if resources is None:
-        local, held = demo_records()
-    else:
-        local, spread = bench_records(resources, len(orgs))
-        held = dict(zip(orgs, spread, strict=True))
+    local, held = records if records is not None else demo_records()
     for org, items in held.items():
         if org in providers:
             await asyncio.to_thread(
