@@ -3,10 +3,10 @@
 
     .venv/bin/python scripts/ui_screenshots.py [--out docs/ui] [--chromium /usr/bin/chromium]
 
-Starts an embedded demo consortium (Hospital, Lab, Payer) with synthetic data
-(:func:`careledger.sim.demo_ui.populate`), serves Hospital's UI on 127.0.0.1
-(:func:`careledger.web.serve_demo`), signs in as the patient, a clinician and an operator with
-the demo keys, and photographs the main pages with the system chromium (Playwright).
+Starts an embedded demo consortium (Hospital, Lab, Payer) with synthetic data and serves
+Hospital's UI on 127.0.0.1 (:func:`careledger.sim.demo_ui.open_demo_ui`), signs in as the
+patient, a clinician and an operator with the demo keys, and photographs the main pages with
+the system chromium (Playwright).
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
-from careledger.node.consortium import init_consortium
-from careledger.node.network import EmbeddedNetwork
-from careledger.sim.demo_ui import populate
-from careledger.web import serve_demo
+from careledger.sim.demo_ui import DemoUiSession, open_demo_ui
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -39,68 +36,54 @@ async def shoot(page: Page, out: Path, name: str, path: str | None = None) -> No
 async def main(out: Path, chromium: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="careledger-ui-shots-") as tmp:
-        init_consortium(Path(tmp) / "net", ["Hospital", "Lab", "Payer"], name="demo")
-        net = EmbeddedNetwork.open(Path(tmp) / "net")
-        await net.start()
+        session = await open_demo_ui(Path(tmp))
         try:
-            population = await populate(net, Path(tmp))
-            ui = await serve_demo(net, org="Hospital", providers=population.providers,
-                                  patients=[population.patient])  # fmt: skip
-            try:
-                async with async_playwright() as pw:
-                    browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
-                    base = ui.url.removesuffix("/ui/")
-                    view = {"width": 1000, "height": 700}
-                    anon = await browser.new_page(base_url=base, viewport=view)
-                    await shoot(anon, out, "start", "/ui/")
-                    await shoot(anon, out, "login-patient", "/ui/login/patient")
-
-                    patient = await browser.new_page(base_url=base, viewport=view)
-                    await patient.goto("/ui/login/patient")
-                    await patient.get_by_role("button", name="Sign with this demo wallet").click()
-                    await patient.get_by_role("heading", name="My record").wait_for()
-                    await shoot(patient, out, "patient-record")
-                    await shoot(patient, out, "patient-access", "/ui/patient/access")
-                    await shoot(patient, out, "patient-consents", "/ui/patient/consents")
-                    await shoot(
-                        patient,
-                        out,
-                        "patient-credentials",
-                        "/ui/patient/credentials?claims=memberId&claims=planId",
-                    )
-
-                    staff = await browser.new_page(base_url=base, viewport=view)
-                    await staff.goto("/ui/login/staff")
-                    await staff.get_by_label("Member", exact=True).select_option("Hospital.client0")
-                    await staff.get_by_role("button", name="Sign with this demo key").click()
-                    await staff.get_by_label("Local patient id or DID").fill(
-                        population.local.split("/", 1)[1]
-                    )
-                    await staff.get_by_role("button", name="Open record").click()
-                    await staff.get_by_role("heading", name="Patient record").wait_for()
-                    await shoot(staff, out, "provider-record")
-
-                    ops = await browser.new_page(base_url=base, viewport=view)
-                    await ops.goto("/ui/login/staff")
-                    await ops.get_by_label("Member", exact=True).select_option("Hospital.admin")
-                    await ops.get_by_role("button", name="Sign with this demo key").click()
-                    await ops.get_by_role("heading", name="Explorer").wait_for()
-                    await shoot(ops, out, "explorer-dashboard")
-                    await shoot(ops, out, "explorer-blocks", "/ui/explorer/blocks")
-                    await shoot(ops, out, "explorer-block", "/ui/explorer/blocks/3")
-                    href = await ops.locator(
-                        "table a[href^='/ui/explorer/tx/']"
-                    ).first.get_attribute("href")
-                    await shoot(ops, out, "explorer-tx", href)
-                    await shoot(ops, out, "explorer-governance", "/ui/explorer/governance")
-                    await browser.close()
-            finally:
-                await ui.close()
-                for provider in population.providers.values():
-                    await provider.client.aclose()
-                    provider.service.store.close()
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
+                await photograph(browser, session.url.removesuffix("/ui/"), session, out)
+                await browser.close()
         finally:
-            await net.stop()
+            await session.close()
+
+
+async def photograph(browser: Browser, base: str, session: DemoUiSession, out: Path) -> None:
+    view = {"width": 1000, "height": 700}
+    anon = await browser.new_page(base_url=base, viewport=view)
+    await shoot(anon, out, "start", "/ui/")
+    await shoot(anon, out, "login-patient", "/ui/login/patient")
+
+    patient = await browser.new_page(base_url=base, viewport=view)
+    await patient.goto("/ui/login/patient")
+    await patient.get_by_role("button", name="Sign with this demo wallet").click()
+    await patient.get_by_role("heading", name="My record").wait_for()
+    await shoot(patient, out, "patient-record")
+    await shoot(patient, out, "patient-access", "/ui/patient/access")
+    await shoot(patient, out, "patient-consents", "/ui/patient/consents")
+    await shoot(patient, out, "patient-credentials",
+                "/ui/patient/credentials?claims=memberId&claims=planId")  # fmt: skip
+
+    staff = await browser.new_page(base_url=base, viewport=view)
+    await staff.goto("/ui/login/staff")
+    await staff.get_by_label("Member", exact=True).select_option("Hospital.client0")
+    await staff.get_by_role("button", name="Sign with this demo key").click()
+    local_id = session.population.local.split("/", 1)[1]
+    await staff.get_by_label("Local patient id or DID").fill(local_id)
+    await staff.get_by_role("button", name="Open record").click()
+    await staff.get_by_role("heading", name="Patient record").wait_for()
+    await shoot(staff, out, "provider-record")
+
+    ops = await browser.new_page(base_url=base, viewport=view)
+    await ops.goto("/ui/login/staff")
+    await ops.get_by_label("Member", exact=True).select_option("Hospital.admin")
+    await ops.get_by_role("button", name="Sign with this demo key").click()
+    await ops.get_by_role("heading", name="Explorer").wait_for()
+    await shoot(ops, out, "explorer-dashboard")
+    await shoot(ops, out, "explorer-blocks", "/ui/explorer/blocks")
+    await shoot(ops, out, "explorer-block", "/ui/explorer/blocks/3")
+    href = await ops.locator("table a[href^='/ui/explorer/tx/']").first.get_attribute("href")
+    await shoot(ops, out, "explorer-tx", href)
+    await shoot(ops, out, "explorer-governance", "/ui/explorer/governance")
+    await shoot(ops, out, "explorer-peers", "/ui/explorer/peers")
 
 
 if __name__ == "__main__":

@@ -155,45 +155,26 @@ def test_plots_escape_their_text() -> None:
 
 
 def test_serve_demo_serves_a_populated_consortium(tmp_path: Path) -> None:
-    from careledger.node.consortium import init_consortium
-    from careledger.node.network import EmbeddedNetwork
-    from careledger.sim.demo_ui import populate
+    from careledger.sim.demo_ui import open_demo_ui
     from careledger.web import serve_demo
 
     async def main() -> None:
-        init_consortium(tmp_path / "net", ["Hospital", "Lab", "Payer"], name="demo")
-        net = EmbeddedNetwork.open(tmp_path / "net", fsync=False)
-        await net.start()
+        session = await open_demo_ui(tmp_path)
         try:
-            population = await populate(net, tmp_path)
-            ui = await serve_demo(net, providers=population.providers,
-                                  patients=[population.patient])  # fmt: skip
-            try:
-                assert ui.url.startswith("http://127.0.0.1:")
-                async with httpx.AsyncClient() as http:
-                    start = await http.get(ui.url)
-                    assert start.status_code == 200
-                    login = await http.get(ui.url + "login/patient")
-                    assert population.patient.did in login.text  # the demo wallet is offered
-                    staff = await http.get(ui.url + "login/staff")
-                    assert "Hospital.admin" in staff.text
-            finally:
-                await ui.close()
-                for provider in population.providers.values():
-                    await provider.client.aclose()
-                    provider.service.store.close()
+            assert session.url.startswith("http://127.0.0.1:")
+            async with httpx.AsyncClient() as http:
+                start = await http.get(session.url)
+                assert start.status_code == 200
+                login = await http.get(session.url + "login/patient")
+                assert session.population.patient.did in login.text  # demo wallet offered
+                staff = await http.get(session.url + "login/staff")
+                assert "Hospital.admin" in staff.text
         finally:
-            await net.stop()
+            await session.close()
 
     _run(main())
     with pytest.raises(ValueError, match="loopback"):
-        _run(serve_demo_on("0.0.0.0"))
-
-
-async def serve_demo_on(host: str) -> None:
-    from careledger.web import serve_demo
-
-    await serve_demo(None, host=host)  # type: ignore[arg-type]  # refused before use
+        _run(serve_demo(None, host="0.0.0.0"))  # type: ignore[arg-type]
 
 
 def test_dashboard_shows_the_ordering_health_when_the_backend_has_one(

@@ -31,7 +31,7 @@ from careledger.sim.demo_fhir import (
     open_providers,
 )
 from careledger.sim.synthetic_fhir import transaction_bundle
-from careledger.web.demo import DemoPatient
+from careledger.web.demo import DemoPatient, DemoUi, serve_demo
 
 if TYPE_CHECKING:
     from careledger.node.network import EmbeddedNetwork
@@ -103,3 +103,50 @@ async def _settled(net: EmbeddedNetwork, providers: dict[str, Provider]) -> dict
             await asyncio.sleep(0.005)
     await net.wait_height(net.orderer.height, timeout=10)
     return providers
+
+
+@dataclass
+class DemoUiSession:
+    """A populated demo consortium with its UI served; ``close()`` stops all of it."""
+
+    net: EmbeddedNetwork
+    population: DemoPopulation
+    ui: DemoUi
+
+    @property
+    def url(self) -> str:
+        return self.ui.url
+
+    async def wait(self) -> None:
+        await self.ui.wait()
+
+    async def close(self) -> None:
+        try:
+            await self.ui.close()
+            for provider in self.population.providers.values():
+                await provider.client.aclose()
+                provider.service.store.close()
+        finally:
+            await self.net.stop()
+
+
+async def open_demo_ui(directory: Path, *, org: str = "Hospital", port: int = 0) -> DemoUiSession:
+    """A fresh demo consortium (Hospital, Lab, Payer) in ``directory``, populated, with
+    ``org``'s UI served on 127.0.0.1 — what ``careledger demo --serve`` needs: print
+    ``session.url``, ``await session.wait()`` until Ctrl-C, then ``await session.close()``."""
+    from careledger.node.consortium import init_consortium
+    from careledger.node.network import EmbeddedNetwork
+
+    init_consortium(directory / "consortium", ["Hospital", "Lab", "Payer"], name="demo-ui")
+    net = EmbeddedNetwork.open(directory / "consortium")
+    await net.start()
+    try:
+        population = await populate(net, directory)
+        ui = await serve_demo(
+            net, org=org, providers=population.providers, patients=[population.patient],
+            port=port,
+        )  # fmt: skip
+    except BaseException:
+        await net.stop()
+        raise
+    return DemoUiSession(net, population, ui)
