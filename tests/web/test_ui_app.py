@@ -233,3 +233,19 @@ def test_a_revoked_member_is_signed_out_on_the_next_page(consortium: ConsortiumC
                 service.close()
 
     _run(main())
+
+
+def test_templates_and_static_files_are_package_data() -> None:
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["careledger"]
+    web = root / "src" / "careledger" / "web"
+    files = [p for d in ("templates", "static") for p in (web / d).iterdir() if p.is_file()]
+    assert len(files) > 20
+    for path in files:
+        relative = path.relative_to(root / "src" / "careledger").as_posix()
+        assert any(fnmatch.fnmatch(relative, p) for p in patterns), f"{relative} not shipped"
