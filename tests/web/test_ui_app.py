@@ -249,3 +249,38 @@ def test_templates_and_static_files_are_package_data() -> None:
     for path in files:
         relative = path.relative_to(root / "src" / "careledger").as_posix()
         assert any(fnmatch.fnmatch(relative, p) for p in patterns), f"{relative} not shipped"
+
+
+def test_an_unexpected_error_is_a_500_page_and_logged_by_type_only(
+    consortium: ConsortiumConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    from careledger.web.app import create_ui_app
+
+    async def main() -> None:
+        async with running(consortium, contracts=()) as net:
+            ctx, service = demo_context(net, "Org1")
+            ui = create_ui_app(ctx)
+            inner = ui.app
+            assert isinstance(inner, FastAPI)
+
+            @inner.get("/boom")
+            async def boom() -> None:
+                raise RuntimeError("Wilhelmina Quarterstaff, born 1961-07-14")
+
+            app = FastAPI()
+            app.mount("/ui", ui)
+            # the exception must not reach the server, which would log its traceback (and
+            # message): httpx's transport re-raises whatever escapes the app
+            transport = httpx.ASGITransport(app=app)
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url="http://n") as http:
+                    reply = await http.get("/ui/boom")
+                assert reply.status_code == 500
+                assert "Wilhelmina" not in reply.text
+            finally:
+                service.close()
+
+    with caplog.at_level("DEBUG"):
+        _run(main())
+    assert "RuntimeError" in caplog.text
+    assert "Wilhelmina" not in caplog.text

@@ -16,6 +16,7 @@ POST, which refuses a form without the session's CSRF token (403) before anythin
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -26,6 +27,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("careledger.web")
 
 COOKIE = "careledger_ui"
 SCOPE_KEY = "careledger.ui.session"
@@ -147,13 +150,32 @@ class SessionCookies:
         _ = session.csrf  # every visitor has a token for the forms
         scope[SCOPE_KEY] = session
 
+        started = False
+
         async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start" and session.dirty:
-                headers = MutableHeaders(scope=message)
-                headers.append("set-cookie", self.cookie(session))
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if session.dirty:
+                    headers = MutableHeaders(scope=message)
+                    headers.append("set-cookie", self.cookie(session))
             await send(message)
 
-        await self.app(scope, receive, sending)
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            # Starlette answers 500 and re-raises so that the server logs the traceback; its
+            # message could quote someone's data, so it stops here, logged by type only.
+            log.error("UI request failed: %s", type(exc).__name__)
+            if not started:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"Something went wrong."})
 
 
 def session_of(request: Request) -> Session:
