@@ -23,6 +23,19 @@ CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last in the session: Playwright's sync API keeps an event loop running
+    on the main thread until the session ends, and ``asyncio.run`` refuses to start under it."""
+    browser = {"page", "browser", "context"}
+
+    def drives_a_browser(item: pytest.Item) -> bool:
+        return bool(browser & set(getattr(item, "fixturenames", ())))
+
+    items[:] = [i for i in items if not drives_a_browser(i)] + [
+        i for i in items if drives_a_browser(i)
+    ]
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict[str, Any]:
     if not Path(CHROMIUM).exists():  # scripts/test installs it (apt-get install -y chromium)
