@@ -162,7 +162,7 @@ async def run_ui_bench(*, resources: int = 1000, blocks: int = 100_000, requests
     worst = max(t.p95_ms for t in timings)
     report: dict[str, Any] = {
         "resources": resources,
-        "record_resources_shown": shown,
+        "record_page_resources": shown,
         "explorer_blocks": blocks,
         "requests_per_page": requests,
         "worst_p95_ms": worst,
