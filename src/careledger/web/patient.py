@@ -41,6 +41,8 @@ from careledger.web.render import page, svg
 from careledger.web.sessions import Session, first, read_form, require
 
 DAY_MS = 86_400_000
+#: Audit records the access page shows (newest first); the CSV has them all.
+ACCESS_ROWS = 200
 #: Claims a coverage credential discloses selectively (what the presentation form offers).
 CLAIM_NAMES = ("memberId", "planId", "planName", "payerName")
 CSV_FIELDS = (
@@ -115,11 +117,13 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         notices: list[Any] = []
         if link is not None and ctx.fhir is not None:
             notices = break_glass_notices(ctx.fhir.ledger.session, link.handle)
+        rows = access_rows(session)
         return page(
             request,
             "patient_access.html",
             "Who accessed my data",
-            rows=access_rows(session),
+            rows=rows[:ACCESS_ROWS],
+            total=len(rows),
             notices=notices,
             enrolled=link is not None,
         )
