@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from careledger.identity.did.keys import Ed25519Signer
 from careledger.node.consortium import ConsortiumConfig
 from careledger.web.app import mount_ui, ui_routes
 from careledger.web.charts import bars, timeline
@@ -284,3 +285,72 @@ def test_an_unexpected_error_is_a_500_page_and_logged_by_type_only(
         _run(main())
     assert "RuntimeError" in caplog.text
     assert "Wilhelmina" not in caplog.text
+
+
+def test_without_demo_wallets_the_patient_pastes_what_their_wallet_signed(
+    consortium: ConsortiumConfig,
+) -> None:
+    """The flow of a real node: the DID-auth answer and the consent signature come from the
+    patient's own wallet and are pasted; nothing on the node holds the patient's key."""
+    import base64
+    import html
+    import time
+
+    from careledger.credentials.did_auth import Challenge, respond
+    from careledger.sim.demo_fhir import SyntheticPatient
+
+    async def main() -> None:
+        async with running(consortium, contracts=("dids", "consent")) as net:
+            patient = SyntheticPatient()
+            await patient.anchor(net, "Org1")
+            ctx, service = demo_context(net, "Org1")
+            ctx.wallets = None
+            app = FastAPI()
+            mount_ui(app, ctx)
+            transport = httpx.ASGITransport(app=app)
+            try:
+                async with httpx.AsyncClient(transport=transport, base_url="http://n/ui") as ui:
+                    form = await ui.get("/login/patient")
+                    assert "Demo wallets" not in form.text
+                    nonce = re.search(r'id="nonce">([^<]+)<', form.text)
+                    assert nonce is not None
+                    challenge = Challenge(nonce.group(1), ctx.login_audience(), time.time() + 60)
+                    forged = respond(challenge, Ed25519Signer(), f"{patient.did}#key-1")
+                    refused = await ui.post("/login/patient", data={
+                        "csrf": _csrf(form.text), "response": forged})  # fmt: skip
+                    assert refused.status_code == 400
+                    # the refused attempt burnt that page's challenge: sign the new one
+                    nonce = re.search(r'id="nonce">([^<]+)<', refused.text)
+                    assert nonce is not None
+                    challenge = Challenge(nonce.group(1), ctx.login_audience(), time.time() + 60)
+                    answer = respond(challenge, patient.signer, f"{patient.did}#key-1")
+                    done = await ui.post("/login/patient", data={
+                        "csrf": _csrf(refused.text), "response": answer})  # fmt: skip
+                    assert done.status_code == 303, done.text
+
+                    page = await ui.get("/patient/consents")
+                    first = await ui.post("/patient/consents", data={
+                        "csrf": _csrf(page.text), "grantee": "Org2", "purpose": "TREAT",
+                        "scope": "all", "expires": "2031-01-01"})  # fmt: skip
+                    assert first.status_code == 200
+                    assert "Sign with your wallet" in first.text
+                    payload = re.search(r'<code class="wrap">([^<]+)</code>', first.text)
+                    terms = re.search(r'name="terms" value="([^"]+)"', first.text)
+                    assert payload is not None
+                    assert terms is not None
+                    raw = base64.urlsafe_b64decode(payload.group(1) + "==")
+                    signature = base64.urlsafe_b64encode(patient.signer.sign(raw)).decode()
+                    granted = await ui.post("/patient/consents", data={
+                        "csrf": _csrf(first.text), "terms": html.unescape(terms.group(1)),
+                        "signature": signature})  # fmt: skip
+                    assert granted.status_code == 303, granted.text
+                    listed = await ui.get("/patient/consents")
+                    assert "Consent for Org2 granted" in listed.text
+                    records = await net.gateway("Org1").evaluate(
+                        "consent", "consents", [patient.did]
+                    )
+                    assert [r["terms"]["grantee"] for r in records] == ["Org2"]
+            finally:
+                service.close()
+
+    _run(main())

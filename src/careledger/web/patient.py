@@ -22,6 +22,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from careledger.contracts.consent import decode_records, grant_payload, revoke_payload
+from careledger.credentials.ledger import gateway_query
 from careledger.credentials.request import PresentationRequest
 from careledger.errors import CareLedgerError
 from careledger.longitudinal.accounting import accounting_of_disclosures, break_glass_notices
@@ -72,9 +73,7 @@ def _b64(data: bytes) -> str:
 
 
 def routes(router: APIRouter, ctx: UiContext) -> None:
-    def query(contract: str, function: str, args: list[Any]) -> Any:
-        assert ctx.fhir is not None
-        return ctx.fhir.ledger.session.query(contract, function, args)
+    query = gateway_query(ctx.node.gateway)  # consents are the ledger's, FHIR side or not
 
     def consents(did: str) -> list[Any]:
         try:
