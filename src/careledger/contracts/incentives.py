@@ -1,0 +1,658 @@
+"""The ``incentives`` contract: sponsor campaigns of account-bound care points (ERC-1155 style,
+token id = campaign id), with budgets, caps and no double reward.
+
+State (all under the contract's namespace; see :mod:`careledger.contracts.incentive_terms`):
+
+* ``sponsor/<org>`` and ``motion/<id>`` — who may fund campaigns: a governance motion approved
+  by admins of a majority of the consortium's organisations, with a ceiling in cents.
+* ``campaign/<id>`` — the terms, the sponsor, a freeze. Written at creation and by a freeze only.
+* ``tranche/<id>/<k>`` — the escrowed budget in ``shards`` tranches. An award debits the tranche
+  its nullifier points to (spilling to the next ones if it runs dry), so concurrent awards touch
+  different keys and do not serialise through MVCC, while every debit is a checked
+  read-modify-write: a budget can never be exceeded. There is no supply counter (as in
+  :mod:`careledger.contracts.tokens`): reports sum the keys in a query.
+* ``member/<id>/<pseudonym>`` — one member's account: balance and the totals that make
+  conservation checkable (awarded = balance + redeemed + expired + clawed back), the year's cap
+  use, research visits, a freeze. The pseudonym is the SHA-256 of the member's per-campaign public
+  key, which the member's wallet derives from its secret and the campaign id: two campaigns see
+  two unrelated keys.
+* ``award/<id>/<nullifier>`` — a used nullifier and the award it paid (rule, points, evidence
+  digest): the auditor's view. ``holder/<id>/<tag>`` binds one evidence holder to one pseudonym.
+
+**Invalid is a result.** A malformed request (unknown campaign or rule, amounts out of range, a
+wrong signature or co-signature, a caller without the right) raises: nothing is ordered. A
+well-formed award or redemption the rules refuse — evidence already rewarded, budget exhausted,
+a cap reached, a frozen account — is *recorded*: the transaction commits with no writes, its
+result is ``{"status": "rejected", "code": …}`` and it emits ``incentives.reward_rejected``.
+The ``check_award`` / ``check_redeem`` queries run the same decision without writing.
+
+**Co-signing.** Endorsement policies are per contract definition, so ``sponsor AND auditor``
+cannot be a per-campaign policy. Where a campaign names an auditor organisation, every award
+carries a co-signature by a current member of that organisation over :func:`award_payload`,
+checked here against the auditor's root key and revocations read from ``_gov``; the creator must
+be a member of the sponsor. No transfer function exists: points are account-bound.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import msgspec
+
+from careledger.contracts.base import Contract, Stub, invoke, query, to_plain
+from careledger.contracts.incentive_terms import (
+    MAX_POINTS,
+    AwardRecord,
+    Campaign,
+    CampaignSpec,
+    FreezeReason,
+    HolderBinding,
+    MemberAccount,
+    Sponsor,
+    SponsorMotion,
+    Tranche,
+    check_spec,
+    item_of,
+    rule_of,
+    year_of,
+    yearly_cap_cents,
+)
+from careledger.contracts.phi_guard import HexDigest, OrgId, check_struct, require
+from careledger.contracts.values import decode_value
+from careledger.crypto import encoding
+from careledger.crypto.hashing import sha256
+from careledger.crypto.keys import verify
+from careledger.errors import ContractError, EncodingError, InvalidInput
+from careledger.identity.msp import OrgDef, Role, parse_cert
+
+NAMESPACE = "incentives"
+AWARD_DOMAIN = "careledger/incentives/award/v1"
+REDEEM_DOMAIN = "careledger/incentives/redeem/v1"
+PSEUDONYM_DOMAIN = b"careledger/incentives/pseudonym/v1"
+SMALL_CELL = 11
+FREEZE_REASONS = tuple(FreezeReason.__args__)  # type: ignore[attr-defined]
+
+
+def pseudonym_of(member_key: bytes) -> str:
+    """The on-chain pseudonym of a member's per-campaign public key."""
+    return sha256(PSEUDONYM_DOMAIN + member_key).hex()
+
+
+def award_payload(
+    campaign: str, pseudonym: str, rule: str, nullifier: str, points: int, evidence: str
+) -> bytes:
+    """What an auditor's member signs to co-sign one award."""
+    return encoding.encode(
+        {
+            "domain": AWARD_DOMAIN,
+            "campaign": campaign,
+            "pseudonym": pseudonym,
+            "rule": rule,
+            "nullifier": nullifier,
+            "points": points,
+            "evidence": evidence,
+        }
+    )
+
+
+def redeem_payload(campaign: str, pseudonym: str, item: str, quantity: int, sequence: int) -> bytes:
+    """What the member's per-campaign key signs to redeem (``sequence``: its redemptions so
+    far, so a signed redemption cannot be replayed)."""
+    return encoding.encode(
+        {
+            "domain": REDEEM_DOMAIN,
+            "campaign": campaign,
+            "pseudonym": pseudonym,
+            "item": item,
+            "quantity": quantity,
+            "sequence": sequence,
+        }
+    )
+
+
+class _Reader(Protocol):
+    """What a decision reads: state and the time (a stub, or a dry run's :class:`_At`)."""
+
+    timestamp: int
+
+    def get(self, key: str) -> Any | None: ...
+
+
+def _rejected(code: str, **detail: Any) -> dict[str, Any]:
+    return {"status": "rejected", "code": code, **detail}
+
+
+class Incentives(Contract):
+    name = NAMESPACE
+    version = "1.0"
+    schemas = {
+        "sponsor": Sponsor,
+        "motion": SponsorMotion,
+        "campaign": Campaign,
+        "tranche": Tranche,
+        "member": MemberAccount,
+        "award": AwardRecord,
+        "holder": HolderBinding,
+    }
+
+    # -- who may sponsor: governance --------------------------------------------------------
+    def _admin(self, stub: Stub) -> str:
+        if stub.creator.role != Role.ADMIN:
+            raise ContractError("only an organisation admin may do this")
+        return stub.creator.org
+
+    @invoke
+    def propose_sponsor(self, stub: Stub, org: str, ceiling_cents: int) -> dict[str, Any]:
+        """Open a motion allowing ``org`` to fund campaigns worth up to ``ceiling_cents``."""
+        proposer = self._admin(stub)
+        require(org, OrgId, "org")
+        if not 0 < ceiling_cents <= 10**12:
+            raise InvalidInput("ceiling_cents must be between 1 and 10**12")
+        if stub.read_namespace("_gov", f"org/{org}") is None:
+            raise InvalidInput(f"{org!r} is not an organisation of the consortium")
+        motion = SponsorMotion(
+            stub.tx_id, org, ceiling_cents, proposer, [proposer], "open", stub.timestamp
+        )
+        return self._count(stub, motion)
+
+    @invoke
+    def approve_sponsor(self, stub: Stub, motion_id: str) -> dict[str, Any]:
+        org = self._admin(stub)
+        require(motion_id, HexDigest, "motion_id")
+        motion: SponsorMotion | None = stub.get(f"motion/{motion_id}")
+        if motion is None:
+            raise ContractError(f"no sponsor motion {motion_id}")
+        if motion.status != "open" or org in motion.approvals:
+            raise ContractError(f"motion {motion_id} is {motion.status}; {org} cannot approve it")
+        return self._count(
+            stub, msgspec.structs.replace(motion, approvals=[*motion.approvals, org])
+        )
+
+    def _count(self, stub: Stub, motion: SponsorMotion) -> dict[str, Any]:
+        orgs = {k.split("/", 1)[1] for k, _ in stub.range_namespace("_gov", "org/", "org0")}
+        if len([o for o in motion.approvals if o in orgs]) >= len(orgs) // 2 + 1:
+            current: Sponsor | None = stub.get(f"sponsor/{motion.org}")
+            committed = 0 if current is None else current.committed_cents
+            stub.put(
+                f"sponsor/{motion.org}",
+                Sponsor(motion.org, motion.ceiling_cents, committed, motion.id),
+            )
+            motion = msgspec.structs.replace(motion, status="applied")
+            stub.emit("incentives.sponsor_allowed", {"org": motion.org})
+        stub.put(f"motion/{motion.id}", motion)
+        return to_plain(motion)  # type: ignore[no-any-return]
+
+    # -- campaigns --------------------------------------------------------------------------
+    @invoke
+    def create_campaign(self, stub: Stub, spec: CampaignSpec) -> dict[str, Any]:
+        """Escrow the budget in tranches and open the campaign (sponsor admin)."""
+        org = self._admin(stub)
+        check_struct(spec)
+        check_spec(spec)
+        sponsor: Sponsor | None = stub.get(f"sponsor/{org}")
+        if sponsor is None:
+            raise ContractError(f"{org} is not allowed to sponsor campaigns (governance)")
+        if stub.get(f"campaign/{spec.id}") is not None:
+            raise ContractError(f"campaign {spec.id} already exists")
+        if spec.auditor is not None and stub.read_namespace("_gov", f"org/{spec.auditor}") is None:
+            raise InvalidInput(f"auditor {spec.auditor!r} is not an organisation of the consortium")
+        cents = spec.budget_points * spec.point_value_cents
+        if sponsor.committed_cents + cents > sponsor.ceiling_cents:
+            raise ContractError(
+                f"a budget of {cents} cents exceeds {org}'s remaining sponsor ceiling of "
+                f"{sponsor.ceiling_cents - sponsor.committed_cents} cents"
+            )
+        stub.put(
+            f"sponsor/{org}",
+            msgspec.structs.replace(sponsor, committed_cents=sponsor.committed_cents + cents),
+        )
+        stub.put(f"campaign/{spec.id}", Campaign(spec, org, stub.timestamp, stub.tx_id))
+        share, extra = divmod(spec.budget_points, spec.shards)
+        for k in range(spec.shards):
+            stub.put(f"tranche/{spec.id}/{k:03d}", Tranche(share + (1 if k < extra else 0)))
+        stub.emit(
+            "incentives.campaign_created",
+            {"campaign": spec.id, "sponsor": org, "budget_points": spec.budget_points},
+        )
+        return {"campaign": spec.id, "budget_points": spec.budget_points, "transferable": False}
+
+    def _campaign(self, stub: Stub, campaign_id: str) -> Campaign:
+        if not isinstance(campaign_id, str) or not campaign_id or len(campaign_id) > 40:
+            raise InvalidInput("a campaign id is 3-40 characters")
+        campaign: Campaign | None = stub.get(f"campaign/{campaign_id}")
+        if campaign is None:
+            raise ContractError(f"unknown campaign {campaign_id!r}")
+        return campaign
+
+    # -- awards -----------------------------------------------------------------------------
+    def _decide_award(
+        self,
+        stub: _Reader,
+        campaign: Campaign,
+        member_key: str,
+        rule_id: str,
+        nullifier: str,
+        points: int,
+        holder_tag: str,
+    ) -> tuple[dict[str, Any], list[tuple[str, msgspec.Struct]]]:
+        """The outcome of an award and the writes it makes (none when rejected)."""
+        spec = campaign.spec
+        require(member_key, HexDigest, "member_key")
+        require(nullifier, HexDigest, "nullifier")
+        require(holder_tag, HexDigest, "holder_tag")
+        if not isinstance(points, int) or not 0 < points <= MAX_POINTS:
+            raise InvalidInput(f"points must be between 1 and {MAX_POINTS}")
+        rule = rule_of(spec, rule_id)
+        pseudonym = pseudonym_of(bytes.fromhex(member_key))
+        if campaign.frozen is not None:
+            return _rejected("campaign_frozen"), []
+        if not spec.start <= stub.timestamp < spec.end:
+            return _rejected("campaign_closed"), []
+        if stub.get(f"award/{spec.id}/{nullifier}") is not None:
+            return _rejected("evidence_replayed"), []
+        bound: HolderBinding | None = stub.get(f"holder/{spec.id}/{holder_tag}")
+        if bound is not None and bound.pseudonym != pseudonym:
+            return _rejected("holder_mismatch"), []
+        account: MemberAccount = stub.get(f"member/{spec.id}/{pseudonym}") or MemberAccount(
+            member_key
+        )
+        if account.frozen is not None:
+            return _rejected("member_frozen"), []
+        value = points * spec.point_value_cents
+        if points > rule.points:
+            return _rejected("cap_exceeded", cap="rule"), []
+        if rule.service_value_cents is not None and value > rule.service_value_cents:
+            return _rejected("cap_exceeded", cap="service_value"), []
+        if rule.visit is not None and rule.visit != account.visits + 1:
+            return _rejected("visit_out_of_order"), []
+        year = year_of(stub.timestamp)
+        used = account.cap_used_cents if account.cap_year == year else 0
+        cap = yearly_cap_cents(spec)
+        if cap is not None and used + value > cap:
+            return _rejected("cap_exceeded", cap="yearly"), []
+        debits = self._debit(stub, spec, nullifier, points)
+        if debits is None:
+            return _rejected("budget_exhausted"), []
+        account = msgspec.structs.replace(
+            account,
+            balance=account.balance + points,
+            awarded=account.awarded + points,
+            cap_year=year,
+            cap_used_cents=used + value,
+            visits=account.visits + (1 if rule.visit is not None else 0),
+        )
+        writes: list[tuple[str, msgspec.Struct]] = list(debits)
+        writes.append((f"member/{spec.id}/{pseudonym}", account))
+        if bound is None:
+            writes.append((f"holder/{spec.id}/{holder_tag}", HolderBinding(pseudonym)))
+        outcome = {
+            "status": "awarded",
+            "campaign": spec.id,
+            "pseudonym": pseudonym,
+            "rule": rule.id,
+            "points": points,
+            "balance": account.balance,
+        }
+        return outcome, writes
+
+    def _debit(
+        self, stub: _Reader, spec: CampaignSpec, nullifier: str, points: int
+    ) -> list[tuple[str, msgspec.Struct]] | None:
+        """Tranche debits covering ``points``, starting at the nullifier's tranche."""
+        first = int(nullifier[:8], 16) % spec.shards
+        need, debits = points, list[tuple[str, msgspec.Struct]]()
+        for step in range(spec.shards):
+            key = f"tranche/{spec.id}/{(first + step) % spec.shards:03d}"
+            tranche: Tranche | None = stub.get(key)
+            if tranche is None or tranche.remaining == 0:
+                continue
+            take = min(need, tranche.remaining)
+            debits.append((key, Tranche(tranche.remaining - take)))
+            need -= take
+            if need == 0:
+                return debits
+        return None
+
+    @invoke
+    def award(
+        self,
+        stub: Stub,
+        campaign_id: str,
+        member_key: str,
+        rule: str,
+        nullifier: str,
+        points: int,
+        evidence_digest: str,
+        holder_tag: str,
+        cosigner: bytes,
+        cosignature: bytes,
+    ) -> dict[str, Any]:
+        """Mint ``points`` from the budget to a member for verified evidence (sponsor's member;
+        co-signed by the auditor's member where the campaign names one, else empty bytes)."""
+        campaign = self._campaign(stub, campaign_id)
+        require(evidence_digest, HexDigest, "evidence_digest")
+        if stub.creator.org != campaign.sponsor:
+            raise ContractError(f"only {campaign.sponsor} awards points of {campaign_id}")
+        outcome, writes = self._decide_award(
+            stub, campaign, member_key, rule, nullifier, points, holder_tag
+        )
+        cosigned = None
+        if campaign.spec.auditor is not None:
+            pseudonym = pseudonym_of(bytes.fromhex(member_key))
+            payload = award_payload(
+                campaign_id, pseudonym, rule, nullifier, points, evidence_digest
+            )
+            self._check_cosignature(stub, campaign.spec.auditor, cosigner, cosignature, payload)
+            cosigned = campaign.spec.auditor
+        if outcome["status"] != "awarded":
+            stub.emit(
+                "incentives.reward_rejected",
+                {"campaign": campaign_id, "rule": rule, "code": outcome["code"]},
+            )
+            return outcome
+        for key, value in writes:
+            stub.put(key, value)
+        record = AwardRecord(
+            outcome["pseudonym"],
+            rule,
+            points,
+            evidence_digest,
+            stub.timestamp,
+            stub.tx_id,
+            cosigned,
+        )
+        stub.put(f"award/{campaign_id}/{nullifier}", record)
+        stub.emit(
+            "incentives.reward_awarded",
+            {
+                "campaign": campaign_id,
+                "pseudonym": outcome["pseudonym"],
+                "rule": rule,
+                "points": points,
+            },
+        )
+        return outcome
+
+    def _check_cosignature(
+        self, stub: Stub, auditor: str, identity: bytes, signature: bytes, payload: bytes
+    ) -> None:
+        try:
+            cert, body, root_sig = parse_cert(identity)
+        except EncodingError as exc:
+            raise ContractError(f"the award needs a co-signature by {auditor}: {exc}") from exc
+        raw = stub.read_namespace("_gov", f"org/{auditor}")
+        if cert.org != auditor or raw is None:
+            raise ContractError(f"the award's co-signer is not a member of auditor {auditor}")
+        org: OrgDef = decode_value(raw, OrgDef)
+        if not verify(org.root_key, body, root_sig):
+            raise ContractError(f"the co-signer's certificate is not signed by {auditor}'s root")
+        if stub.read_namespace("_gov", f"revoked/{auditor}/{cert.serial}") is not None:
+            raise ContractError(f"the co-signer {auditor}.{cert.name} is revoked")
+        if not verify(cert.public_key, payload, signature):
+            raise ContractError(f"the co-signature by {auditor}.{cert.name} does not verify")
+
+    # -- redemption, expiry, claw-back, freeze ----------------------------------------------
+    def _account(self, stub: Stub, campaign_id: str, pseudonym: str) -> MemberAccount:
+        require(pseudonym, HexDigest, "pseudonym")
+        account: MemberAccount | None = stub.get(f"member/{campaign_id}/{pseudonym}")
+        if account is None:
+            raise ContractError(f"no member {pseudonym[:12]}… in campaign {campaign_id}")
+        return account
+
+    def _decide_redeem(
+        self, stub: _Reader, campaign: Campaign, account: MemberAccount, item_id: str, quantity: int
+    ) -> dict[str, Any]:
+        if not isinstance(quantity, int) or not 0 < quantity <= 100:
+            raise InvalidInput("quantity must be between 1 and 100")
+        item = item_of(campaign.spec, item_id)
+        cost = item.points * quantity
+        if campaign.frozen is not None:
+            return _rejected("campaign_frozen")
+        if account.frozen is not None:
+            return _rejected("member_frozen")
+        if stub.timestamp >= campaign.spec.points_valid_until:
+            return _rejected("points_expired")
+        if account.balance < cost:
+            return _rejected("insufficient_balance", balance=account.balance, cost=cost)
+        return {"status": "redeemed", "item": item.id, "quantity": quantity, "points": cost}
+
+    @invoke
+    def redeem(
+        self,
+        stub: Stub,
+        campaign_id: str,
+        pseudonym: str,
+        item: str,
+        quantity: int,
+        signature: bytes,
+    ) -> dict[str, Any]:
+        """Burn points for catalogue items, signed by the member's per-campaign key."""
+        campaign = self._campaign(stub, campaign_id)
+        account = self._account(stub, campaign_id, pseudonym)
+        payload = redeem_payload(campaign_id, pseudonym, item, quantity, account.redemptions)
+        if not verify(bytes.fromhex(account.member_key), payload, signature):
+            raise ContractError("the redemption is not signed by the member's campaign key")
+        outcome = self._decide_redeem(stub, campaign, account, item, quantity)
+        if outcome["status"] != "redeemed":
+            stub.emit(
+                "incentives.reward_rejected",
+                {"campaign": campaign_id, "item": item, "code": outcome["code"]},
+            )
+            return outcome
+        cost = int(outcome["points"])
+        account = msgspec.structs.replace(
+            account,
+            balance=account.balance - cost,
+            redeemed=account.redeemed + cost,
+            redemptions=account.redemptions + 1,
+        )
+        stub.put(f"member/{campaign_id}/{pseudonym}", account)
+        stub.emit(
+            "incentives.redeemed",
+            {"campaign": campaign_id, "pseudonym": pseudonym, "item": item, "points": cost},
+        )
+        return {**outcome, "balance": account.balance}
+
+    @invoke
+    def expire(self, stub: Stub, campaign_id: str, pseudonym: str) -> dict[str, Any]:
+        """Burn a member's balance once the campaign's points are past their validity."""
+        campaign = self._campaign(stub, campaign_id)
+        if stub.creator.org != campaign.sponsor:
+            raise ContractError(f"only {campaign.sponsor} expires points of {campaign_id}")
+        if stub.timestamp < campaign.spec.points_valid_until:
+            raise ContractError(f"points of {campaign_id} are still valid")
+        account = self._account(stub, campaign_id, pseudonym)
+        burnt = account.balance
+        if burnt:
+            stub.put(
+                f"member/{campaign_id}/{pseudonym}",
+                msgspec.structs.replace(account, balance=0, expired=account.expired + burnt),
+            )
+            stub.emit(
+                "incentives.expired",
+                {"campaign": campaign_id, "pseudonym": pseudonym, "points": burnt},
+            )
+        return {"status": "expired", "points": burnt}
+
+    def _overseer(self, stub: Stub, campaign: Campaign) -> None:
+        """The auditor organisation; where none is named, the sponsor's admin."""
+        auditor = campaign.spec.auditor
+        if auditor is not None and stub.creator.org != auditor:
+            raise ContractError(f"only auditor {auditor} may claw back or freeze")
+        if auditor is None and (
+            stub.creator.org != campaign.sponsor or stub.creator.role != Role.ADMIN
+        ):
+            raise ContractError(f"only {campaign.sponsor}'s admin may claw back or freeze")
+
+    def _reason(self, reason: str) -> FreezeReason:
+        if reason not in FREEZE_REASONS:
+            raise InvalidInput(f"reason must be one of {list(FREEZE_REASONS)}")
+        return reason  # type: ignore[return-value]
+
+    @invoke
+    def claw_back(
+        self, stub: Stub, campaign_id: str, pseudonym: str, points: int, reason: str
+    ) -> dict[str, Any]:
+        campaign = self._campaign(stub, campaign_id)
+        self._overseer(stub, campaign)
+        why = self._reason(reason)
+        account = self._account(stub, campaign_id, pseudonym)
+        if not isinstance(points, int) or not 0 < points <= account.balance:
+            raise InvalidInput(f"points must be between 1 and the balance ({account.balance})")
+        stub.put(
+            f"member/{campaign_id}/{pseudonym}",
+            msgspec.structs.replace(
+                account, balance=account.balance - points, clawed_back=account.clawed_back + points
+            ),
+        )
+        stub.emit(
+            "incentives.clawed_back",
+            {"campaign": campaign_id, "pseudonym": pseudonym, "points": points, "reason": why},
+        )
+        return {"status": "clawed_back", "points": points, "balance": account.balance - points}
+
+    @invoke
+    def freeze(self, stub: Stub, campaign_id: str, pseudonym: str, reason: str) -> dict[str, Any]:
+        """Freeze one member's account, or the whole campaign when ``pseudonym`` is empty."""
+        return self._set_freeze(stub, campaign_id, pseudonym, self._reason(reason))
+
+    @invoke
+    def unfreeze(self, stub: Stub, campaign_id: str, pseudonym: str) -> dict[str, Any]:
+        return self._set_freeze(stub, campaign_id, pseudonym, None)
+
+    def _set_freeze(
+        self, stub: Stub, campaign_id: str, pseudonym: str, reason: FreezeReason | None
+    ) -> dict[str, Any]:
+        campaign = self._campaign(stub, campaign_id)
+        self._overseer(stub, campaign)
+        if pseudonym:
+            account = self._account(stub, campaign_id, pseudonym)
+            stub.put(
+                f"member/{campaign_id}/{pseudonym}",
+                msgspec.structs.replace(account, frozen=reason),
+            )
+        else:
+            stub.put(f"campaign/{campaign_id}", msgspec.structs.replace(campaign, frozen=reason))
+        name = "incentives.frozen" if reason else "incentives.unfrozen"
+        stub.emit(name, {"campaign": campaign_id, "pseudonym": pseudonym, "reason": reason})
+        return {"status": "frozen" if reason else "active", "reason": reason}
+
+    # -- queries ----------------------------------------------------------------------------
+    @query
+    def campaign(self, stub: Stub, campaign_id: str) -> dict[str, Any]:
+        campaign = self._campaign(stub, campaign_id)
+        return {**to_plain(campaign), "transferable": False}
+
+    @query
+    def campaigns(self, stub: Stub) -> list[str]:
+        return [k.split("/", 1)[1] for k, _ in stub.range("campaign/", "campaign0")]
+
+    @query
+    def sponsors(self, stub: Stub) -> list[dict[str, Any]]:
+        return [to_plain(v) for _, v in stub.range("sponsor/", "sponsor0")]
+
+    @query
+    def motion(self, stub: Stub, motion_id: str) -> dict[str, Any] | None:
+        require(motion_id, HexDigest, "motion_id")
+        found = stub.get(f"motion/{motion_id}")
+        return None if found is None else to_plain(found)
+
+    @query
+    def account(self, stub: Stub, campaign_id: str, pseudonym: str) -> dict[str, Any]:
+        """A member's balance, totals and when the points expire (``transferable``: never)."""
+        campaign = self._campaign(stub, campaign_id)
+        account = self._account(stub, campaign_id, pseudonym)
+        return {
+            **to_plain(account),
+            "campaign": campaign_id,
+            "pseudonym": pseudonym,
+            "expires_at": campaign.spec.points_valid_until,
+            "transferable": False,
+        }
+
+    @query
+    def history(self, stub: Stub, campaign_id: str, pseudonym: str) -> list[dict[str, Any]]:
+        """Every committed change of a member's account, oldest first."""
+        self._campaign(stub, campaign_id)
+        require(pseudonym, HexDigest, "pseudonym")
+        return [
+            {"block": version[0], "tx": version[1], **({} if v is None else to_plain(v))}
+            for version, v in stub.history(f"member/{campaign_id}/{pseudonym}")
+        ]
+
+    @query
+    def check_award(
+        self,
+        stub: Stub,
+        campaign_id: str,
+        member_key: str,
+        rule: str,
+        nullifier: str,
+        points: int,
+        holder_tag: str,
+        at: int,
+    ) -> dict[str, Any]:
+        """Whether an award would pass at ``at`` (ms), and why not — nothing is written."""
+        campaign = self._campaign(stub, campaign_id)
+        dry = _At(stub, at)
+        return self._decide_award(dry, campaign, member_key, rule, nullifier, points, holder_tag)[0]
+
+    @query
+    def check_redeem(
+        self, stub: Stub, campaign_id: str, pseudonym: str, item: str, quantity: int, at: int
+    ) -> dict[str, Any]:
+        """Whether a redemption would pass at ``at`` (ms), and why not — nothing is written."""
+        campaign = self._campaign(stub, campaign_id)
+        account = self._account(stub, campaign_id, pseudonym)
+        return self._decide_redeem(_At(stub, at), campaign, account, item, quantity)
+
+    @query
+    def totals(self, stub: Stub, campaign_id: str) -> dict[str, Any]:
+        """Funded, awarded, redeemed, expired, clawed back, remaining; distinct members is
+        suppressed (None) below :data:`SMALL_CELL` so a small cell cannot single anyone out."""
+        campaign = self._campaign(stub, campaign_id)
+        sums = {"awarded": 0, "balances": 0, "redeemed": 0, "expired": 0, "clawed_back": 0}
+        members = 0
+        for _, acct in stub.range(f"member/{campaign_id}/", f"member/{campaign_id}0"):
+            members += 1 if acct.awarded else 0
+            sums["awarded"] += acct.awarded
+            sums["balances"] += acct.balance
+            sums["redeemed"] += acct.redeemed
+            sums["expired"] += acct.expired
+            sums["clawed_back"] += acct.clawed_back
+        remaining = sum(
+            t.remaining for _, t in stub.range(f"tranche/{campaign_id}/", f"tranche/{campaign_id}0")
+        )
+        return {
+            "campaign": campaign_id,
+            "funded": campaign.spec.budget_points,
+            "remaining": remaining,
+            **sums,
+            "members": members if members >= SMALL_CELL else None,
+            "members_suppressed": members < SMALL_CELL,
+        }
+
+    @query
+    def awards(self, stub: Stub, campaign_id: str) -> list[dict[str, Any]]:
+        """The auditor's view: every award with its nullifier and evidence digest (auditor and
+        sponsor organisations only)."""
+        campaign = self._campaign(stub, campaign_id)
+        if stub.creator.org not in (campaign.sponsor, campaign.spec.auditor):
+            raise ContractError(f"only {campaign.sponsor} and the auditor see the awards")
+        return [
+            {"nullifier": k.rsplit("/", 1)[1], **to_plain(v)}
+            for k, v in stub.range(f"award/{campaign_id}/", f"award/{campaign_id}0")
+        ]
+
+
+class _At:
+    """A stub whose timestamp is the dry run's ``at`` (queries have no proposal time)."""
+
+    def __init__(self, stub: Stub, at: int) -> None:
+        if not isinstance(at, int) or not 0 <= at <= 253_402_300_799_999:
+            raise InvalidInput("at is a time in ms since the epoch")
+        self._stub = stub
+        self.timestamp = at
+
+    def get(self, key: str) -> Any | None:
+        return self._stub.get(key)
