@@ -222,7 +222,9 @@ class Awarder:
             cosign.identity,
             cosign.signature,
         ]
-        done = await self.gateway.submit(NAMESPACE, "award", args)
+        # Two awards that pick one budget tranche in one block conflict (MVCC); a retry
+        # re-simulates on the new state and usually lands in another tranche.
+        done = await self.gateway.submit(NAMESPACE, "award", args, retries=8)
         result: dict[str, Any] = done.result
         if result["status"] == "awarded":
             return AwardOutcome(
