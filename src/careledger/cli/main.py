@@ -16,6 +16,7 @@ from rich.console import Console
 from careledger import __version__
 from careledger.cli.credentials import bench_credentials
 from careledger.cli.fhir_bench import bench_fhir
+from careledger.cli.incentives import incentives
 from careledger.cli.network import bench_network, network
 from careledger.cli.node import node
 from careledger.cli.wallet import wallet
@@ -192,6 +193,7 @@ def bench_ledger(transactions: int, concurrency: int, accounts: int, as_json: bo
 cli.add_command(node)
 cli.add_command(network)
 cli.add_command(wallet)
+cli.add_command(incentives)
 bench.add_command(bench_network)
 bench.add_command(bench_credentials)
 bench.add_command(bench_fhir)
