@@ -33,7 +33,7 @@ NOMINAL_ITEM_CENTS = 1_500
 NOMINAL_YEAR_CENTS = 7_500
 """$75: the nominal-value aggregate per member per year."""
 MAX_POINTS = 1_000_000_000
-MAX_SHARDS = 256
+MAX_SHARDS = 1024
 
 ProgramType = Literal["nominal", "value_based", "medicare_advantage", "research"]
 EvidenceKind = Literal["credential", "consent"]

@@ -209,7 +209,7 @@ class Incentives(Contract):
         stub.put(f"campaign/{spec.id}", Campaign(spec, org, stub.timestamp, stub.tx_id))
         share, extra = divmod(spec.budget_points, spec.shards)
         for k in range(spec.shards):
-            stub.put(f"tranche/{spec.id}/{k:03d}", Tranche(share + (1 if k < extra else 0)))
+            stub.put(f"tranche/{spec.id}/{k:04d}", Tranche(share + (1 if k < extra else 0)))
         stub.emit(
             "incentives.campaign_created",
             {"campaign": spec.id, "sponsor": org, "budget_points": spec.budget_points},
@@ -302,7 +302,7 @@ class Incentives(Contract):
         first = int(nullifier[:8], 16) % spec.shards
         need, debits = points, list[tuple[str, msgspec.Struct]]()
         for step in range(spec.shards):
-            key = f"tranche/{spec.id}/{(first + step) % spec.shards:03d}"
+            key = f"tranche/{spec.id}/{(first + step) % spec.shards:04d}"
             tranche: Tranche | None = stub.get(key)
             if tranche is None or tranche.remaining == 0:
                 continue

@@ -133,6 +133,7 @@ async def prepare(
     auditor: str | None,
     ceiling_cents: int = 10**9,
     evidence_secret: bytes | None = None,
+    did_cache_seconds: float = 0.0,
 ) -> Cast:
     """Approve the contracts, allow ``sponsor``, anchor and accredit the clinic's immunization
     issuer with a status list, and build the sponsor's awarder (and the auditor's co-signer)."""
@@ -155,7 +156,7 @@ async def prepare(
 
     def checker(org: str) -> EvidenceChecker:
         query = gateway_query(net.gateway(org))
-        resolver = ledger_resolver(query, cache_ttl=0)
+        resolver = ledger_resolver(query, cache_ttl=did_cache_seconds)
         return EvidenceChecker(ledger_verifier(query, resolver), resolver, query)
 
     cosigner = None
