@@ -66,6 +66,7 @@ async def award(
         tag or os.urandom(32).hex(),
         b"",
         b"",
+        -1,
     ]
     done = await gateway.submit("incentives", "award", args, retries=retries)
     result: dict[str, Any] = done.result

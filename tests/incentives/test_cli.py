@@ -49,7 +49,7 @@ def test_sponsor_and_member_commands(consortium: ConsortiumConfig, tmp_path: Pat
             keys = json.loads((await cli("wallet", "key", "walks")).output)
             sponsor = await c.client("Org1")
             args = ["walks", keys["member_key"], "visit", os.urandom(32).hex(), 100]
-            args += [os.urandom(32).hex(), "ab" * 32, b"", b""]
+            args += [os.urandom(32).hex(), "ab" * 32, b"", b"", 0]
             await sponsor.submit("incentives", "award", args)
 
             shown = await cli("wallet", "show", member="Org2.client0")

@@ -234,6 +234,7 @@ class Incentives(Contract):
         nullifier: str,
         points: int,
         holder_tag: str,
+        tranche: int = -1,
     ) -> tuple[dict[str, Any], list[tuple[str, msgspec.Struct]]]:
         """The outcome of an award and the writes it makes (none when rejected)."""
         spec = campaign.spec
@@ -270,7 +271,7 @@ class Incentives(Contract):
         cap = yearly_cap_cents(spec)
         if cap is not None and used + value > cap:
             return _rejected("cap_exceeded", cap="yearly"), []
-        debits = self._debit(stub, spec, nullifier, points)
+        debits = self._debit(stub, spec, nullifier, points, tranche)
         if debits is None:
             return _rejected("budget_exhausted"), []
         account = msgspec.structs.replace(
@@ -296,18 +297,21 @@ class Incentives(Contract):
         return outcome, writes
 
     def _debit(
-        self, stub: _Reader, spec: CampaignSpec, nullifier: str, points: int
+        self, stub: _Reader, spec: CampaignSpec, nullifier: str, points: int, tranche: int
     ) -> list[tuple[str, msgspec.Struct]] | None:
-        """Tranche debits covering ``points``, starting at the nullifier's tranche."""
-        first = int(nullifier[:8], 16) % spec.shards
+        """Tranche debits covering ``points``, from tranche ``tranche`` (the awarder's hint:
+        it gives its concurrent awards different tranches) or, for -1, the nullifier's."""
+        if not isinstance(tranche, int) or not -1 <= tranche < 2**31:
+            raise InvalidInput("tranche is -1 or a tranche number")
+        first = (tranche if tranche >= 0 else int(nullifier[:8], 16)) % spec.shards
         need, debits = points, list[tuple[str, msgspec.Struct]]()
         for step in range(spec.shards):
             key = f"tranche/{spec.id}/{(first + step) % spec.shards:04d}"
-            tranche: Tranche | None = stub.get(key)
-            if tranche is None or tranche.remaining == 0:
+            held: Tranche | None = stub.get(key)
+            if held is None or held.remaining == 0:
                 continue
-            take = min(need, tranche.remaining)
-            debits.append((key, Tranche(tranche.remaining - take)))
+            take = min(need, held.remaining)
+            debits.append((key, Tranche(held.remaining - take)))
             need -= take
             if need == 0:
                 return debits
@@ -326,15 +330,17 @@ class Incentives(Contract):
         holder_tag: str,
         cosigner: bytes,
         cosignature: bytes,
+        tranche: int,
     ) -> dict[str, Any]:
         """Mint ``points`` from the budget to a member for verified evidence (sponsor's member;
-        co-signed by the auditor's member where the campaign names one, else empty bytes)."""
+        co-signed by the auditor's member where the campaign names one, else empty bytes).
+        ``tranche``: where the budget debit starts (-1: the nullifier decides)."""
         campaign = self._campaign(stub, campaign_id)
         require(evidence_digest, HexDigest, "evidence_digest")
         if stub.creator.org != campaign.sponsor:
             raise ContractError(f"only {campaign.sponsor} awards points of {campaign_id}")
         outcome, writes = self._decide_award(
-            stub, campaign, member_key, rule, nullifier, points, holder_tag
+            stub, campaign, member_key, rule, nullifier, points, holder_tag, tranche
         )
         cosigned = None
         if campaign.spec.auditor is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -148,6 +149,9 @@ class Awarder:
         self._cosigner = cosigner
         self.events = events or IncentiveEvents()
         self._campaigns: dict[str, Campaign] = {}
+        # Concurrent awards of this awarder start their budget debit in different tranches,
+        # so they do not conflict with each other (MVCC) until the budget runs low.
+        self._next_tranche: dict[str, itertools.count[int]] = {}
 
     async def campaign(self, campaign_id: str) -> Campaign:
         found = self._campaigns.get(campaign_id)
@@ -221,9 +225,10 @@ class Awarder:
             found.holder_tag,
             cosign.identity,
             cosign.signature,
+            next(self._next_tranche.setdefault(spec.id, itertools.count())) % spec.shards,
         ]
-        # Two awards that pick one budget tranche in one block conflict (MVCC); a retry
-        # re-simulates on the new state and usually lands in another tranche.
+        # An award that meets another's debit of its tranche in one block (another awarder, or
+        # a spill near exhaustion) fails MVCC; the retry re-simulates on the new state.
         done = await self.gateway.submit(NAMESPACE, "award", args, retries=8)
         result: dict[str, Any] = done.result
         if result["status"] == "awarded":
