@@ -26,6 +26,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from careledger.contracts.phi_guard import HexDigest, Millis, OrgId, check_schema
+from careledger.crypto import encoding
+from careledger.crypto.hashing import sha256
 from careledger.errors import InvalidInput
 
 NOMINAL_ITEM_CENTS = 1_500
@@ -172,6 +174,48 @@ _STATE: tuple[type[msgspec.Struct], ...] = (
 )  # fmt: skip
 for _schema in _STATE:
     check_schema(_schema)
+
+
+AWARD_DOMAIN = "careledger/incentives/award/v1"
+REDEEM_DOMAIN = "careledger/incentives/redeem/v1"
+PSEUDONYM_DOMAIN = b"careledger/incentives/pseudonym/v1"
+
+
+def pseudonym_of(member_key: bytes) -> str:
+    """The on-chain pseudonym of a member's per-campaign public key."""
+    return sha256(PSEUDONYM_DOMAIN + member_key).hex()
+
+
+def award_payload(
+    campaign: str, pseudonym: str, rule: str, nullifier: str, points: int, evidence: str
+) -> bytes:
+    """What an auditor's member signs to co-sign one award."""
+    return encoding.encode(
+        {
+            "domain": AWARD_DOMAIN,
+            "campaign": campaign,
+            "pseudonym": pseudonym,
+            "rule": rule,
+            "nullifier": nullifier,
+            "points": points,
+            "evidence": evidence,
+        }
+    )
+
+
+def redeem_payload(campaign: str, pseudonym: str, item: str, quantity: int, sequence: int) -> bytes:
+    """What the member's per-campaign key signs to redeem (``sequence``: its redemptions so
+    far, so a signed redemption cannot be replayed)."""
+    return encoding.encode(
+        {
+            "domain": REDEEM_DOMAIN,
+            "campaign": campaign,
+            "pseudonym": pseudonym,
+            "item": item,
+            "quantity": quantity,
+            "sequence": sequence,
+        }
+    )
 
 
 def year_of(millis: int) -> int:

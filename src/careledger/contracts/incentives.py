@@ -31,6 +31,10 @@ cannot be a per-campaign policy. Where a campaign names an auditor organisation,
 carries a co-signature by a current member of that organisation over :func:`award_payload`,
 checked here against the auditor's root key and revocations read from ``_gov``; the creator must
 be a member of the sponsor. No transfer function exists: points are account-bound.
+
+The queries (campaigns, accounts, reports, the auditor view) are in
+:mod:`careledger.contracts.incentive_views`; terms, caps and signed payloads in
+:mod:`careledger.contracts.incentive_terms`.
 """
 
 from __future__ import annotations
@@ -51,63 +55,25 @@ from careledger.contracts.incentive_terms import (
     Sponsor,
     SponsorMotion,
     Tranche,
+    award_payload,
     check_spec,
     item_of,
+    pseudonym_of,
+    redeem_payload,
     rule_of,
     year_of,
     yearly_cap_cents,
 )
+from careledger.contracts.incentive_views import SMALL_CELL, CampaignViews
 from careledger.contracts.phi_guard import HexDigest, OrgId, check_struct, require
 from careledger.contracts.values import decode_value
-from careledger.crypto import encoding
-from careledger.crypto.hashing import sha256
 from careledger.crypto.keys import verify
 from careledger.errors import ContractError, EncodingError, InvalidInput
 from careledger.identity.msp import OrgDef, Role, parse_cert
 
 NAMESPACE = "incentives"
-AWARD_DOMAIN = "careledger/incentives/award/v1"
-REDEEM_DOMAIN = "careledger/incentives/redeem/v1"
-PSEUDONYM_DOMAIN = b"careledger/incentives/pseudonym/v1"
-SMALL_CELL = 11
 FREEZE_REASONS = tuple(FreezeReason.__args__)  # type: ignore[attr-defined]
-
-
-def pseudonym_of(member_key: bytes) -> str:
-    """The on-chain pseudonym of a member's per-campaign public key."""
-    return sha256(PSEUDONYM_DOMAIN + member_key).hex()
-
-
-def award_payload(
-    campaign: str, pseudonym: str, rule: str, nullifier: str, points: int, evidence: str
-) -> bytes:
-    """What an auditor's member signs to co-sign one award."""
-    return encoding.encode(
-        {
-            "domain": AWARD_DOMAIN,
-            "campaign": campaign,
-            "pseudonym": pseudonym,
-            "rule": rule,
-            "nullifier": nullifier,
-            "points": points,
-            "evidence": evidence,
-        }
-    )
-
-
-def redeem_payload(campaign: str, pseudonym: str, item: str, quantity: int, sequence: int) -> bytes:
-    """What the member's per-campaign key signs to redeem (``sequence``: its redemptions so
-    far, so a signed redemption cannot be replayed)."""
-    return encoding.encode(
-        {
-            "domain": REDEEM_DOMAIN,
-            "campaign": campaign,
-            "pseudonym": pseudonym,
-            "item": item,
-            "quantity": quantity,
-            "sequence": sequence,
-        }
-    )
+__all__ = ["SMALL_CELL", "Incentives", "award_payload", "pseudonym_of", "redeem_payload"]
 
 
 class _Reader(Protocol):
@@ -122,7 +88,7 @@ def _rejected(code: str, **detail: Any) -> dict[str, Any]:
     return {"status": "rejected", "code": code, **detail}
 
 
-class Incentives(Contract):
+class Incentives(CampaignViews, Contract):
     name = NAMESPACE
     version = "1.0"
     schemas = {
@@ -215,14 +181,6 @@ class Incentives(Contract):
             {"campaign": spec.id, "sponsor": org, "budget_points": spec.budget_points},
         )
         return {"campaign": spec.id, "budget_points": spec.budget_points, "transferable": False}
-
-    def _campaign(self, stub: Stub, campaign_id: str) -> Campaign:
-        if not isinstance(campaign_id, str) or not campaign_id or len(campaign_id) > 40:
-            raise InvalidInput("a campaign id is 3-40 characters")
-        campaign: Campaign | None = stub.get(f"campaign/{campaign_id}")
-        if campaign is None:
-            raise ContractError(f"unknown campaign {campaign_id!r}")
-        return campaign
 
     # -- awards -----------------------------------------------------------------------------
     def _decide_award(
@@ -398,13 +356,6 @@ class Incentives(Contract):
             raise ContractError(f"the co-signature by {auditor}.{cert.name} does not verify")
 
     # -- redemption, expiry, claw-back, freeze ----------------------------------------------
-    def _account(self, stub: Stub, campaign_id: str, pseudonym: str) -> MemberAccount:
-        require(pseudonym, HexDigest, "pseudonym")
-        account: MemberAccount | None = stub.get(f"member/{campaign_id}/{pseudonym}")
-        if account is None:
-            raise ContractError(f"no member {pseudonym[:12]}… in campaign {campaign_id}")
-        return account
-
     def _decide_redeem(
         self, stub: _Reader, campaign: Campaign, account: MemberAccount, item_id: str, quantity: int
     ) -> dict[str, Any]:
@@ -543,49 +494,6 @@ class Incentives(Contract):
         stub.emit(name, {"campaign": campaign_id, "pseudonym": pseudonym, "reason": reason})
         return {"status": "frozen" if reason else "active", "reason": reason}
 
-    # -- queries ----------------------------------------------------------------------------
-    @query
-    def campaign(self, stub: Stub, campaign_id: str) -> dict[str, Any]:
-        campaign = self._campaign(stub, campaign_id)
-        return {**to_plain(campaign), "transferable": False}
-
-    @query
-    def campaigns(self, stub: Stub) -> list[str]:
-        return [k.split("/", 1)[1] for k, _ in stub.range("campaign/", "campaign0")]
-
-    @query
-    def sponsors(self, stub: Stub) -> list[dict[str, Any]]:
-        return [to_plain(v) for _, v in stub.range("sponsor/", "sponsor0")]
-
-    @query
-    def motion(self, stub: Stub, motion_id: str) -> dict[str, Any] | None:
-        require(motion_id, HexDigest, "motion_id")
-        found = stub.get(f"motion/{motion_id}")
-        return None if found is None else to_plain(found)
-
-    @query
-    def account(self, stub: Stub, campaign_id: str, pseudonym: str) -> dict[str, Any]:
-        """A member's balance, totals and when the points expire (``transferable``: never)."""
-        campaign = self._campaign(stub, campaign_id)
-        account = self._account(stub, campaign_id, pseudonym)
-        return {
-            **to_plain(account),
-            "campaign": campaign_id,
-            "pseudonym": pseudonym,
-            "expires_at": campaign.spec.points_valid_until,
-            "transferable": False,
-        }
-
-    @query
-    def history(self, stub: Stub, campaign_id: str, pseudonym: str) -> list[dict[str, Any]]:
-        """Every committed change of a member's account, oldest first."""
-        self._campaign(stub, campaign_id)
-        require(pseudonym, HexDigest, "pseudonym")
-        return [
-            {"block": version[0], "tx": version[1], **({} if v is None else to_plain(v))}
-            for version, v in stub.history(f"member/{campaign_id}/{pseudonym}")
-        ]
-
     @query
     def check_award(
         self,
@@ -611,44 +519,6 @@ class Incentives(Contract):
         campaign = self._campaign(stub, campaign_id)
         account = self._account(stub, campaign_id, pseudonym)
         return self._decide_redeem(_At(stub, at), campaign, account, item, quantity)
-
-    @query
-    def totals(self, stub: Stub, campaign_id: str) -> dict[str, Any]:
-        """Funded, awarded, redeemed, expired, clawed back, remaining; distinct members is
-        suppressed (None) below :data:`SMALL_CELL` so a small cell cannot single anyone out."""
-        campaign = self._campaign(stub, campaign_id)
-        sums = {"awarded": 0, "balances": 0, "redeemed": 0, "expired": 0, "clawed_back": 0}
-        members = 0
-        for _, acct in stub.range(f"member/{campaign_id}/", f"member/{campaign_id}0"):
-            members += 1 if acct.awarded else 0
-            sums["awarded"] += acct.awarded
-            sums["balances"] += acct.balance
-            sums["redeemed"] += acct.redeemed
-            sums["expired"] += acct.expired
-            sums["clawed_back"] += acct.clawed_back
-        remaining = sum(
-            t.remaining for _, t in stub.range(f"tranche/{campaign_id}/", f"tranche/{campaign_id}0")
-        )
-        return {
-            "campaign": campaign_id,
-            "funded": campaign.spec.budget_points,
-            "remaining": remaining,
-            **sums,
-            "members": members if members >= SMALL_CELL else None,
-            "members_suppressed": members < SMALL_CELL,
-        }
-
-    @query
-    def awards(self, stub: Stub, campaign_id: str) -> list[dict[str, Any]]:
-        """The auditor's view: every award with its nullifier and evidence digest (auditor and
-        sponsor organisations only)."""
-        campaign = self._campaign(stub, campaign_id)
-        if stub.creator.org not in (campaign.sponsor, campaign.spec.auditor):
-            raise ContractError(f"only {campaign.sponsor} and the auditor see the awards")
-        return [
-            {"nullifier": k.rsplit("/", 1)[1], **to_plain(v)}
-            for k, v in stub.range(f"award/{campaign_id}/", f"award/{campaign_id}0")
-        ]
 
 
 class _At:
