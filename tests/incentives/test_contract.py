@@ -13,6 +13,7 @@ import pytest
 
 from careledger.contracts.incentive_terms import Rule
 from careledger.contracts.incentives import Incentives
+from careledger.contracts.phi_guard import PhiRejected
 from careledger.errors import ContractError, InvalidInput
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.incentives import members, sponsors
@@ -130,6 +131,9 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
                 await cast.awarder.award("plain", "visit", CredentialEvidence({}, None), "00")  # type: ignore[arg-type]
             with pytest.raises(ContractError, match="unknown campaign"):
                 await cast.awarder.award("nope", "visit", None, key)
+            # the PHI guard covers this contract: a number that could identify someone is refused
+            with pytest.raises(PhiRejected):
+                await sponsors.create_campaign(admin, spec("mrn-123456789", budget=100))
             assert await world(net, ("incentives",)) == before
 
     asyncio.run(scenario())

@@ -72,7 +72,15 @@ class MemberWallet:
         payload = redeem_payload(campaign, self.pseudonym(campaign), item, quantity, sequence)
         return self.campaign_key(campaign).sign(payload)
 
-    def holder_proof(self, subject: Ed25519Signer, campaign: str, rule: str) -> HolderProof:
-        """The evidence subject's consent that ``campaign``'s reward goes to this wallet."""
+    def holder_proof(
+        self,
+        subject: Ed25519Signer,
+        campaign: str,
+        rule: str,
+        verification_method: str | None = None,
+    ) -> HolderProof:
+        """The evidence subject's consent that ``campaign``'s reward goes to this wallet, signed
+        with ``subject`` as ``verification_method`` (default: its did:key)."""
         payload = holder_payload(campaign, rule, self.member_key(campaign))
-        return HolderProof(subject.did_key_verification_method, subject.sign(payload))
+        method = verification_method or subject.did_key_verification_method
+        return HolderProof(method, subject.sign(payload))
