@@ -39,6 +39,7 @@ The queries (campaigns, accounts, reports, the auditor view) are in
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Protocol
 
 import msgspec
@@ -69,7 +70,7 @@ from careledger.contracts.phi_guard import HexDigest, OrgId, check_struct, requi
 from careledger.contracts.values import decode_value
 from careledger.crypto.keys import verify
 from careledger.errors import ContractError, EncodingError, InvalidInput
-from careledger.identity.msp import OrgDef, Role, parse_cert
+from careledger.identity.msp import MemberCert, OrgDef, Role, parse_cert
 
 NAMESPACE = "incentives"
 FREEZE_REASONS = tuple(FreezeReason.__args__)  # type: ignore[attr-defined]
@@ -340,16 +341,15 @@ class Incentives(CampaignViews, Contract):
     def _check_cosignature(
         self, stub: Stub, auditor: str, identity: bytes, signature: bytes, payload: bytes
     ) -> None:
-        try:
-            cert, body, root_sig = parse_cert(identity)
-        except EncodingError as exc:
-            raise ContractError(f"the award needs a co-signature by {auditor}: {exc}") from exc
         raw = stub.read_namespace("_gov", f"org/{auditor}")
-        if cert.org != auditor or raw is None:
-            raise ContractError(f"the award's co-signer is not a member of auditor {auditor}")
+        if raw is None:
+            raise ContractError(f"auditor {auditor} is not an organisation of the consortium")
         org: OrgDef = decode_value(raw, OrgDef)
-        if not verify(org.root_key, body, root_sig):
-            raise ContractError(f"the co-signer's certificate is not signed by {auditor}'s root")
+        cert = _certified(identity, org.root_key)
+        if cert is None or cert.org != auditor:
+            raise ContractError(
+                f"the award needs a co-signature by a member of {auditor} (certified by its root)"
+            )
         if stub.read_namespace("_gov", f"revoked/{auditor}/{cert.serial}") is not None:
             raise ContractError(f"the co-signer {auditor}.{cert.name} is revoked")
         if not verify(cert.public_key, payload, signature):
@@ -519,6 +519,17 @@ class Incentives(CampaignViews, Contract):
         campaign = self._campaign(stub, campaign_id)
         account = self._account(stub, campaign_id, pseudonym)
         return self._decide_redeem(_At(stub, at), campaign, account, item, quantity)
+
+
+@lru_cache(maxsize=1024)
+def _certified(identity: bytes, root_key: bytes) -> MemberCert | None:
+    """The certificate in ``identity`` if ``root_key`` signed it (a pure function of its
+    arguments, so caching it keeps endorsement deterministic; auditors co-sign with few keys)."""
+    try:
+        cert, body, root_signature = parse_cert(identity)
+    except EncodingError:
+        return None
+    return cert if verify(root_key, body, root_signature) else None
 
 
 class _At:

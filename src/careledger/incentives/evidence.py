@@ -16,7 +16,8 @@ guess such as "vaccine code 140 on that date" against them:
   otherwise the credential subject's claims, so a re-issued credential for the same event is the
   same evidence);
 * the **holder tag** — (campaign, subject): one pseudonym per holder per campaign;
-* the **evidence digest** — (the whole presented evidence), for the auditor to match.
+* the **evidence digest** — (the issuer and the credential's proof values, which bind its
+  content), for the auditor to match.
 """
 
 from __future__ import annotations
@@ -97,7 +98,12 @@ def digests(
     """The on-chain digests of accepted evidence under the campaign's evidence key."""
     event = verdict.subject.encode() if rule.once_per_member else verdict.event
     if isinstance(evidence, CredentialEvidence):
-        body = jcs(dict(evidence.credential))
+        # The issuer's signature binds the credential's content: it names the evidence as well
+        # as a canonical form of the whole document would, for a fraction of the cost.
+        proofs = evidence.credential.get("proof")
+        proofs = proofs if isinstance(proofs, list) else [proofs]
+        values = [p.get("proofValue", "") for p in proofs if isinstance(p, Mapping)]
+        body = jcs({"issuer": evidence.credential.get("issuer"), "proofs": values})
     else:
         body = f"{evidence.patient}|{evidence.consent_id}".encode()
     return EvidenceDigests(
