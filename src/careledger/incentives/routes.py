@@ -17,18 +17,21 @@ from fastapi import FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from careledger.api.app import Member
-from careledger.api.codec import b64d, to_json
+from careledger.api.codec import b64d, b64e, to_json
 from careledger.api.service import NodeService
+from careledger.contracts.incentive_terms import rule_of
 from careledger.contracts.incentives import NAMESPACE
 from careledger.errors import AccessDenied, NotFound
 from careledger.identity.msp import MemberCert
-from careledger.incentives.awarding import Awarder
-from careledger.incentives.evidence import CredentialEvidence
+from careledger.incentives.awarding import AuditorCosigner, Awarder, load_campaign
+from careledger.incentives.evidence import CredentialEvidence, EvidenceDigests, EvidenceVerdict
 from careledger.incentives.wallet import HolderProof
 
 PREFIX = "/v1/incentives"
 AWARDER_STATE = "incentive_awarder"
 """``app.state`` attribute holding the node's :class:`Awarder` (set by the embedding code)."""
+COSIGNER_STATE = "incentive_cosigner"
+"""``app.state`` attribute holding an auditor node's :class:`AuditorCosigner`."""
 _CAMPAIGN = r"^[a-z][a-z0-9-]{2,39}$"
 _HEX64 = r"^[0-9a-f]{64}$"
 CampaignPath = Annotated[str, Path(pattern=_CAMPAIGN)]
@@ -65,6 +68,17 @@ class AwardIn(_Body):
     holder: HolderIn
     points: int | None = Field(default=None, ge=1, le=1_000_000_000)
     dry_run: bool = False
+
+
+class CosignIn(_Body):
+    rule: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    member_key: str = Field(pattern=_HEX64)
+    credential: dict[str, Any]
+    holder: HolderIn
+    points: int = Field(ge=1, le=1_000_000_000)
+    nullifier: str = Field(pattern=_HEX64)
+    holder_tag: str = Field(pattern=_HEX64)
+    evidence_digest: str = Field(pattern=_HEX64)
 
 
 def add_incentive_routes(
@@ -159,4 +173,37 @@ def add_incentive_routes(
             "balance": outcome.balance,
             "tx_id": outcome.tx_id,
             "message": outcome.message,
+        }
+
+    @app.post(f"{PREFIX}/campaigns/{{campaign}}/cosign", tags=["incentives"])
+    async def cosign(
+        request: Request, member: Member, campaign: CampaignPath, body: CosignIn
+    ) -> dict[str, Any]:
+        """An auditor node re-checks the evidence and co-signs the award the sponsor proposes
+        (the sponsor's members only)."""
+        cosigner: AuditorCosigner | None = getattr(request.app.state, COSIGNER_STATE, None)
+        if cosigner is None:
+            raise NotFound("this node runs no incentive co-signer (see docs/incentives.md)")
+        found = await load_campaign(service.gateway, campaign)
+        if member.org != found.sponsor:
+            raise AccessDenied(f"only {found.sponsor}'s members ask to co-sign {campaign}")
+        proof = HolderProof(
+            body.holder.verification_method, b64d(body.holder.signature, "holder.signature", 64)
+        )
+        proposed = EvidenceDigests(body.nullifier, body.holder_tag, body.evidence_digest)
+        answer = await cosigner.cosign(
+            found,
+            rule_of(found.spec, body.rule),
+            CredentialEvidence(body.credential, proof),
+            body.member_key,
+            body.points,
+            proposed,
+        )
+        if isinstance(answer, EvidenceVerdict):
+            code = None if answer.code is None else str(answer.code)
+            return {"status": "rejected", "code": code, "message": answer.message}
+        return {
+            "status": "cosigned",
+            "identity": b64e(answer.identity),
+            "signature": b64e(answer.signature),
         }

@@ -60,6 +60,7 @@ class Cast:
     status: StatusListIssuer
     awarder: Awarder
     events: IncentiveEvents
+    keys: EvidenceKeys
     unfollow: list[Any] = field(default_factory=list)
 
     async def publish_status(self) -> None:
@@ -120,6 +121,15 @@ async def approve_contracts(net: EmbeddedNetwork, names: tuple[str, ...] = CONTR
         await _settled(net)
 
 
+def ledger_checker(
+    net: EmbeddedNetwork, org: str, did_cache_seconds: float = 0.0
+) -> EvidenceChecker:
+    """An evidence checker reading DIDs, trust, status lists and consents from ``org``'s peer."""
+    query = gateway_query(net.gateway(org))
+    resolver = ledger_resolver(query, cache_ttl=did_cache_seconds)
+    return EvidenceChecker(ledger_verifier(query, resolver), resolver, query)
+
+
 async def _settled(net: EmbeddedNetwork) -> None:
     height = max(p.height() for p in net.peers.values())
     await net.wait_height(height, timeout=10)
@@ -155,15 +165,13 @@ async def prepare(
     events = IncentiveEvents()
 
     def checker(org: str) -> EvidenceChecker:
-        query = gateway_query(net.gateway(org))
-        resolver = ledger_resolver(query, cache_ttl=did_cache_seconds)
-        return EvidenceChecker(ledger_verifier(query, resolver), resolver, query)
+        return ledger_checker(net, org, did_cache_seconds)
 
     cosigner = None
     if auditor is not None:
         cosigner = AuditorCosigner(net.config.member(auditor, "client0"), checker(auditor), keys)
     awarder = Awarder(net.gateway(sponsor), checker(sponsor), keys, cosigner, events)
-    cast = Cast(net, sponsor, issuer_org, auditor, issuer, did, status, awarder, events)
+    cast = Cast(net, sponsor, issuer_org, auditor, issuer, did, status, awarder, events, keys)
     cast.unfollow.append(events.follow(net.peers[sponsor]))
     await cast.publish_status()
     await _settled(net)
