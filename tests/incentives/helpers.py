@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any
 
-from careledger.contracts.incentive_terms import CampaignSpec, CatalogueItem, ProgramType, Rule
+from careledger.contracts.incentives.terms import CampaignSpec, CatalogueItem, ProgramType, Rule
 from careledger.node.gateway import Gateway
 
 DAY_MS = 86_400_000

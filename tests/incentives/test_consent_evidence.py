@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 
 from careledger.contracts.consent import ConsentTerms, consent_id, grant_payload, revoke_payload
-from careledger.contracts.incentive_terms import Rule
+from careledger.contracts.incentives.terms import Rule
 from careledger.credentials.ledger import LedgerDidRegistry
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.incentives.codes import RejectCode

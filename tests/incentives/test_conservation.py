@@ -30,8 +30,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from careledger.contracts.incentive_terms import MemberAccount, Tranche
 from careledger.contracts.incentives import pseudonym_of
+from careledger.contracts.incentives.terms import MemberAccount, Tranche
 from careledger.contracts.values import decode_value
 from careledger.errors import ContractError, InvalidInput
 from careledger.incentives.sponsors import allow_sponsor, create_campaign

@@ -11,8 +11,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from careledger.contracts.incentive_terms import Rule
 from careledger.contracts.incentives import Incentives
+from careledger.contracts.incentives.terms import Rule
 from careledger.contracts.phi_guard import PhiRejected
 from careledger.errors import ContractError, InvalidInput
 from careledger.identity.did.keys import Ed25519Signer

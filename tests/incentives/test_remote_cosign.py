@@ -18,6 +18,7 @@ from careledger.incentives.awarding import AuditorCosigner, Awarder, EvidenceKey
 from careledger.incentives.codes import RejectCode
 from careledger.incentives.evidence import CredentialEvidence
 from careledger.incentives.remote import RemoteCosigner
+from careledger.incentives.routes import add_incentive_routes
 from careledger.incentives.sponsors import create_campaign
 from careledger.incentives.story import flu_spec, ledger_checker
 from careledger.incentives.wallet import MemberWallet
@@ -33,6 +34,7 @@ def test_the_auditor_node_cosigns_what_it_verified(tmp_path: Path) -> None:
             await create_campaign(net.gateway(SPONSOR, "admin"), flu_spec(CAMPAIGN, AUDITOR))
             service = NodeService(net.peers[AUDITOR], net.gateway(AUDITOR))
             app = create_app(service)
+            add_incentive_routes(app, service)
             lab = net.config.member(AUDITOR, "client0")
             app.app.state.incentive_cosigner = AuditorCosigner(  # type: ignore[attr-defined]
                 lab, ledger_checker(net, AUDITOR), cast.keys

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi.routing import APIRoute
 
 from careledger.api.app import create_app
 from careledger.api.auth import sign_request
@@ -18,6 +19,7 @@ from careledger.api.codec import b64e
 from careledger.api.service import NodeService
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.identity.msp import LocalIdentity
+from careledger.incentives.routes import add_incentive_routes
 from careledger.incentives.sponsors import create_campaign
 from careledger.incentives.story import flu_spec
 from careledger.incentives.wallet import MemberWallet
@@ -50,6 +52,8 @@ def test_incentive_routes(tmp_path: Path) -> None:
             service = NodeService(net.peers[SPONSOR], net.gateway(SPONSOR))
             plain = create_app(service)  # every node: reads, dry runs, redemption
             awarding = create_app(service)  # a sponsor node that runs an awarder
+            for app in (plain, awarding):
+                add_incentive_routes(app, service)
             awarding.app.state.incentive_awarder = cast.awarder  # type: ignore[attr-defined]
             payer = Signed(awarding, net.config.member(SPONSOR, "client0"))
             clinic = Signed(plain, net.config.member(CLINIC, "client0"))
@@ -127,5 +131,32 @@ def test_incentive_routes(tmp_path: Path) -> None:
                 for client in (payer, clinic, lab):
                     await client.http.aclose()
                 service.close()
+
+    asyncio.run(scenario())
+
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+
+
+def test_every_incentive_route_is_in_openapi_and_in_docs_api(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with incentive_world(tmp_path / "c", auditor=None) as cast:
+            service = NodeService(cast.net.peers[SPONSOR], cast.net.gateway(SPONSOR))
+            app = create_app(service)
+            add_incentive_routes(app, service)
+            routes = [
+                r
+                for r in app.app.routes  # type: ignore[attr-defined]
+                if isinstance(r, APIRoute) and r.path.startswith("/v1/incentives")
+            ]
+            assert len(routes) == 10
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://n") as raw:
+                spec = (await raw.get("/openapi.json")).json()
+            for route in routes:
+                for method in route.methods:
+                    assert method.lower() in spec["paths"][route.path]
+                    assert f"`{method} {route.path}`" in DOC, f"{method} {route.path}"
+            service.close()
 
     asyncio.run(scenario())

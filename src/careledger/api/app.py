@@ -228,7 +228,4 @@ def create_app(
         )
 
     app.state.service = service
-    from careledger.incentives.routes import add_incentive_routes  # a capability's own routes
-
-    add_incentive_routes(app, service)
     return NodeApp(app, max_body_bytes)

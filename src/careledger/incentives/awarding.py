@@ -19,8 +19,8 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from careledger.contracts.incentive_terms import Campaign, CampaignSpec, Rule, rule_of
 from careledger.contracts.incentives import NAMESPACE, award_payload, pseudonym_of
+from careledger.contracts.incentives.terms import Campaign, CampaignSpec, Rule, rule_of
 from careledger.errors import InvalidInput
 from careledger.identity.msp import LocalIdentity
 from careledger.incentives.codes import RejectCode

@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from careledger.contracts.incentive_terms import (
+from careledger.contracts.incentives import Incentives, pseudonym_of
+from careledger.contracts.incentives.terms import (
     AwardRecord,
     Campaign,
     HolderBinding,
@@ -36,7 +37,6 @@ from careledger.contracts.incentive_terms import (
     Tranche,
     year_of,
 )
-from careledger.contracts.incentives import Incentives, pseudonym_of
 from careledger.contracts.values import encode_value
 from careledger.crypto.keys import SigningKey
 from careledger.endorsement.simulator import Simulation

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from careledger.contracts.incentive_terms import CampaignSpec, Rule
+from careledger.contracts.incentives.terms import CampaignSpec, Rule
 from careledger.credentials.base import KeyResolver
 from careledger.credentials.canonical import jcs
 from careledger.credentials.data_integrity import parse_datetime

@@ -14,7 +14,7 @@ import httpx
 from careledger.api.auth import sign_request
 from careledger.api.client import raise_for_error
 from careledger.api.codec import b64d, b64e
-from careledger.contracts.incentive_terms import Campaign, Rule
+from careledger.contracts.incentives.terms import Campaign, Rule
 from careledger.errors import InvalidInput
 from careledger.identity.msp import LocalIdentity
 from careledger.incentives.awarding import Cosignature

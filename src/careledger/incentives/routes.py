@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from careledger.api.app import Member
+from careledger.api.app import Member, NodeApp
 from careledger.api.codec import b64d, b64e, to_json
 from careledger.api.service import NodeService
-from careledger.contracts.incentive_terms import rule_of
 from careledger.contracts.incentives import NAMESPACE
+from careledger.contracts.incentives.terms import rule_of
 from careledger.errors import AccessDenied, NotFound
 from careledger.identity.msp import MemberCert
 from careledger.incentives.awarding import AuditorCosigner, Awarder, load_campaign
@@ -82,10 +82,15 @@ class CosignIn(_Body):
 
 
 def add_incentive_routes(
-    app: FastAPI, service: NodeService, *, awarder: Awarder | None = None
+    node_app: FastAPI | NodeApp, service: NodeService, *, awarder: Awarder | None = None
 ) -> None:
-    """Mount the incentive routes on the node API. ``POST …/awards`` needs an awarder: ``awarder``
-    here, or one set later as ``app.state.incentive_awarder``."""
+    """Mount the incentive routes on the node API (:func:`careledger.api.app.create_app`'s
+    answer or its FastAPI app). ``POST …/awards`` needs an awarder: ``awarder`` here, or one set
+    later as ``app.state.incentive_awarder``; ``POST …/cosign`` a co-signer,
+    ``app.state.incentive_cosigner``."""
+    app = node_app.app if isinstance(node_app, NodeApp) else node_app
+    if not isinstance(app, FastAPI):
+        raise TypeError("add_incentive_routes needs the node API's FastAPI application")
 
     def ask(member: MemberCert, function: str, args: list[Any]) -> Any:
         return to_json(service.peer.query(NAMESPACE, function, args, member))

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from careledger.contracts.incentive_terms import CampaignSpec, check_spec
 from careledger.contracts.incentives import NAMESPACE
+from careledger.contracts.incentives.terms import CampaignSpec, check_spec
 from careledger.errors import InvalidInput
 from careledger.node.gateway import Gateway
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from careledger.contracts.incentive_terms import CampaignSpec, CatalogueItem, Rule
+from careledger.contracts.incentives.terms import CampaignSpec, CatalogueItem, Rule
+from careledger.credentials import StatusListIssuer, StatusPurpose
 from careledger.credentials.credential_types import IMMUNIZATION, issue_credential
 from careledger.credentials.data_integrity import Cryptosuite, ProofOptions, add_proof
 from careledger.credentials.ledger import (
@@ -30,7 +31,6 @@ from careledger.credentials.ledger import (
     ledger_resolver,
     ledger_verifier,
 )
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.incentives.awarding import AuditorCosigner, Awarder, EvidenceKeys
 from careledger.incentives.events import IncentiveEvents

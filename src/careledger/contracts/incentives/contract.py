@@ -1,7 +1,7 @@
 """The ``incentives`` contract: sponsor campaigns of account-bound care points (ERC-1155 style,
 token id = campaign id), with budgets, caps and no double reward.
 
-State (all under the contract's namespace; see :mod:`careledger.contracts.incentive_terms`):
+State (all under the contract's namespace; see :mod:`careledger.contracts.incentives.terms`):
 
 * ``sponsor/<org>`` and ``motion/<id>`` — who may fund campaigns: a governance motion approved
   by admins of a majority of the consortium's organisations, with a ceiling in cents.
@@ -33,8 +33,8 @@ checked here against the auditor's root key and revocations read from ``_gov``; 
 be a member of the sponsor. No transfer function exists: points are account-bound.
 
 The queries (campaigns, accounts, reports, the auditor view) are in
-:mod:`careledger.contracts.incentive_views`; terms, caps and signed payloads in
-:mod:`careledger.contracts.incentive_terms`.
+:mod:`careledger.contracts.incentives.views`; terms, caps and signed payloads in
+:mod:`careledger.contracts.incentives.terms`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any, Protocol
 import msgspec
 
 from careledger.contracts.base import Contract, Stub, invoke, query, to_plain
-from careledger.contracts.incentive_terms import (
+from careledger.contracts.incentives.terms import (
     MAX_POINTS,
     AwardRecord,
     Campaign,
@@ -65,7 +65,7 @@ from careledger.contracts.incentive_terms import (
     year_of,
     yearly_cap_cents,
 )
-from careledger.contracts.incentive_views import SMALL_CELL, CampaignViews
+from careledger.contracts.incentives.views import CampaignViews
 from careledger.contracts.phi_guard import HexDigest, OrgId, check_struct, require
 from careledger.contracts.values import decode_value
 from careledger.crypto.keys import verify
@@ -74,7 +74,6 @@ from careledger.identity.msp import MemberCert, OrgDef, Role, parse_cert
 
 NAMESPACE = "incentives"
 FREEZE_REASONS = tuple(FreezeReason.__args__)  # type: ignore[attr-defined]
-__all__ = ["SMALL_CELL", "Incentives", "award_payload", "pseudonym_of", "redeem_payload"]
 
 
 class _Reader(Protocol):

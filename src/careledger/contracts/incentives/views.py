@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from careledger.contracts.base import Stub, query, to_plain
-from careledger.contracts.incentive_terms import Campaign, MemberAccount
+from careledger.contracts.incentives.terms import Campaign, MemberAccount
 from careledger.contracts.phi_guard import HexDigest, require
 from careledger.errors import ContractError, InvalidInput
 
