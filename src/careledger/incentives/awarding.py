@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -160,6 +161,14 @@ class Awarder:
             self._campaigns[campaign_id] = found
         return found
 
+    def _tranche(self, spec: CampaignSpec) -> int:
+        """The next tranche for this awarder's awards: consecutive from a random start, so two
+        awarders of one sponsor rarely start on the same tranches."""
+        counter = self._next_tranche.get(spec.id)
+        if counter is None:
+            counter = self._next_tranche[spec.id] = itertools.count(secrets.randbelow(spec.shards))
+        return next(counter) % spec.shards
+
     def _refused(self, spec: CampaignSpec, rule: str, verdict: EvidenceVerdict) -> AwardOutcome:
         assert verdict.code is not None
         self.events.emit(
@@ -225,7 +234,7 @@ class Awarder:
             found.holder_tag,
             cosign.identity,
             cosign.signature,
-            next(self._next_tranche.setdefault(spec.id, itertools.count())) % spec.shards,
+            self._tranche(spec),
         ]
         # An award that meets another's debit of its tranche in one block (another awarder, or
         # a spill near exhaustion) fails MVCC; the retry re-simulates on the new state.
