@@ -186,6 +186,17 @@ def test_account_bound_redeem_expire_claw_back_freeze(tmp_path: Path) -> None:
             late = await members.redeem(gw, w, "short", "mug")
             assert late.code == "points_expired"
             assert await sponsors.expire(gw, "short", [pseudonym]) == 40
+            names = {e.name for e in cast.events.recent("short")}
+            assert names >= {
+                "campaign_created",
+                "reward_awarded",
+                "reward_rejected",
+                "redeemed",
+                "clawed_back",
+                "frozen",
+                "unfrozen",
+                "expired",
+            }
             report = await campaign_report(gw, "short")
             assert (report.awarded, report.redeemed, report.clawed_back, report.expired) == (
                 100,
