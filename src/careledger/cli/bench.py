@@ -229,3 +229,43 @@ def bench_credentials(seconds: float, as_json: bool) -> None:
     figures = {k: round(v, 1) for k, v in run(seconds).items()}
     title = f"careledger bench credentials ({seconds:g} s per figure, one core)"
     _print(BenchReport(title, figures, labels=LABELS), as_json)
+
+
+@bench.command("incentives")
+@click.option(
+    "--awards",
+    type=click.IntRange(1, 1_000_000),
+    default=500,
+    show_default=True,
+    help="Awards to make (each verifies a real immunization credential).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=64,
+    show_default=True,
+    help="Awards in flight at once.",
+)
+@click.option(
+    "--auditor/--no-auditor",
+    default=True,
+    show_default=True,
+    help="Campaign with an auditor organisation co-signing every award.",
+)
+@click.option(
+    "--checks",
+    type=click.IntRange(1, 1_000_000),
+    default=2_000,
+    show_default=True,
+    help="Nullifier + cap checks timed at 10,000 and at 100,000 members.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def bench_incentives(
+    awards: int, concurrency: int, auditor: bool, checks: int, as_json: bool
+) -> None:
+    """Awards/s end to end (credential verification, rules, caps, nullifier, commit) and the
+    nullifier + cap check cost at 10,000 vs 100,000 members, with a same-run ledger baseline."""
+    from careledger.bench.incentives import run
+
+    report = run(awards=awards, concurrency=concurrency, auditor=auditor, checks=checks)
+    _print(report.report(), as_json)

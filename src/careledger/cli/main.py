@@ -14,6 +14,7 @@ from careledger import __version__
 from careledger.cli.bench import bench
 from careledger.cli.console import console, say, text
 from careledger.cli.credentials_context import credentials
+from careledger.cli.incentives import incentives
 from careledger.cli.network import network
 from careledger.cli.node import node
 from careledger.cli.wallet import wallet
@@ -144,6 +145,7 @@ cli.add_command(network)
 cli.add_command(wallet)
 cli.add_command(bench)
 cli.add_command(credentials)
+cli.add_command(incentives)
 
 
 def main() -> None:

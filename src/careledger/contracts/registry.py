@@ -38,6 +38,7 @@ def default_registry() -> ContractRegistry:
     from careledger.contracts.consent import Consents
     from careledger.contracts.dids import Dids
     from careledger.contracts.governance import Governance
+    from careledger.contracts.incentives import Incentives
     from careledger.contracts.record_locator import RecordLocator
     from careledger.contracts.status_lists import StatusLists
     from careledger.contracts.tokens import Tokens
@@ -45,7 +46,7 @@ def default_registry() -> ContractRegistry:
 
     registry = ContractRegistry()
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
-    for cls in (*builtins, RecordLocator, Consents, Audit):
+    for cls in (*builtins, RecordLocator, Consents, Audit, Incentives):
         registry.register(cls)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())

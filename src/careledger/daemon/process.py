@@ -75,6 +75,7 @@ from careledger.fhir.store.envelope import MasterKey
 from careledger.fhir.store.sqlite import SQLiteResourceStore
 from careledger.httpguard import read_body, replaying
 from careledger.identity.msp import Membership
+from careledger.incentives.routes import add_incentive_routes
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.state.base import StateStore
 from careledger.ledger.state.sqlite import SQLiteStateStore
@@ -350,6 +351,7 @@ class NodeProcess:
         app = create_app(
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
         )
+        add_incentive_routes(app, self.service)  # docs/incentives.md
         scheme = "https" if cfg.tls.serves_https else "http"
         if cfg.fhir.enabled:
             self.fhir = open_fhir(

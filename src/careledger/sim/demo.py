@@ -16,6 +16,7 @@ from careledger.node.network import EmbeddedNetwork
 from careledger.node.peer import CommitEvent
 from careledger.sim.demo_credentials import CREDENTIAL_CHAPTER
 from careledger.sim.demo_fhir import FHIR_CHAPTER
+from careledger.sim.demo_incentives import INCENTIVES_CHAPTER
 from careledger.sim.demo_ledger import CLOSING_CHAPTER, LEDGER_CHAPTER
 from careledger.sim.story import ORGS, Chapter, DemoContext, Step
 
@@ -25,6 +26,7 @@ CHAPTERS: list[Chapter] = [
     LEDGER_CHAPTER,
     CREDENTIAL_CHAPTER,
     FHIR_CHAPTER,
+    INCENTIVES_CHAPTER,
     CLOSING_CHAPTER,
 ]
 

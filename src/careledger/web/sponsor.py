@@ -1,6 +1,7 @@
 """The sponsor / auditor view (campaigns, funnel, reports with small cells suppressed):
-registered, not listed in navigation, until the incentives backend lands.
-:class:`CampaignReports` raises ``NotImplementedError`` until then (the page answers 501).
+registered, not listed in navigation, until it is wired to :mod:`careledger.incentives` (merged
+after this view was written). :class:`CampaignReports` raises ``NotImplementedError`` until then
+(the page answers 501).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from careledger.web.sessions import require
 
 
 class CampaignReports:
-    """A sponsor's campaigns and their funnel (incentives backend: not merged yet)."""
+    """A sponsor's campaigns and their funnel (to read from :mod:`careledger.incentives`)."""
 
     def __init__(self, ctx: UiContext) -> None:
         self.ctx = ctx
 
     def campaigns(self) -> list[object]:
-        raise NotImplementedError("the incentives backend (campaigns, reports) is not merged")
+        raise NotImplementedError(
+            "the sponsor view is not wired to careledger.incentives (campaigns, reports) yet"
+        )
 
 
 def routes(router: APIRouter, ctx: UiContext) -> None:

@@ -1,0 +1,33 @@
+"""The incentives chapter of ``careledger demo`` on the demo's own consortium: rewarded once,
+the replay and the cap refused with their codes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from careledger.node.consortium import init_consortium
+from careledger.node.network import EmbeddedNetwork
+from careledger.sim.demo import CHAPTERS
+from careledger.sim.demo_incentives import INCENTIVES_CHAPTER
+from careledger.sim.story import ORGS, DemoContext
+
+
+def test_the_incentives_chapter_rewards_once_and_refuses_replay_and_cap(tmp_path: Path) -> None:
+    assert INCENTIVES_CHAPTER in CHAPTERS
+
+    async def scenario() -> tuple[list[str], dict[str, str]]:
+        init_consortium(tmp_path / "net", ORGS, name="demo-incentives")
+        net = EmbeddedNetwork.open(tmp_path / "net")
+        await net.start()
+        try:
+            ctx = DemoContext(net)
+            lines = [await step(ctx) for _title, step in INCENTIVES_CHAPTER.steps]
+            return lines, ctx.facts["incentives"]
+        finally:
+            await net.stop()
+
+    lines, codes = asyncio.run(scenario())
+    assert "awarded 1000 points" in lines[0]
+    assert codes["replay"] == "evidence_replayed"
+    assert codes["cap"].startswith("cap_exceeded")
