@@ -78,7 +78,19 @@ def _render_commit(event: CommitEvent) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the consortium here (default: a temporary directory, removed after).",
 )
-def demo(data_dir: Path | None) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="After the story, serve the web UI of a populated demo consortium until Ctrl-C.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port of the web UI on 127.0.0.1 with --serve (0: any free port).",
+)
+def demo(data_dir: Path | None, serve: bool, port: int) -> None:
     """Run the scripted story on an embedded three-organisation consortium."""
     from careledger.sim.demo import run_demo
 
@@ -91,12 +103,35 @@ def demo(data_dir: Path | None) -> None:
 
     try:
         asyncio.run(run_demo(directory, on_step, _render_commit))
+        console.rule(text("demo complete" + ("" if temp else f" — data kept in {directory}")))
+        if serve:
+            asyncio.run(_serve_ui(directory / "ui", port))
+        else:
+            say("See it in a browser: ", ("careledger demo --serve", "bold"))
     except CareLedgerError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        say("web UI stopped")
     finally:
         if temp:
             shutil.rmtree(directory, ignore_errors=True)
-    console.rule(text("demo complete" + ("" if temp else f" — data kept in {directory}")))
+
+
+async def _serve_ui(directory: Path, port: int) -> None:
+    from careledger.sim.demo_ui import open_demo_ui
+
+    say("Populating a demo consortium for the web UI (patient, three holders, a consent)…")
+    session = await open_demo_ui(directory, port=port)
+    try:
+        say(
+            "Web UI: ",
+            (session.url, "bold"),
+            "  (sign in as the demo patient or staff; Ctrl-C stops it)",
+        )
+        sys.stdout.flush()
+        await session.wait()
+    finally:
+        await session.close()
 
 
 @cli.command()
