@@ -44,6 +44,10 @@ from careledger.web.sessions import first, read_form, session_of
 STAFF_DOMAIN = "careledger/ui/staff-login/v1"
 CHALLENGE_TTL = 120.0
 _ROLE_OF = {Role.ADMIN: "operator", Role.CLIENT: "provider"}
+#: The desks a member may open besides its default one: an organisation's admins also act as
+#: its sponsor (incentive campaigns) and payer staff; clinicians (clients) as payer staff.
+_DESKS_OF = {Role.ADMIN: ("operator", "sponsor", "payer"), Role.CLIENT: ("provider", "payer")}
+DESKS = ("operator", "provider", "payer", "sponsor")
 
 
 def staff_login_payload(audience: str, nonce: str) -> bytes:
@@ -138,6 +142,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             audience=ctx.login_audience(),
             nonce=nonce,
             demo_members=ctx.staff_keys.labels() if ctx.staff_keys is not None else [],
+            desks=DESKS,
             error=error,
         )
 
@@ -179,6 +184,13 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             return staff_form(
                 request, f"Only {ctx.org}'s admin and client members sign in here.", 403
             )
+        desk = first(form, "desk")
+        if desk:
+            if desk not in _DESKS_OF[cert.role]:
+                return staff_form(
+                    request, f"A {cert.role.value} member cannot open that desk.", 403
+                )
+            role = desk
         session.login(role, f"{cert.org}.{cert.name}", serial=str(cert.serial))  # type: ignore[arg-type]
         return _home(request)
 
