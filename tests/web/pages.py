@@ -16,9 +16,11 @@ def login_patient(page: Page, did: str) -> None:
     page.get_by_role("heading", name="My record", level=1).wait_for()
 
 
-def login_staff(page: Page, label: str, home: str) -> None:
+def login_staff(page: Page, label: str, home: str, desk: str = "") -> None:
     page.goto("/ui/login/staff")
     page.get_by_label("Member", exact=True).select_option(label)
+    if desk:
+        page.locator("#demo_desk").select_option(desk)
     page.get_by_role("button", name="Sign with this demo key").click()
     page.get_by_role("heading", name=home, level=1).wait_for()
 

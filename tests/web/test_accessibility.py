@@ -47,6 +47,10 @@ def test_every_page_has_no_axe_violation(
     assert href is not None
     _clean(operator, axe_source, href)
 
+    sponsor = browser.new_context(**browser_context_args).new_page()
+    login_staff(sponsor, "Org1.admin", "Campaigns", desk="sponsor")
+    _clean(sponsor, axe_source, "/ui/sponsor")
+
 
 def _tab_to(page: Page, selector: str, limit: int = 80) -> None:
     """Press Tab until the element matching ``selector`` has the focus."""
