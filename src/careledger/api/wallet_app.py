@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger import __version__
+from careledger.access import Rule, access, require_rules
 from careledger.api.app import NodeApp, error_response, install_error_handlers
 from careledger.api.models import ErrorOut
 from careledger.contracts.dids import did_for_key
@@ -299,7 +300,7 @@ def create_wallet_app(
 
     install_error_handlers(app, _wallet_error)
 
-    @app.get("/v1/wallet/did", tags=["wallet"])
+    @app.get("/v1/wallet/did", tags=["wallet"], openapi_extra=access(Rule.BEARER))
     def did() -> WalletDidOut:
         """The holder's DIDs."""
         return WalletDidOut(
@@ -308,7 +309,7 @@ def create_wallet_app(
             public_key_multibase=holder.public_key.multikey,
         )
 
-    @app.get("/v1/wallet/credentials", tags=["wallet"])
+    @app.get("/v1/wallet/credentials", tags=["wallet"], openapi_extra=access(Rule.BEARER))
     def list_credentials() -> CredentialListOut:
         """Id, format and type of every stored credential; never their claims."""
         with lock:
@@ -318,6 +319,7 @@ def create_wallet_app(
     @app.get(
         "/v1/wallet/credentials/{credential_id}",
         tags=["wallet"],
+        openapi_extra=access(Rule.BEARER),
         responses={404: {"model": ErrorOut}},
     )
     def get_credential(
@@ -333,6 +335,7 @@ def create_wallet_app(
     @app.post(
         "/v1/wallet/credentials",
         tags=["wallet"],
+        openapi_extra=access(Rule.BEARER),
         status_code=201,
         responses={200: {"model": CredentialOut, "description": "Already stored"}},
     )
@@ -360,7 +363,12 @@ def create_wallet_app(
             wallet.save()
         return _summary(stored)
 
-    @app.post("/v1/wallet/presentations", tags=["wallet"], responses={404: {"model": ErrorOut}})
+    @app.post(
+        "/v1/wallet/presentations",
+        tags=["wallet"],
+        openapi_extra=access(Rule.BEARER),
+        responses={404: {"model": ErrorOut}},
+    )
     def present(body: PresentationRequestIn) -> PresentationOut:
         """An SD-JWT+KB answering the request, disclosing only the requested claims; 404 when
         no stored SD-JWT VC of that type, bound to the holder key, holds them."""
@@ -382,4 +390,5 @@ def create_wallet_app(
             disclosed=list(request.claims),
         )
 
+    require_rules(app)
     return WalletApp(app, max_body_bytes, token)
