@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import secrets
 import signal
 import ssl
@@ -52,6 +51,7 @@ from careledger.api.client import RemoteEndorser
 from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.contracts.registry import ContractRegistry, default_registry
+from careledger.crypto.keyfiles import read_secret, write_secret
 from careledger.crypto.keys import BatchVerifier
 from careledger.daemon.config import (
     FhirSettings,
@@ -200,13 +200,10 @@ def holder_secret(path: Path) -> bytes:
     """The locator salt secret in ``path`` (base64url), created (32 random bytes, mode 0600) on
     first use. It must not change: the salts of everything indexed derive from it."""
     try:
-        text = path.read_text().strip()
+        text = read_secret(path).decode().strip()  # refused when others may read it
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text + "\n")
+        write_secret(path, text + "\n")
     try:
         secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except ValueError as exc:
