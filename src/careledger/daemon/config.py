@@ -24,6 +24,7 @@
     channel = "careledger"              # jetstream only: names the streams (<CHANNEL>_TX, _BLOCKS)
     replica = true                      # jetstream only: run this org's orderer replica here
     broadcast_timeout = 15.0            # jetstream only: seconds a submit waits for the stream
+    nkey_seed = "../consortium/orgs/Org1/nats.nk"  # jetstream only: this org's NATS nkey seed
 
     [peers]                             # other organisations' node API base URLs, for endorsement
     Org2 = "http://127.0.0.1:7052"
@@ -106,6 +107,9 @@ class OrderingSettings:
     channel: str = "careledger"
     replica: bool = False
     broadcast_timeout: float = 15.0
+    nkey_seed: str = ""
+    """The organisation's NATS user nkey seed file (mode 0600), absolute once loaded; empty:
+    connect without credentials (a TLS network is mapped from the client certificate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +246,9 @@ def load_node_config(path: str | Path) -> NodeConfig:
             member=str(doc.get("member", "peer0")),
             http=HttpSettings(**_typed(http, HttpSettings)),
             state=StateSettings(**_typed(state, StateSettings)),
-            ordering=OrderingSettings(**_typed(ordering, OrderingSettings)),
+            ordering=OrderingSettings(
+                **_with_paths(ordering, OrderingSettings, ("nkey_seed",), base)
+            ),
             peers={str(k): str(v) for k, v in doc.get("peers", {}).items()},
             did_web_host=_string(doc, "did_web_host"),
             fhir=_fhir(doc.get("fhir", {}), base),
@@ -330,6 +336,11 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
             "channel": config.ordering.channel,
             "replica": config.ordering.replica,
             "broadcast_timeout": config.ordering.broadcast_timeout,
+            **(
+                {"nkey_seed": rel(Path(config.ordering.nkey_seed))}
+                if config.ordering.nkey_seed
+                else {}
+            ),
         },
         "peers": dict(config.peers),
     }
