@@ -69,7 +69,7 @@ from careledger.errors import (
 )
 from careledger.fhir import api as fhir_api
 from careledger.fhir.service import FhirService
-from careledger.fhir.store.envelope import MasterKey
+from careledger.fhir.store.keyring import MasterKeyRing
 from careledger.fhir.store.sqlite import SQLiteResourceStore
 from careledger.httpguard import read_body, replaying
 from careledger.identity.msp import Membership
@@ -241,7 +241,7 @@ def open_fhir(
     ``peers`` (org -> node API base URL): where ``$everything`` fetches other organisations'
     parts (``<url>/fhir``), signing as the gateway's member identity."""
     store_path, outbox_path, secret_path = fhir_paths(settings, data_dir)
-    key = MasterKey.from_env(settings.master_key_env)
+    key = MasterKeyRing.from_env(settings.master_key_env)  # + <env>_PREVIOUS while rotating
     secret = holder_secret(secret_path)
     store = SQLiteResourceStore(store_path, key)
     try:
