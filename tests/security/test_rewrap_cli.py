@@ -54,7 +54,7 @@ def test_rewrap_keys_checks_then_rewraps_then_reports_none_left(
     done = runner.invoke(cli, [*args, "--batch", "2"])
     assert done.exit_code == 0, done.output
     assert "re-wrapped 3 patient keys in 2 batches" in done.output
-    assert f"{ENV}_PREVIOUS may now be unset" in done.output
+    assert f"{ENV}_PREVIOUS may now be removed" in done.output
     assert runner.invoke(cli, [*args, "--check"]).exit_code == 0
     assert old not in done.output
     assert new not in done.output

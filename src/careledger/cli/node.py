@@ -64,8 +64,8 @@ def start(config_path: Path) -> None:
 def rewrap_keys(config_path: Path, batch: int, check: bool) -> None:
     """Re-wrap the FHIR store's patient keys onto the current master key, while the node runs.
 
-    The node must already run with the new key in its master key variable and the old one in
-    the same name + _PREVIOUS (docs/security.md, rotating the FHIR master key)."""
+    The node must already use the new key as its current one and keep the old one in its ring
+    (docs/security.md, rotating the FHIR master key)."""
     from careledger.daemon.config import load_node_config
     from careledger.daemon.process import fhir_paths
     from careledger.fhir.store.keyring import PREVIOUS_SUFFIX, MasterKeyRing, rewrap
@@ -76,7 +76,7 @@ def rewrap_keys(config_path: Path, batch: int, check: bool) -> None:
         store_path, _outbox, _secret = fhir_paths(config.fhir, config.data_dir)
         if not config.fhir.enabled or not store_path.exists():
             raise CareLedgerError(f"{config_path}: this node has no FHIR store ([fhir] enabled)")
-        ring = MasterKeyRing.from_env(config.fhir.master_key_env)
+        ring = MasterKeyRing.load(config.fhir.master_key_file, config.fhir.master_key_env)
         store = SQLiteResourceStore(store_path, ring)
         try:
             if check:
@@ -94,7 +94,12 @@ def rewrap_keys(config_path: Path, batch: int, check: bool) -> None:
         f"({report.seconds} s) onto master key {ring.key_id}; {report.remaining} left"
     )
     if report.remaining == 0:
-        click.echo(f"{config.fhir.master_key_env}{PREVIOUS_SUFFIX} may now be unset")
+        older = (
+            f"the older keys of {config.fhir.master_key_file}"
+            if config.fhir.master_key_file
+            else f"{config.fhir.master_key_env}{PREVIOUS_SUFFIX}"
+        )
+        click.echo(f"{older} may now be removed")
 
 
 if __name__ == "__main__":

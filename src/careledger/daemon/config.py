@@ -34,6 +34,7 @@
     store = "fhir.sqlite"               # default <data_dir>/fhir.sqlite
     outbox = ""                         # default <store without .sqlite>.ledger.sqlite
     master_key_env = "CARELEDGER_FHIR_MASTER_KEY"  # env var holding the base64url master key
+    master_key_file = ""                # or: 0600 file of keys, current first; SIGHUP reloads
     secret_file = ""                    # holder secret; default <data_dir>/fhir-holder.secret
     base_url = ""                       # public URL of /fhir; default http://<host>:<port>/fhir
     allow_unsigned = false              # unsigned requests are the organisation's own users
@@ -79,7 +80,7 @@ _TOP_LEVEL = (
     "fhir",
     "tls",
 )
-_FHIR_PATHS = ("store", "outbox", "secret_file")
+_FHIR_PATHS = ("store", "outbox", "secret_file", "master_key_file")
 _TLS_PATHS = ("cert", "key", "ca")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -121,6 +122,7 @@ class FhirSettings:
     store: str = ""
     outbox: str = ""
     master_key_env: str = "CARELEDGER_FHIR_MASTER_KEY"
+    master_key_file: str = ""
     secret_file: str = ""
     base_url: str = ""
     allow_unsigned: bool = False

@@ -183,6 +183,7 @@ class FhirNode:
     ledger: ProviderLedger
     app: ASGIApp
     client: httpx.AsyncClient | None = None  # to the other organisations' /fhir ($everything)
+    keys: MasterKeyRing | None = None  # the store's master keys, reloaded on SIGHUP
 
     async def close(self, *, flush_timeout: float = 5.0) -> None:
         """Try to submit what is pending (bounded), then stop; the rest stays in the outbox."""
@@ -241,7 +242,7 @@ def open_fhir(
     ``peers`` (org -> node API base URL): where ``$everything`` fetches other organisations'
     parts (``<url>/fhir``), signing as the gateway's member identity."""
     store_path, outbox_path, secret_path = fhir_paths(settings, data_dir)
-    key = MasterKeyRing.from_env(settings.master_key_env)  # + <env>_PREVIOUS while rotating
+    key = MasterKeyRing.load(settings.master_key_file, settings.master_key_env)
     secret = holder_secret(secret_path)
     store = SQLiteResourceStore(store_path, key)
     try:
@@ -272,7 +273,7 @@ def open_fhir(
         allow_unsigned=settings.allow_unsigned,
         max_body_bytes=max_body_bytes,
     )
-    return FhirNode(service, ledger, guarded, client)
+    return FhirNode(service, ledger, guarded, client, key)
 
 
 class NodeProcess:
@@ -365,6 +366,20 @@ class NodeProcess:
         )
         await self.server.start()
 
+    def reload_keys(self) -> None:
+        """Re-read the FHIR master keys (SIGHUP): the rotation of docs/security.md, without a
+        restart. A key file that does not load leaves the keys in use, and is logged."""
+        if self.fhir is None or self.fhir.keys is None:
+            return
+        try:
+            ring = self.fhir.keys.reload()
+        except CareLedgerError as exc:
+            log.error("FHIR master keys not reloaded, the previous ones stay in use: %s", exc)
+            return
+        log.info(
+            "FHIR master keys reloaded: current %s, %d in the ring", ring.key_id, len(ring.key_ids)
+        )
+
     async def _wait_genesis(self) -> None:
         assert self.peer is not None
         assert self._peer_task is not None
@@ -413,12 +428,14 @@ class NodeProcess:
 
 
 async def run_node(config_path: str | Path, *, ready: Any = None) -> None:
-    """Run the node a config file describes until SIGTERM/SIGINT; ``ready(url)`` once serving."""
+    """Run the node a config file describes until SIGTERM/SIGINT; ``ready(url)`` once serving;
+    SIGHUP reloads the FHIR master keys."""
     node = NodeProcess(load_node_config(config_path))
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, node.reload_keys)
     try:
         await node.start()
         if ready is not None:
@@ -431,6 +448,6 @@ async def run_node(config_path: str | Path, *, ready: Any = None) -> None:
         if waiting in done:
             waiting.result()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await node.stop()
