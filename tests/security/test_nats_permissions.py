@@ -169,6 +169,11 @@ def test_network_up_gives_each_organisation_a_private_nkey(tmp_path: Path) -> No
         asyncio.run(scenario())
         statuses = asyncio.run(control.status(layout))
         assert all(s.height is not None and s.height >= 1 for s in statuses), statuses
+        # No process of the network logged a seed (nodes, NATS servers).
+        logs = [layout.log_file(name) for name in [*spec.orgs, "nats0", "nats1", "nats2"]]
+        text = "".join(p.read_text(errors="replace") for p in logs if p.exists())
+        assert text
+        assert [org for org, seed in seeds.items() if seed.read_text().strip() in text] == []
     finally:
         if (directory / "network.toml").exists():
             control.down(NetworkLayout(directory))

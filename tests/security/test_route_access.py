@@ -24,6 +24,7 @@ import msgspec
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import Mount
 
 from careledger.access import Rule, UndeclaredAccess, access, require_rules, rules_of
 from careledger.api.server import ApiServer
@@ -52,6 +53,8 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
 KEY_ENV = "CARELEDGER_TEST_AUTHZ_MASTER_KEY"
 REVOKED_SERIAL = 99
 FRAMEWORK_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+WALKED_MOUNTS = {"/fhir"}
+SRC = Path(__file__).resolve().parents[2] / "src" / "careledger"
 
 
 @asynccontextmanager
@@ -169,6 +172,12 @@ def test_every_route_declares_a_rule_and_every_caller_gets_what_it_allows(
                 + _routes("wallet", wallet_doc)
             )
             assert [f"{r.method} {r.path}" for r in routes if r.rule is None] == []
+            served = c.nodes["Org1"].app
+            assert served is not None
+            mounts = {r.path for r in served.app.routes if isinstance(r, Mount)}  # type: ignore[attr-defined]
+            assert mounts == WALKED_MOUNTS, (
+                "a new mounted API: add its OpenAPI document to the walk"
+            )
 
             walk = Walk(
                 node,
@@ -239,6 +248,17 @@ def test_a_route_without_a_rule_is_refused_when_the_app_is_built() -> None:
 
     with pytest.raises(UndeclaredAccess, match="GET /v1/forgotten"):
         require_rules(app)
+
+
+def test_every_fastapi_app_in_src_refuses_undeclared_routes() -> None:
+    """A module that builds a FastAPI application (node, FHIR, wallet; payer, incentives and the
+    web UI when they land) also calls require_rules on it."""
+    unchecked = []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"\bFastAPI\(", text) and "require_rules(" not in text:
+            unchecked.append(str(path.relative_to(SRC)))
+    assert unchecked == []
 
 
 def test_the_node_app_has_no_route_outside_openapi_but_the_framework_s(

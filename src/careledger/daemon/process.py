@@ -45,7 +45,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger.aio import stop_task
-from careledger.api.app import create_app
+from careledger.api.app import NodeApp, create_app
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.client import RemoteEndorser
 from careledger.api.server import ApiServer
@@ -300,6 +300,7 @@ class NodeProcess:
         self._peer_task: asyncio.Task[None] | None = None
         self._replica: Any = None
         self.fhir: FhirNode | None = None
+        self.app: NodeApp | None = None  # what the API server serves (routes, mounts)
 
     @property
     def url(self) -> str:
@@ -357,6 +358,7 @@ class NodeProcess:
             )
             assert isinstance(app.app, FastAPI)
             app.app.mount("/fhir", self.fhir.app)
+        self.app = app
         self.server = ApiServer(
             app,
             cfg.http.host,
