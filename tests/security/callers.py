@@ -31,6 +31,7 @@ class Caller(enum.StrEnum):
     ANONYMOUS = "anonymous"
     OTHER_ORG = "member of another organisation"
     REVOKED = "revoked member (own organisation)"
+    OWN_SERVER_KEY = "own organisation's orderer member (a server's key, not a user's)"
 
 
 class Outcome(enum.Enum):
@@ -47,6 +48,10 @@ _WRITES = {"POST", "PUT", "DELETE", "PATCH"}
 def expected(rule: Rule, caller: Caller, method: str, path: str) -> Outcome:
     """What ``caller`` must get from a ``method path`` route declared ``rule``."""
     if caller is Caller.OWN or rule is Rule.OPEN:
+        return Outcome.ALLOWED
+    if caller is Caller.OWN_SERVER_KEY and rule in (Rule.OWN_ORG, Rule.CONSENT):
+        return Outcome.FORBIDDEN  # a current member, but not one of the organisation's users
+    if caller is Caller.OWN_SERVER_KEY and rule is not Rule.BEARER:
         return Outcome.ALLOWED
     if rule is Rule.BEARER:
         return Outcome.UNAUTHENTICATED  # no token / another holder's token

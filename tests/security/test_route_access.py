@@ -188,6 +188,7 @@ def test_every_route_declares_a_rule_and_every_caller_gets_what_it_allows(
                     Caller.ANONYMOUS: None,
                     Caller.OTHER_ORG: consortium.member("Org2", "client0"),
                     Caller.REVOKED: revoked,
+                    Caller.OWN_SERVER_KEY: consortium.member("Org1", "orderer0"),
                 },
                 {
                     "number": "0",

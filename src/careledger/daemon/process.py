@@ -72,7 +72,7 @@ from careledger.fhir.service import FhirService
 from careledger.fhir.store.keyring import MasterKeyRing
 from careledger.fhir.store.sqlite import SQLiteResourceStore
 from careledger.httpguard import read_body, replaying
-from careledger.identity.msp import Membership
+from careledger.identity.msp import Membership, Role
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.state.base import StateStore
 from careledger.ledger.state.sqlite import SQLiteStateStore
@@ -113,6 +113,9 @@ def fhir_requester(request: Request) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_FHIR_USER_ROLES = (Role.CLIENT, Role.ADMIN)
+
+
 def _read_only(method: str, path: str) -> bool:
     return method in ("GET", "HEAD") or (method == "POST" and path.rstrip("/").endswith("/_search"))
 
@@ -123,8 +126,9 @@ class FhirAuth:
     A request signed like the node API's signed requests (docs/api.md: the three
     ``X-CareLedger-*`` headers over method, target, timestamp and body hash) by a current member
     of *another* organisation is that organisation: the access policy (consent) decides what it
-    is served, and it may only read and search (anything else is 403). Signed by a member of the
-    node's own organisation: the organisation's own user. Unsigned: the organisation's own user
+    is served, and it may only read and search (anything else is 403). Signed by a client or
+    admin member of the node's own organisation: the organisation's own user (its peer and
+    orderer members are refused, 403). Unsigned: the organisation's own user
     when ``allow_unsigned`` (a trusted front end does the authentication), else 401. Errors are
     FHIR OperationOutcomes."""
 
@@ -168,7 +172,15 @@ class FhirAuth:
         query: bytes = scope.get("query_string", b"")
         target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         cert = check_request(self.membership(), method, target, Headers(scope=scope), body)
+        capabilities = method == "GET" and str(scope["path"]).endswith("/metadata")
         if cert.org == self.org:
+            if cert.role not in _FHIR_USER_ROLES and not capabilities:
+                # Least privilege: a peer's or orderer's key lives on a server, not with a user;
+                # stolen from there it must not open the organisation's patient records.
+                raise AccessDenied(
+                    f"{cert.org}.{cert.name} is a {cert.role} member: the organisation's FHIR "
+                    "users sign as client or admin members"
+                )
             return None
         if not _read_only(method, str(scope["path"])):
             raise AccessDenied(f"{cert.org} may only read and search this organisation's FHIR data")
