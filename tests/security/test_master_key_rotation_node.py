@@ -7,22 +7,33 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import logging
 import os
 import re
+import signal
 import tomllib
 from pathlib import Path
 
 import httpx
 import msgspec
+import pytest
 from click.testing import CliRunner
 
 from careledger.api.auth import sign_request
 from careledger.cli.main import cli
 from careledger.crypto.keyfiles import write_secret
-from careledger.daemon.config import FhirSettings, NodeConfig, save_node_config
+from careledger.daemon.config import (
+    FhirSettings,
+    HttpSettings,
+    NodeConfig,
+    OrderingSettings,
+    save_node_config,
+)
+from careledger.daemon.process import run_node
+from careledger.fhir.store.envelope import MasterKey
 from careledger.node.consortium import ConsortiumConfig
 from careledger.sim.demo_fhir import CONTRACT_POLICY, CONTRACTS
-from tests.api.nodes import cluster
+from tests.api.nodes import cluster, free_port
 
 PATIENTS = 6
 
@@ -128,5 +139,42 @@ def test_a_running_node_rotates_its_master_key_without_refusing_a_request(
                 assert store.stale_patient_keys() == 0  # type: ignore[attr-defined]
             saved = tomllib.loads(config_path.read_text())
             assert saved["fhir"]["master_key_file"]
+
+    asyncio.run(main())
+
+
+def test_sighup_reloads_the_master_keys_of_a_node_run_by_run_node(
+    consortium: ConsortiumConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`careledger node start` (run_node) turns SIGHUP into a reload of the key file."""
+    key_file = tmp_path / "fhir-master.keys"
+    old, new = _key(), _key()
+    write_secret(key_file, f"{old}\n")
+    config = NodeConfig(
+        org="Org1",
+        consortium=consortium.dir,
+        data_dir=tmp_path / "data",
+        http=HttpSettings(port=free_port()),
+        ordering=OrderingSettings(backend="embedded-solo"),
+        fhir=FhirSettings(enabled=True, master_key_file=str(key_file)),
+    )
+    path = tmp_path / "org1.toml"
+    save_node_config(config, path)
+    caplog.set_level(logging.INFO, logger="careledger.node")
+
+    async def main() -> None:
+        ready = asyncio.Event()
+        running = asyncio.create_task(run_node(path, ready=lambda _url: ready.set()))
+        async with asyncio.timeout(30):
+            await ready.wait()
+        write_secret(key_file, f"{new}\n{old}\n")
+        os.kill(os.getpid(), signal.SIGHUP)
+        want = f"current {MasterKey.from_text(new).key_id}, 2 in the ring"
+        async with asyncio.timeout(10):
+            while not any(want in r.getMessage() for r in caplog.records):
+                await asyncio.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+        async with asyncio.timeout(30):
+            await running
 
     asyncio.run(main())
