@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from careledger.crypto.keyfiles import check_private, read_secret, write_secret
+from careledger.crypto.keyfiles import check_private, private_dir, read_secret, write_secret
 from careledger.errors import InvalidInput
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -76,7 +76,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_local_ca(directory: Path, name: str = "CareLedger local CA") -> tuple[Path, Path]:
     """A new CA (certificate, key) in ``directory``: ``ca.crt``, ``ca.key`` (mode 0600)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # holds private keys: 0700 when new
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -131,7 +131,7 @@ def issue_certificate(
         )
         .sign(signer, hashes.SHA256())
     )
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # holds private keys: 0700 when new
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key, key_path)

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from careledger.crypto.keyfiles import InsecureKeyFile, read_secret, write_secret
+from careledger.daemon.config import OrderingSettings
+from careledger.daemon.ordering_setup import jetstream_settings
 from careledger.daemon.process import holder_secret
+from careledger.netctl.nats_credentials import new_user_seed
 from careledger.node.consortium import ConsortiumConfig, init_consortium
 from careledger.tls import local_node_certificates, server_context
 
@@ -75,3 +78,18 @@ def test_the_fhir_holder_secret_is_created_private_and_refused_when_loose(tmp_pa
     path.chmod(0o640)
     with pytest.raises(InsecureKeyFile):
         holder_secret(path)
+
+
+def test_tls_directories_are_private(tmp_path: Path) -> None:
+    local_node_certificates(tmp_path / "tls", ["Org1"])
+    assert _mode(tmp_path / "tls") == _mode(tmp_path / "tls" / "orgs") == 0o700
+
+
+def test_a_node_refuses_a_nats_seed_others_may_read(tmp_path: Path) -> None:
+    seed = tmp_path / "nats.nk"
+    new_user_seed(seed)
+    settings = OrderingSettings(servers=("nats://127.0.0.1:4222",), nkey_seed=str(seed))
+    assert jetstream_settings(settings).extra["nkeys_seed"] == str(seed)
+    seed.chmod(0o644)
+    with pytest.raises(InsecureKeyFile, match=r"nats\.nk"):
+        jetstream_settings(settings)
