@@ -197,6 +197,9 @@ def test_every_route_declares_a_rule_and_every_caller_gets_what_it_allows(
                     "resource_id": made.json()["id"],
                     "version": "1",
                     "credential_id": "urn:uuid:00000000-0000-0000-0000-000000000000",
+                    "file": "sha256-0000.jsonld",
+                    "org": "Org1",
+                    "name": "walk-list",
                 },
             )
             failures: list[str] = []
