@@ -7,7 +7,8 @@ its rule with :func:`access`, which puts it in the route's OpenAPI operation as
     @app.get("/v1/state", openapi_extra=access(Rule.MEMBER))
 
 :func:`require_rules` runs when an application is built and raises :class:`UndeclaredAccess`
-naming any route without a rule, so a new route cannot be served until it says who may call it;
+naming any route without a rule (hidden and plain Starlette routes included), so a new route
+cannot be served until it says who may call it;
 ``tests/security/test_route_access.py`` then calls every route of a running node as an anonymous
 caller, a member of another organisation and a revoked member and holds each route to its rule.
 docs/security.md has the table.
@@ -72,16 +73,32 @@ def rules_of(openapi: dict[str, Any]) -> dict[tuple[str, str], Rule | None]:
     return found
 
 
+def _framework_paths(app: Any) -> set[str]:
+    """The FastAPI application's own routes: its OpenAPI document and the pages showing it."""
+    names = ("openapi_url", "docs_url", "redoc_url", "swagger_ui_oauth2_redirect_url")
+    return {path for path in (getattr(app, n, None) for n in names) if path}
+
+
+def undeclared(app: Any) -> list[str]:
+    """``METHOD path`` of every route of the FastAPI ``app`` that declares no rule, hidden
+    (``include_in_schema=False``) and plain Starlette routes included; mounted applications are
+    checked where they are built."""
+    framework = _framework_paths(app)
+    missing = []
+    for route in app.routes:
+        methods = getattr(route, "methods", None)
+        if not methods or route.path in framework:
+            continue  # a mount, a websocket, or the framework's description of the API
+        extra = getattr(route, "openapi_extra", None) or {}
+        if not any(rule.value == extra.get(AUTH_KEY) for rule in Rule):
+            missing += [f"{m} {route.path}" for m in sorted(methods) if m != "HEAD"]
+    return sorted(missing)
+
+
 def require_rules(app: Any) -> None:
-    """Raise :class:`UndeclaredAccess` unless every route of the FastAPI ``app`` (its OpenAPI
-    document) declares a rule."""
-    try:
-        declared = rules_of(app.openapi())
-    finally:
-        app.openapi_schema = None  # routes added later must appear in the served document
-    missing = sorted(
-        f"{method} {path}" for (method, path), rule in declared.items() if rule is None
-    )
+    """Raise :class:`UndeclaredAccess` unless every route of the FastAPI ``app`` declares a
+    rule (:func:`undeclared`)."""
+    missing = undeclared(app)
     if missing:
         raise UndeclaredAccess(
             f"{app.title}: routes without an access rule: {', '.join(missing)} "

@@ -26,7 +26,14 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
-from careledger.access import Rule, UndeclaredAccess, access, require_rules, rules_of
+from careledger.access import (
+    Rule,
+    UndeclaredAccess,
+    access,
+    require_rules,
+    rules_of,
+    undeclared,
+)
 from careledger.api.server import ApiServer
 from careledger.api.wallet_app import HOLDER_KEY, create_wallet_app, new_token
 from careledger.credentials.wallet import Wallet
@@ -252,6 +259,26 @@ def test_a_route_without_a_rule_is_refused_when_the_app_is_built() -> None:
 
     with pytest.raises(UndeclaredAccess, match="GET /v1/forgotten"):
         require_rules(app)
+
+
+def test_hidden_and_plain_routes_need_a_rule_too() -> None:
+    app = FastAPI(title="A later UI", openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/ui/page", include_in_schema=False)
+    async def page() -> dict[str, str]:
+        return {}
+
+    async def plain(_request: Any) -> Any:
+        return None
+
+    app.add_route("/ui/plain", plain, methods=["POST"])
+    assert undeclared(app) == ["GET /ui/page", "POST /ui/plain"]
+
+    @app.get("/ui/declared", include_in_schema=False, openapi_extra=access(Rule.OWN_ORG))
+    async def declared() -> dict[str, str]:
+        return {}
+
+    assert "GET /ui/declared" not in undeclared(app)
 
 
 def test_every_fastapi_app_in_src_refuses_undeclared_routes() -> None:
