@@ -9,6 +9,7 @@ the seeds are in each organisation's directory, 0600, and the nodes run on them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,6 +109,10 @@ def test_nkey_users_only_orderers_publish_blocks_nobody_deletes_or_purges(
                         await asyncio.wait_for(js.purge_stream(stream), 2)
             info = await asyncio.wait_for(js1.stream_info(settings.blocks_stream), 2)
             assert info.state.messages == 1  # the orderer's block only
+            shrunk = dataclasses.replace(info.config, max_msgs=1)
+            for js in (js1, js3):  # nor reconfigure one (here: to keep one message only)
+                with pytest.raises((TimeoutError, nats.errors.Error)):
+                    await asyncio.wait_for(js.update_stream(shrunk), 2)
             tx = await asyncio.wait_for(js1.stream_info(settings.tx_stream), 2)
             assert tx.state.messages == 1
         finally:
