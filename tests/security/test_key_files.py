@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from careledger.crypto.keyfiles import InsecureKeyFile, read_secret, write_secret
 from careledger.daemon.config import OrderingSettings
@@ -93,3 +96,16 @@ def test_a_node_refuses_a_nats_seed_others_may_read(tmp_path: Path) -> None:
     seed.chmod(0o644)
     with pytest.raises(InsecureKeyFile, match=r"nats\.nk"):
         jetstream_settings(settings)
+
+
+@given(mode=st.integers(min_value=0o400, max_value=0o777))
+@settings(max_examples=60, deadline=None)
+def test_a_key_file_is_read_exactly_when_only_its_owner_has_access(mode: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = write_secret(Path(directory) / "k.key", "seed")
+        path.chmod(mode)
+        if mode & 0o077:
+            with pytest.raises(InsecureKeyFile):
+                read_secret(path)
+        else:
+            assert read_secret(path) == b"seed"
