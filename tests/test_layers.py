@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "sqlite_files": 0,
     "tls": 0,
     "httpguard": 0,
+    "access": 0,
     "crypto": 0,
     # the ledger core
     "identity": 1,

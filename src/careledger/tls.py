@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from careledger.crypto.keyfiles import check_private, private_dir, read_secret, write_secret
 from careledger.errors import InvalidInput
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -56,14 +57,12 @@ class TlsFiles:
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
-    path.chmod(0o600)
+    write_secret(path, pem)  # mode 0600 from the first byte
 
 
 def _name(common_name: str) -> x509.Name:
@@ -77,7 +76,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_local_ca(directory: Path, name: str = "CareLedger local CA") -> tuple[Path, Path]:
     """A new CA (certificate, key) in ``directory``: ``ca.crt``, ``ca.key`` (mode 0600)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # holds private keys: 0700 when new
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -105,7 +104,7 @@ def issue_certificate(
     """A certificate for ``hosts`` (IP addresses or DNS names) signed by the CA, usable as
     server and client: ``<name>.crt`` and ``<name>.key`` in ``directory``."""
     ca = x509.load_pem_x509_certificate(ca_cert.read_bytes())
-    signer = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
+    signer = serialization.load_pem_private_key(read_secret(ca_key), password=None)
     if not isinstance(signer, ec.EllipticCurvePrivateKey):
         raise InvalidInput(f"{ca_key} is not an EC private key")
     sans: list[x509.GeneralName] = []
@@ -132,7 +131,7 @@ def issue_certificate(
         )
         .sign(signer, hashes.SHA256())
     )
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)  # holds private keys: 0700 when new
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key, key_path)
@@ -157,7 +156,7 @@ def client_context(
     try:
         context = ssl.create_default_context(cafile=None if ca is None else str(ca))
         if cert is not None and key is not None:
-            context.load_cert_chain(str(cert), str(key))
+            context.load_cert_chain(str(cert), str(check_private(key)))
     except (OSError, ssl.SSLError) as exc:
         raise InvalidInput(f"cannot load TLS files ({ca}, {cert}): {exc}") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -172,7 +171,7 @@ def server_context(files: TlsFiles, *, require_client_cert: bool = False) -> ssl
     try:
         cafile = None if files.ca is None else str(files.ca)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=cafile)
-        context.load_cert_chain(str(files.cert), str(files.key))
+        context.load_cert_chain(str(files.cert), str(check_private(files.key)))
     except (OSError, ssl.SSLError) as exc:
         raise InvalidInput(f"cannot load TLS files ({files.cert}, {files.ca}): {exc}") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -123,7 +123,9 @@ def test_layout_of_a_consortium(net: NetworkLayout) -> None:
     async def streams() -> None:
         import nats
 
-        nc = await nats.connect(spec.nats_urls)
+        seed = control.nats_client_seed(net, spec)  # NATS users are nkeys (docs/security.md)
+        assert seed is not None
+        nc = await nats.connect(spec.nats_urls, nkeys_seed=str(seed))
         try:
             for name in ("CARELEDGER_TX", "CARELEDGER_BLOCKS"):
                 info = await nc.jetstream().stream_info(name)

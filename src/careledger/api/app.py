@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from careledger import __version__
+from careledger.access import Rule, access, require_rules
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.codec import b64d
 from careledger.api.contexts import add_context_routes
@@ -150,7 +151,7 @@ def create_app(
     add_context_routes(app)  # public JSON-LD contexts (careledger.api.contexts)
     add_status_list_token_routes(app, service)  # public status list tokens
 
-    @app.get("/v1/health", tags=["node"])
+    @app.get("/v1/health", tags=["node"], openapi_extra=access(Rule.OPEN))
     async def health() -> HealthOut:
         """Liveness and height; open to anyone."""
         return service.health()
@@ -158,6 +159,7 @@ def create_app(
     @app.get(
         "/.well-known/did.json",
         tags=["node"],
+        openapi_extra=access(Rule.OPEN),
         response_class=JSONResponse,
         responses={200: {"content": {"application/did+json": {}}}, 404: {"model": ErrorOut}},
     )
@@ -172,34 +174,34 @@ def create_app(
         document = render_did_json(did, [PublicKey.ed25519(org.root_key)])
         return JSONResponse(document, media_type="application/did+json")
 
-    @app.post("/v1/endorse", tags=["transactions"])
+    @app.post("/v1/endorse", tags=["transactions"], openapi_extra=access(Rule.SIGNED_PROPOSAL))
     async def endorse(body: SignedProposal) -> EndorseOut:
         """Simulate a signed proposal on this node's peer and sign the result (for gateways)."""
         return service.endorse(*_signed(body))
 
-    @app.post("/v1/submit", tags=["transactions"])
+    @app.post("/v1/submit", tags=["transactions"], openapi_extra=access(Rule.SIGNED_PROPOSAL))
     async def submit(body: SignedProposal) -> SubmitOut:
         """Endorse across organisations, order, and wait until this node commits it."""
         return await service.submit(*_signed(body))
 
-    @app.post("/v1/evaluate", tags=["transactions"])
+    @app.post("/v1/evaluate", tags=["transactions"], openapi_extra=access(Rule.SIGNED_PROPOSAL))
     async def evaluate(body: SignedProposal) -> EvaluateOut:
         """Run a query function against this node's committed state."""
         return service.evaluate(*_signed(body))
 
-    @app.get("/v1/state", tags=["ledger"])
+    @app.get("/v1/state", tags=["ledger"], openapi_extra=access(Rule.MEMBER))
     async def state(_member: Member) -> StateOut:
         """Heights, state root and last block hash of this node."""
         return service.state()
 
-    @app.get("/v1/blocks/{number}", tags=["ledger"])
+    @app.get("/v1/blocks/{number}", tags=["ledger"], openapi_extra=access(Rule.MEMBER))
     async def block(
         _member: Member, number: Annotated[int, Path(ge=0, le=_MAX_BLOCK_NUMBER)]
     ) -> BlockOut:
         """One block with its validation codes and raw bytes."""
         return service.block(number)
 
-    @app.get("/v1/transactions/{tx_id}", tags=["ledger"])
+    @app.get("/v1/transactions/{tx_id}", tags=["ledger"], openapi_extra=access(Rule.MEMBER))
     async def transaction(_member: Member, tx_id: Annotated[str, Path(pattern=_TX_ID)]) -> TxOut:
         """Where a transaction committed, its code and its envelope."""
         return service.transaction(tx_id)
@@ -207,14 +209,16 @@ def create_app(
     @app.get(
         "/v1/events",
         tags=["ledger"],
+        openapi_extra=access(Rule.MEMBER),
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def events(
-        _member: Member, start: Annotated[int, Query(ge=0, le=_MAX_BLOCK_NUMBER)] = 0
+        reader: Member, start: Annotated[int, Query(ge=0, le=_MAX_BLOCK_NUMBER)] = 0
     ) -> StreamingResponse:
-        """Server-sent events: one ``commit`` event per block from ``start`` on."""
-        stream = service.commit_events(start)
+        """Server-sent events: one ``commit`` event per block from ``start`` on; the stream
+        ends when its reader's membership is revoked."""
+        stream = service.commit_events(start, reader)
 
         async def lines() -> AsyncIterator[bytes]:
             try:
@@ -232,4 +236,5 @@ def create_app(
         )
 
     app.state.service = service
+    require_rules(app)
     return NodeApp(app, max_body_bytes)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Header, Path, Response
 
+from careledger.access import Rule, access
 from careledger.api.models import ErrorOut
 from careledger.credentials.health_context import (
     CACHE_CONTROL,
@@ -39,7 +40,13 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
 def add_context_routes(app: FastAPI) -> None:
     """Serve the health context at ``/contexts/health/v1`` and its content-addressed path."""
 
-    @app.get(VERSIONED_PATH, tags=["credentials"], response_class=Response, responses=_RESPONSES)
+    @app.get(
+        VERSIONED_PATH,
+        tags=["credentials"],
+        response_class=Response,
+        responses=_RESPONSES,
+        openapi_extra=access(Rule.OPEN),
+    )
     async def health_context(
         if_none_match: str | None = Header(default=None),
     ) -> Response:
@@ -49,6 +56,7 @@ def add_context_routes(app: FastAPI) -> None:
     @app.get(
         "/contexts/{file}",
         tags=["credentials"],
+        openapi_extra=access(Rule.OPEN),
         response_class=Response,
         responses={**_RESPONSES, 404: {"model": ErrorOut}},
     )

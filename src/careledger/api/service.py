@@ -29,7 +29,7 @@ from careledger.api.models import (
     TxOut,
 )
 from careledger.errors import EncodingError, OrderingError
-from careledger.identity.msp import Membership
+from careledger.identity.msp import MemberCert, Membership
 from careledger.ledger.block import Block
 from careledger.ledger.codes import ValidationCode
 from careledger.ledger.transaction import decode_envelope, decode_response, tx_id_of
@@ -141,18 +141,23 @@ class NodeService:
         for wakeup in self._wakeups:
             wakeup.set()
 
-    async def commit_events(self, start: int) -> AsyncGenerator[CommitEventOut | None, None]:
+    async def commit_events(
+        self, start: int, reader: MemberCert | None = None
+    ) -> AsyncGenerator[CommitEventOut | None, None]:
         """Commit events of blocks ``start``, ``start + 1``, … as they commit; never skips one.
 
         Read from the block store, so a slow or late listener sees the same events as a live
         one. Yields None after :data:`KEEPALIVE_SECONDS` without a block; ends when the node
-        shuts down.
+        shuts down, or once ``reader`` is no longer a current member (revoked, or its
+        organisation removed: the stream outlives the request that authenticated it).
         """
         wakeup = asyncio.Event()
         self._wakeups.add(wakeup)
         try:
             n = start
             while not self._closing:
+                if reader is not None and not self.membership().admits(reader):
+                    return
                 if n < self.peer.blocks.height():
                     yield _commit_event(self.peer.blocks.get(n))
                     n += 1

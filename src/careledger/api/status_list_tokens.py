@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Header, Path, Response
 
+from careledger.access import Rule, access
 from careledger.api.models import ErrorOut
 from careledger.api.service import NodeService
 from careledger.credentials.status.token_list import MEDIA_TYPE
@@ -30,6 +31,7 @@ def add_status_list_token_routes(app: FastAPI, service: NodeService) -> None:
     @app.get(
         "/status-lists/{org}/{name}",
         tags=["credentials"],
+        openapi_extra=access(Rule.OPEN),
         response_class=Response,
         responses={
             200: {"content": {MEDIA_TYPE: {}}},

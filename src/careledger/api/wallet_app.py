@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger import __version__
+from careledger.access import Rule, access, require_rules
 from careledger.api.app import NodeApp, error_response, install_error_handlers
 from careledger.api.models import ErrorOut
 from careledger.contracts.dids import did_for_key
@@ -303,7 +304,7 @@ def create_wallet_app(
 
     install_error_handlers(app, _wallet_error)
 
-    @app.get("/v1/wallet/did", tags=["wallet"])
+    @app.get("/v1/wallet/did", tags=["wallet"], openapi_extra=access(Rule.BEARER))
     def did() -> WalletDidOut:
         """The holder's DIDs."""
         return WalletDidOut(
@@ -312,7 +313,7 @@ def create_wallet_app(
             public_key_multibase=holder.public_key.multikey,
         )
 
-    @app.get("/v1/wallet/credentials", tags=["wallet"])
+    @app.get("/v1/wallet/credentials", tags=["wallet"], openapi_extra=access(Rule.BEARER))
     def list_credentials() -> CredentialListOut:
         """Id, format and type of every stored credential; never their claims."""
         with lock:
@@ -322,6 +323,7 @@ def create_wallet_app(
     @app.get(
         "/v1/wallet/credentials/{credential_id}",
         tags=["wallet"],
+        openapi_extra=access(Rule.BEARER),
         responses={404: {"model": ErrorOut}},
     )
     def get_credential(
@@ -337,6 +339,7 @@ def create_wallet_app(
     @app.post(
         "/v1/wallet/credentials",
         tags=["wallet"],
+        openapi_extra=access(Rule.BEARER),
         status_code=201,
         responses={200: {"model": CredentialOut, "description": "Already stored"}},
     )
@@ -364,7 +367,12 @@ def create_wallet_app(
             wallet.save()
         return _summary(stored)
 
-    @app.post("/v1/wallet/presentations", tags=["wallet"], responses={404: {"model": ErrorOut}})
+    @app.post(
+        "/v1/wallet/presentations",
+        tags=["wallet"],
+        openapi_extra=access(Rule.BEARER),
+        responses={404: {"model": ErrorOut}},
+    )
     def present(body: PresentationRequestIn) -> PresentationOut:
         """An SD-JWT+KB answering the request, disclosing only the requested claims; 404 when
         no stored SD-JWT VC of that type, bound to the holder key, holds them."""
@@ -386,4 +394,5 @@ def create_wallet_app(
             disclosed=list(request.claims),
         )
 
+    require_rules(app)
     return WalletApp(app, max_body_bytes, token)

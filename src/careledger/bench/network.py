@@ -26,6 +26,7 @@ import ssl
 import time
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,7 +35,7 @@ from careledger.api.client import NodeClient
 from careledger.bench.report import BenchReport, latency_ms
 from careledger.daemon.config import load_node_config
 from careledger.errors import CareLedgerError, TransactionInvalid
-from careledger.netctl.control import client_verify
+from careledger.netctl.control import client_verify, nats_client_seed
 from careledger.netctl.layout import NetworkLayout, NetworkSpec
 from careledger.node.consortium import load_config
 
@@ -112,8 +113,9 @@ class PublishCeiling:
     acks_per_s: float
 
 
-async def _connect(servers: list[str], tls: ssl.SSLContext | None) -> Any:
-    """A plain nats-py connection for the bench (TLS handshake first with a context)."""
+async def _connect(servers: list[str], tls: ssl.SSLContext | None, seed: Path | None) -> Any:
+    """A plain nats-py connection for the bench (TLS handshake first with a context; signed in
+    with the network's client nkey ``seed`` when it has one)."""
     import nats
 
     return await nats.connect(
@@ -122,6 +124,7 @@ async def _connect(servers: list[str], tls: ssl.SSLContext | None) -> Any:
         name="careledger-bench",
         tls=tls,
         tls_handshake_first=tls is not None,
+        nkeys_seed=str(seed) if seed is not None else None,
     )
 
 
@@ -134,6 +137,7 @@ async def nats_publish_ceiling(
     replicas: int = 3,
     timeout: float = 120.0,
     tls: ssl.SSLContext | None = None,
+    seed: Path | None = None,
 ) -> PublishCeiling:
     """Publish ``messages`` to a scratch stream (file storage, ``replicas``) as fast as acks
     come back, ``inflight`` unacknowledged at most; the stream is deleted afterwards."""
@@ -141,7 +145,7 @@ async def nats_publish_ceiling(
 
     from careledger.ordering.jetstream_streams import MSG_ID
 
-    nc = await _connect(servers, tls)
+    nc = await _connect(servers, tls, seed)
     try:
         js = nc.jetstream(timeout=10, publish_async_max_pending=inflight)
         name = f"BENCH_{secrets.token_hex(4).upper()}"
@@ -185,10 +189,12 @@ async def nats_publish_ceiling(
     return PublishCeiling(messages, payload_bytes, round(seconds, 3), round(messages / seconds, 1))
 
 
-async def _envelope_size(servers: list[str], stream: str, tls: ssl.SSLContext | None = None) -> int:
+async def _envelope_size(
+    servers: list[str], stream: str, tls: ssl.SSLContext | None = None, seed: Path | None = None
+) -> int:
     """The average message size of the tx stream so far (what the ceiling publishes)."""
 
-    nc = await _connect(servers, tls)
+    nc = await _connect(servers, tls, seed)
     try:
         info = await asyncio.wait_for(nc.jetstream().stream_info(stream), 5)
         count, size = info.state.messages, info.state.bytes
@@ -277,9 +283,10 @@ async def run_network_bench(
         channel = load_node_config(layout.node_config(spec.orgs[0])).ordering.channel
         try:
             tls = verify if isinstance(verify, ssl.SSLContext) else None
-            size = await _envelope_size(spec.nats_urls, f"{channel.upper()}_TX", tls)
+            seed = nats_client_seed(layout, spec)
+            size = await _envelope_size(spec.nats_urls, f"{channel.upper()}_TX", tls, seed)
             ceiling = await nats_publish_ceiling(
-                spec.nats_urls, messages=nats_messages, payload_bytes=size, tls=tls
+                spec.nats_urls, messages=nats_messages, payload_bytes=size, tls=tls, seed=seed
             )
         except (TimeoutError, nats.errors.Error) as exc:
             raise CareLedgerError(f"NATS publish ceiling: {exc!r}") from exc

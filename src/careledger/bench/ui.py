@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from careledger.access import require_rules
 from careledger.bench.fhir import bench_records
 from careledger.bench.report import BenchReport, percentile
 from careledger.ledger.block import make_block
@@ -113,6 +114,7 @@ async def run_ui_bench(*, resources: int = 1000, blocks: int = 100_000, requests
             )  # fmt: skip
             app = FastAPI()
             mount_ui(app, ctx)
+            require_rules(app)  # only the mounted UI, whose routes declare theirs
             transport = httpx.ASGITransport(app=app)
             timings: list[PageTiming] = []
             async with (

@@ -24,6 +24,7 @@
     channel = "careledger"              # jetstream only: names the streams (<CHANNEL>_TX, _BLOCKS)
     replica = true                      # jetstream only: run this org's orderer replica here
     broadcast_timeout = 15.0            # jetstream only: seconds a submit waits for the stream
+    nkey_seed = "../consortium/orgs/Org1/nats.nk"  # jetstream only: this org's NATS nkey seed
 
     [peers]                             # other organisations' node API base URLs, for endorsement
     Org2 = "http://127.0.0.1:7052"
@@ -33,6 +34,7 @@
     store = "fhir.sqlite"               # default <data_dir>/fhir.sqlite
     outbox = ""                         # default <store without .sqlite>.ledger.sqlite
     master_key_env = "CARELEDGER_FHIR_MASTER_KEY"  # env var holding the base64url master key
+    master_key_file = ""                # or: 0600 file of keys, current first; SIGHUP reloads
     secret_file = ""                    # holder secret; default <data_dir>/fhir-holder.secret
     base_url = ""                       # public URL of /fhir; default http://<host>:<port>/fhir
     allow_unsigned = false              # unsigned requests are the organisation's own users
@@ -84,7 +86,7 @@ _TOP_LEVEL = (
     "tls",
     "credentials",
 )
-_FHIR_PATHS = ("store", "outbox", "secret_file")
+_FHIR_PATHS = ("store", "outbox", "secret_file", "master_key_file")
 _TLS_PATHS = ("cert", "key", "ca")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -112,6 +114,9 @@ class OrderingSettings:
     channel: str = "careledger"
     replica: bool = False
     broadcast_timeout: float = 15.0
+    nkey_seed: str = ""
+    """The organisation's NATS user nkey seed file (mode 0600), absolute once loaded; empty:
+    connect without credentials (a TLS network is mapped from the client certificate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,7 @@ class FhirSettings:
     store: str = ""
     outbox: str = ""
     master_key_env: str = "CARELEDGER_FHIR_MASTER_KEY"
+    master_key_file: str = ""
     secret_file: str = ""
     base_url: str = ""
     allow_unsigned: bool = False
@@ -259,7 +265,9 @@ def load_node_config(path: str | Path) -> NodeConfig:
             member=str(doc.get("member", "peer0")),
             http=HttpSettings(**_typed(http, HttpSettings)),
             state=StateSettings(**_typed(state, StateSettings)),
-            ordering=OrderingSettings(**_typed(ordering, OrderingSettings)),
+            ordering=OrderingSettings(
+                **_with_paths(ordering, OrderingSettings, ("nkey_seed",), base)
+            ),
             peers={str(k): str(v) for k, v in doc.get("peers", {}).items()},
             did_web_host=_string(doc, "did_web_host"),
             fhir=_fhir(doc.get("fhir", {}), base),
@@ -350,6 +358,11 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
             "channel": config.ordering.channel,
             "replica": config.ordering.replica,
             "broadcast_timeout": config.ordering.broadcast_timeout,
+            **(
+                {"nkey_seed": rel(Path(config.ordering.nkey_seed))}
+                if config.ordering.nkey_seed
+                else {}
+            ),
         },
         "peers": dict(config.peers),
     }

@@ -10,6 +10,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from careledger.crypto.keyfiles import check_private
 from careledger.daemon.config import OrderingSettings, TlsSettings
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.peer import Peer
@@ -45,12 +46,16 @@ async def open_ordering(
 def jetstream_settings(settings: OrderingSettings, tls: ssl.SSLContext | None = None) -> Any:
     """The jetstream backend's settings for this node's ``[ordering]`` table; ``tls://``
     servers are reached with ``tls`` (the node's ``[tls]`` CA and certificate: mutual TLS), or
-    the system's trust store without it."""
+    the system's trust store without it; with ``nkey_seed`` the node signs in as its
+    organisation's NATS user (:mod:`careledger.netctl.nats_credentials`)."""
     from careledger.ordering.jetstream_streams import JetStreamSettings
 
     extra: dict[str, Any] = {}
     if any(url.startswith("tls://") for url in settings.servers):
         extra["tls"] = tls or client_context(None)
+    if settings.nkey_seed:
+        # nats-py reads the file at each (re)connect; refuse it now if others may read it.
+        extra["nkeys_seed"] = str(check_private(Path(settings.nkey_seed)))
 
     # A node lists every server of the cluster, so their number is the stream replication.
     return JetStreamSettings(

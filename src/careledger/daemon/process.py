@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 import secrets
 import signal
 import ssl
@@ -46,13 +45,14 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from careledger.aio import stop_task
-from careledger.api.app import create_app
+from careledger.api.app import NodeApp, create_app
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.client import RemoteEndorser
 from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.contracts.registry import ContractRegistry, default_registry
 from careledger.credentials.health_context import accept_health_context_url
+from careledger.crypto.keyfiles import read_secret, write_secret
 from careledger.crypto.keys import BatchVerifier
 from careledger.daemon.config import (
     FhirSettings,
@@ -71,10 +71,10 @@ from careledger.errors import (
 )
 from careledger.fhir import api as fhir_api
 from careledger.fhir.service import FhirService
-from careledger.fhir.store.envelope import MasterKey
+from careledger.fhir.store.keyring import MasterKeyRing
 from careledger.fhir.store.sqlite import SQLiteResourceStore
 from careledger.httpguard import read_body, replaying
-from careledger.identity.msp import Membership
+from careledger.identity.msp import Membership, Role
 from careledger.incentives.routes import add_incentive_routes
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.state.base import StateStore
@@ -117,6 +117,9 @@ def fhir_requester(request: Request) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_FHIR_USER_ROLES = (Role.CLIENT, Role.ADMIN)
+
+
 def _read_only(method: str, path: str) -> bool:
     return method in ("GET", "HEAD") or (method == "POST" and path.rstrip("/").endswith("/_search"))
 
@@ -127,8 +130,9 @@ class FhirAuth:
     A request signed like the node API's signed requests (docs/api.md: the three
     ``X-CareLedger-*`` headers over method, target, timestamp and body hash) by a current member
     of *another* organisation is that organisation: the access policy (consent) decides what it
-    is served, and it may only read and search (anything else is 403). Signed by a member of the
-    node's own organisation: the organisation's own user. Unsigned: the organisation's own user
+    is served, and it may only read and search (anything else is 403). Signed by a client or
+    admin member of the node's own organisation: the organisation's own user (its peer and
+    orderer members are refused, 403). Unsigned: the organisation's own user
     when ``allow_unsigned`` (a trusted front end does the authentication), else 401. Errors are
     FHIR OperationOutcomes."""
 
@@ -172,7 +176,15 @@ class FhirAuth:
         query: bytes = scope.get("query_string", b"")
         target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         cert = check_request(self.membership(), method, target, Headers(scope=scope), body)
+        capabilities = method == "GET" and str(scope["path"]).endswith("/metadata")
         if cert.org == self.org:
+            if cert.role not in _FHIR_USER_ROLES and not capabilities:
+                # Least privilege: a peer's or orderer's key lives on a server, not with a user;
+                # stolen from there it must not open the organisation's patient records.
+                raise AccessDenied(
+                    f"{cert.org}.{cert.name} is a {cert.role} member: the organisation's FHIR "
+                    "users sign as client or admin members"
+                )
             return None
         if not _read_only(method, str(scope["path"])):
             raise AccessDenied(f"{cert.org} may only read and search this organisation's FHIR data")
@@ -187,6 +199,7 @@ class FhirNode:
     ledger: ProviderLedger
     app: ASGIApp
     client: httpx.AsyncClient | None = None  # to the other organisations' /fhir ($everything)
+    keys: MasterKeyRing | None = None  # the store's master keys, reloaded on SIGHUP
 
     async def close(self, *, flush_timeout: float = 5.0) -> None:
         """Try to submit what is pending (bounded), then stop; the rest stays in the outbox."""
@@ -204,13 +217,10 @@ def holder_secret(path: Path) -> bytes:
     """The locator salt secret in ``path`` (base64url), created (32 random bytes, mode 0600) on
     first use. It must not change: the salts of everything indexed derive from it."""
     try:
-        text = path.read_text().strip()
+        text = read_secret(path).decode().strip()  # refused when others may read it
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text + "\n")
+        write_secret(path, text + "\n")
     try:
         secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except ValueError as exc:
@@ -248,7 +258,7 @@ def open_fhir(
     ``peers`` (org -> node API base URL): where ``$everything`` fetches other organisations'
     parts (``<url>/fhir``), signing as the gateway's member identity."""
     store_path, outbox_path, secret_path = fhir_paths(settings, data_dir)
-    key = MasterKey.from_env(settings.master_key_env)
+    key = MasterKeyRing.load(settings.master_key_file, settings.master_key_env)
     secret = holder_secret(secret_path)
     store = SQLiteResourceStore(store_path, key)
     try:
@@ -279,7 +289,7 @@ def open_fhir(
         allow_unsigned=settings.allow_unsigned,
         max_body_bytes=max_body_bytes,
     )
-    return FhirNode(service, ledger, guarded, client)
+    return FhirNode(service, ledger, guarded, client, key)
 
 
 class NodeProcess:
@@ -307,6 +317,7 @@ class NodeProcess:
         self._replica: Any = None
         self.fhir: FhirNode | None = None
         self.ui: UiContext | None = None
+        self.app: NodeApp | None = None  # what the API server serves (routes, mounts)
 
     @property
     def url(self) -> str:
@@ -368,6 +379,7 @@ class NodeProcess:
             app.app.mount("/fhir", self.fhir.app)
         self.ui = node_ui_context(self)  # the web UI at /ui (careledger.web)
         mount_ui(app.app, self.ui)  # type: ignore[arg-type]
+        self.app = app
         self.server = ApiServer(
             app,
             cfg.http.host,
@@ -376,6 +388,20 @@ class NodeProcess:
             require_client_cert=cfg.tls.require_client_cert,
         )
         await self.server.start()
+
+    def reload_keys(self) -> None:
+        """Re-read the FHIR master keys (SIGHUP): the rotation of docs/security.md, without a
+        restart. A key file that does not load leaves the keys in use, and is logged."""
+        if self.fhir is None or self.fhir.keys is None:
+            return
+        try:
+            ring = self.fhir.keys.reload()
+        except CareLedgerError as exc:
+            log.error("FHIR master keys not reloaded, the previous ones stay in use: %s", exc)
+            return
+        log.info(
+            "FHIR master keys reloaded: current %s, %d in the ring", ring.key_id, len(ring.key_ids)
+        )
 
     async def _wait_genesis(self) -> None:
         assert self.peer is not None
@@ -425,12 +451,14 @@ class NodeProcess:
 
 
 async def run_node(config_path: str | Path, *, ready: Any = None) -> None:
-    """Run the node a config file describes until SIGTERM/SIGINT; ``ready(url)`` once serving."""
+    """Run the node a config file describes until SIGTERM/SIGINT; ``ready(url)`` once serving;
+    SIGHUP reloads the FHIR master keys."""
     node = NodeProcess(load_node_config(config_path))
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, node.reload_keys)
     try:
         await node.start()
         if ready is not None:
@@ -443,6 +471,6 @@ async def run_node(config_path: str | Path, *, ready: Any = None) -> None:
         if waiting in done:
             waiting.result()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await node.stop()

@@ -7,6 +7,9 @@
 ``max_body_bytes`` are refused (413) before they are read; an unexpected exception is logged and
 answered with a 500 outcome without internals. Only JSON is served (``application/fhir+json``).
 
+Each route declares who may call it (:mod:`careledger.access`, as the node serves it: reads
+and searches ``consent``, writes ``own-org``, the CapabilityStatement ``member``).
+
 Who is asking: ``requester(request)`` returns another organisation's id, or None for the
 organisation's own users; the access policy is consulted for the former. The default trusts no
 header and returns None: the node supplies one based on its signed-request authentication.
@@ -27,6 +30,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from careledger.access import Rule, access, require_rules
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.fhir.base import StoredVersion
 from careledger.fhir.bundles import parse_etag, process_bundle
@@ -135,7 +139,7 @@ def create_app(
         code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
         return fhir_response(operation_outcome([Issue(code, str(exc.detail))]), exc.status_code)
 
-    @app.get("/metadata", tags=["fhir"])
+    @app.get("/metadata", tags=["fhir"], openapi_extra=access(Rule.MEMBER))
     async def metadata() -> Response:
         """The CapabilityStatement."""
         return fhir_response(capability_statement(base))
@@ -143,13 +147,15 @@ def create_app(
     if everything is not None:
         operation = everything  # routes before /{type}/{id}, which would take "$everything"
 
-        @app.get("/Patient/$everything", tags=["fhir"])
+        @app.get("/Patient/$everything", tags=["fhir"], openapi_extra=access(Rule.CONSENT))
         async def everything_by_identifier(request: Request) -> Response:
             """Another organisation asks this holder for a patient's records (by DID)."""
             params = request.query_params.multi_items()
             return fhir_response(await operation(None, params, request.headers, requester(request)))
 
-        @app.get("/Patient/{resource_id}/$everything", tags=["fhir"])
+        @app.get(
+            "/Patient/{resource_id}/$everything", tags=["fhir"], openapi_extra=access(Rule.CONSENT)
+        )
         async def patient_everything(resource_id: str, request: Request) -> Response:
             """The patient's longitudinal record from every holder, verified on the ledger."""
             params = request.query_params.multi_items()
@@ -157,21 +163,21 @@ def create_app(
                 await operation(resource_id, params, request.headers, requester(request))
             )
 
-    @app.post("/", tags=["fhir"])
+    @app.post("/", tags=["fhir"], openapi_extra=access(Rule.OWN_ORG))
     async def bundle(request: Request) -> Response:
         """A transaction or batch Bundle."""
         body = await _body(request)
         who = requester(request)
         return fhir_response(await run_in_threadpool(process_bundle, service, body, requester=who))
 
-    @app.post("/{resource_type}", tags=["fhir"])
+    @app.post("/{resource_type}", tags=["fhir"], openapi_extra=access(Rule.OWN_ORG))
     async def create(resource_type: str, request: Request) -> Response:
         """Create a resource; the server assigns its id."""
         body = await _body(request)
         result = await run_in_threadpool(service.create, _type(resource_type), body)
         return _written(result.version, True, request, base)
 
-    @app.get("/{resource_type}", tags=["fhir"])
+    @app.get("/{resource_type}", tags=["fhir"], openapi_extra=access(Rule.CONSENT))
     async def search(resource_type: str, request: Request) -> Response:
         """Search (see the CapabilityStatement for parameters)."""
         params = request.query_params.multi_items()
@@ -180,7 +186,7 @@ def create_app(
         )
         return fhir_response(result)
 
-    @app.post("/{resource_type}/_search", tags=["fhir"])
+    @app.post("/{resource_type}/_search", tags=["fhir"], openapi_extra=access(Rule.CONSENT))
     async def search_post(resource_type: str, request: Request) -> Response:
         """Search with form-encoded parameters."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -196,7 +202,7 @@ def create_app(
         )
         return fhir_response(result)
 
-    @app.get("/{resource_type}/_history", tags=["fhir"])
+    @app.get("/{resource_type}/_history", tags=["fhir"], openapi_extra=access(Rule.CONSENT))
     async def type_history(resource_type: str, request: Request) -> Response:
         """Every version of every resource of the type, newest first."""
         result = await run_in_threadpool(
@@ -208,13 +214,13 @@ def create_app(
         )
         return fhir_response(result)
 
-    @app.get("/{resource_type}/{resource_id}", tags=["fhir"])
+    @app.get("/{resource_type}/{resource_id}", tags=["fhir"], openapi_extra=access(Rule.CONSENT))
     async def read(resource_type: str, resource_id: str, request: Request) -> Response:
         """The latest version (410 if deleted or erased)."""
         found = service.read(_type(resource_type), resource_id, requester=requester(request))
         return fhir_response(found.content or b"{}", 200, _version_headers(found, base))
 
-    @app.put("/{resource_type}/{resource_id}", tags=["fhir"])
+    @app.put("/{resource_type}/{resource_id}", tags=["fhir"], openapi_extra=access(Rule.OWN_ORG))
     async def update(resource_type: str, resource_id: str, request: Request) -> Response:
         """Update, or create with this id; ``If-Match`` makes it conditional (412)."""
         body = await _body(request)
@@ -223,7 +229,7 @@ def create_app(
         )
         return _written(result.version, result.created, request, base)
 
-    @app.delete("/{resource_type}/{resource_id}", tags=["fhir"])
+    @app.delete("/{resource_type}/{resource_id}", tags=["fhir"], openapi_extra=access(Rule.OWN_ORG))
     async def delete(resource_type: str, resource_id: str, request: Request) -> Response:
         """Delete (a new version that marks it deleted); 204 whether or not it existed."""
         deleted = await run_in_threadpool(
@@ -232,7 +238,9 @@ def create_app(
         headers = {"ETag": f'W/"{deleted.version}"'} if deleted else None
         return Response(None, 204, headers)
 
-    @app.get("/{resource_type}/{resource_id}/_history", tags=["fhir"])
+    @app.get(
+        "/{resource_type}/{resource_id}/_history", tags=["fhir"], openapi_extra=access(Rule.CONSENT)
+    )
     async def instance_history(resource_type: str, resource_id: str, request: Request) -> Response:
         """Every version of one resource, newest first."""
         result = await run_in_threadpool(
@@ -244,7 +252,11 @@ def create_app(
         )
         return fhir_response(result)
 
-    @app.get("/{resource_type}/{resource_id}/_history/{version}", tags=["fhir"])
+    @app.get(
+        "/{resource_type}/{resource_id}/_history/{version}",
+        tags=["fhir"],
+        openapi_extra=access(Rule.CONSENT),
+    )
     async def vread(
         resource_type: str, resource_id: str, version: str, request: Request
     ) -> Response:
@@ -257,4 +269,5 @@ def create_app(
         return fhir_response(found.content or b"{}", 200, _version_headers(found, base))
 
     app.state.service = service
+    require_rules(app)
     return RequestGuard(app, max_body_bytes, error_response)

@@ -258,12 +258,21 @@ class AccessPolicy(Protocol):
 
     def decide(self, request: AccessRequest) -> AccessDecision: ...
 
+    def permits(self, request: AccessRequest) -> bool:
+        """The answer :meth:`decide` would give, without recording a disclosure or a denial:
+        a search counts and pages another organisation's matches with it, then asks
+        :meth:`decide` for the ones it serves."""
+        ...
+
 
 class AllowAll:
     """Every organisation may see everything: the default until consent is on the ledger."""
 
     def decide(self, request: AccessRequest) -> AccessDecision:
         return AccessDecision(True, "allow-all policy")
+
+    def permits(self, request: AccessRequest) -> bool:
+        return True
 
 
 @dataclass
@@ -280,3 +289,6 @@ class ConsentList:
         if "ULMNRV".index(request.sensitivity.confidentiality) > "ULMNRV".index(self.max_level):
             return AccessDecision(False, "confidentiality above what was consented")
         return AccessDecision(True, "consented")
+
+    def permits(self, request: AccessRequest) -> bool:
+        return self.decide(request).permitted

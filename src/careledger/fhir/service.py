@@ -38,6 +38,7 @@ from careledger.fhir.base import (
     version_event,
 )
 from careledger.fhir.errors import AccessDenied, ResourceGone, VersionConflict
+from careledger.fhir.permitted import permitted_page
 from careledger.fhir.query import DEFAULT_COUNT, MAX_COUNT, SearchQuery, parse_search
 from careledger.fhir.resources import (
     JSON,
@@ -271,7 +272,10 @@ class FhirService:
                 raise AccessDenied(f"{requester} may not read {resource_type}/{resource_id}")
         return found
 
-    def _decide(self, found: StoredVersion, requester: str, interaction: Interaction) -> bool:
+    def _decide(
+        self, found: StoredVersion, requester: str, interaction: Interaction, *, record: bool = True
+    ) -> bool:
+        """The access policy's answer; ``record=False``: without an audit note (counting)."""
         resource = msgspec.json.decode(found.content) if found.content else {}
         request = AccessRequest(
             requester,
@@ -281,6 +285,8 @@ class FhirService:
             found.patient,
             sensitivity(resource),
         )
+        if not record:
+            return self.policy.permits(request)
         return self.policy.decide(request).permitted
 
     def search(
@@ -293,10 +299,18 @@ class FhirService:
         """A searchset Bundle (resources embedded as the stored bytes)."""
         profile(resource_type)
         query = parse_search(resource_type, params, self.base_url)
-        matches, total = self.store.search(query)
+        if requester is None:
+            matches, total = self.store.search(query)
+        else:  # counted and paged over what it may see (careledger.fhir.permitted)
+            matches, total = permitted_page(
+                lambda at, n: self.store.search(replace(query, offset=at, count=n)),
+                lambda m: self._decide(m, requester, "search", record=False),
+                query.offset,
+                query.count,
+            )
+            matches = [m for m in matches if self._decide(m, requester, "search")]
         included = self._includes(query, matches)
         if requester is not None:
-            matches = [m for m in matches if self._decide(m, requester, "search")]
             included = [m for m in included if self._decide(m, requester, "search")]
         entries = [self._entry(m, {"mode": "match"}) for m in matches]
         entries += [self._entry(m, {"mode": "include"}) for m in included]
@@ -369,9 +383,16 @@ class FhirService:
                 since = date_range(value)[0]
                 applied.append((key, value))
         rid = check_id(resource_id) if resource_id is not None else None
-        versions, total = self.store.history(resource_type, rid, since, count, offset)
-        if requester is not None:
-            versions = [v for v in versions if v.deleted or self._decide(v, requester, "history")]
+        if requester is None:
+            versions, total = self.store.history(resource_type, rid, since, count, offset)
+        else:  # deletions included: that a resource was deleted is not for it to know either
+            versions, total = permitted_page(
+                lambda at, n: self.store.history(resource_type, rid, since, n, at),
+                lambda v: self._decide(v, requester, "history", record=False),
+                offset,
+                count,
+            )
+            versions = [v for v in versions if self._decide(v, requester, "history")]
         path = f"{resource_type}/{rid}/_history" if rid else f"{resource_type}/_history"
         entries = []
         for v in versions:

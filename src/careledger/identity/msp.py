@@ -121,6 +121,11 @@ class Membership:
             raise MembershipError(f"organisation {cert.org!r} is no longer a consortium member")
         return cert
 
+    def admits(self, cert: MemberCert) -> bool:
+        """Whether ``cert``, validated earlier, is still a current member (its organisation
+        in the consortium, itself not revoked): for connections that outlive one request."""
+        return cert.org in self.orgs and (cert.org, cert.serial) not in self.revoked
+
     def org_ids(self) -> list[str]:
         return sorted(self.orgs)
 

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from careledger.access import Rule, access
 from careledger.api.app import Member, NodeApp
 from careledger.api.codec import b64d, b64e, to_json
 from careledger.api.service import NodeService
 from careledger.contracts.incentives import NAMESPACE
 from careledger.contracts.incentives.terms import rule_of
 from careledger.errors import AccessDenied, NotFound
-from careledger.identity.msp import MemberCert
+from careledger.identity.msp import MemberCert, Role
 from careledger.incentives.awarding import AuditorCosigner, Awarder, load_campaign
 from careledger.incentives.evidence import CredentialEvidence, EvidenceDigests, EvidenceVerdict
 from careledger.incentives.wallet import HolderProof
@@ -36,6 +37,17 @@ _CAMPAIGN = r"^[a-z][a-z0-9-]{2,39}$"
 _HEX64 = r"^[0-9a-f]{64}$"
 CampaignPath = Annotated[str, Path(pattern=_CAMPAIGN)]
 PseudonymPath = Annotated[str, Path(pattern=_HEX64)]
+
+
+async def _own_member(request: Request, member: Member) -> MemberCert:
+    """A signed request by a member of the node's own organisation (checked before the body)."""
+    org = str(request.app.state.service.org)
+    if member.org != org or member.role not in (Role.CLIENT, Role.ADMIN):
+        raise AccessDenied(f"only {org}'s client and admin members award through this node")
+    return member
+
+
+OwnMember = Annotated[MemberCert, Depends(_own_member)]
 
 
 class _Body(BaseModel):
@@ -95,32 +107,46 @@ def add_incentive_routes(
     def ask(member: MemberCert, function: str, args: list[Any]) -> Any:
         return to_json(service.peer.query(NAMESPACE, function, args, member))
 
-    @app.get(f"{PREFIX}/campaigns", tags=["incentives"])
+    @app.get(f"{PREFIX}/campaigns", tags=["incentives"], openapi_extra=access(Rule.MEMBER))
     async def campaigns(member: Member) -> list[str]:
         """Every campaign id (a campaign is a token id; points are account-bound)."""
         result: list[str] = ask(member, "campaigns", [])
         return result
 
-    @app.get(f"{PREFIX}/campaigns/{{campaign}}", tags=["incentives"])
+    @app.get(
+        f"{PREFIX}/campaigns/{{campaign}}", tags=["incentives"], openapi_extra=access(Rule.MEMBER)
+    )
     async def campaign(member: Member, campaign: CampaignPath) -> dict[str, Any]:
         """A campaign's terms, sponsor, freeze, and ``transferable: false``."""
         result: dict[str, Any] = ask(member, "campaign", [campaign])
         return result
 
-    @app.get(f"{PREFIX}/campaigns/{{campaign}}/report", tags=["incentives"])
+    @app.get(
+        f"{PREFIX}/campaigns/{{campaign}}/report",
+        tags=["incentives"],
+        openapi_extra=access(Rule.MEMBER),
+    )
     async def report(member: Member, campaign: CampaignPath) -> dict[str, Any]:
         """Funded, awarded, redeemed, expired, clawed back, remaining; distinct members
         suppressed below 11."""
         result: dict[str, Any] = ask(member, "totals", [campaign])
         return result
 
-    @app.get(f"{PREFIX}/campaigns/{{campaign}}/awards", tags=["incentives"])
+    @app.get(
+        f"{PREFIX}/campaigns/{{campaign}}/awards",
+        tags=["incentives"],
+        openapi_extra=access(Rule.MEMBER),
+    )
     async def awards(member: Member, campaign: CampaignPath) -> list[dict[str, Any]]:
         """The auditor view: every award with its nullifier and evidence digest."""
         result: list[dict[str, Any]] = ask(member, "awards", [campaign])
         return result
 
-    @app.get(f"{PREFIX}/campaigns/{{campaign}}/accounts/{{pseudonym}}", tags=["incentives"])
+    @app.get(
+        f"{PREFIX}/campaigns/{{campaign}}/accounts/{{pseudonym}}",
+        tags=["incentives"],
+        openapi_extra=access(Rule.MEMBER),
+    )
     async def account(
         member: Member, campaign: CampaignPath, pseudonym: PseudonymPath
     ) -> dict[str, Any]:
@@ -128,7 +154,11 @@ def add_incentive_routes(
         result: dict[str, Any] = ask(member, "account", [campaign, pseudonym])
         return result
 
-    @app.get(f"{PREFIX}/campaigns/{{campaign}}/accounts/{{pseudonym}}/history", tags=["incentives"])
+    @app.get(
+        f"{PREFIX}/campaigns/{{campaign}}/accounts/{{pseudonym}}/history",
+        tags=["incentives"],
+        openapi_extra=access(Rule.MEMBER),
+    )
     async def history(
         member: Member, campaign: CampaignPath, pseudonym: PseudonymPath
     ) -> list[dict[str, Any]]:
@@ -136,7 +166,11 @@ def add_incentive_routes(
         result: list[dict[str, Any]] = ask(member, "history", [campaign, pseudonym])
         return result
 
-    @app.post(f"{PREFIX}/campaigns/{{campaign}}/redeem", tags=["incentives"])
+    @app.post(
+        f"{PREFIX}/campaigns/{{campaign}}/redeem",
+        tags=["incentives"],
+        openapi_extra=access(Rule.MEMBER),
+    )
     async def redeem(member: Member, campaign: CampaignPath, body: RedeemIn) -> dict[str, Any]:
         """Burn points for catalogue items, signed by the member's campaign key."""
         signature = b64d(body.signature, "signature", 64)
@@ -144,7 +178,11 @@ def add_incentive_routes(
         done = await service.gateway.submit(NAMESPACE, "redeem", args, retries=0)
         return {**to_json(done.result), "tx_id": done.tx_id}
 
-    @app.post(f"{PREFIX}/campaigns/{{campaign}}/redeem/check", tags=["incentives"])
+    @app.post(
+        f"{PREFIX}/campaigns/{{campaign}}/redeem/check",
+        tags=["incentives"],
+        openapi_extra=access(Rule.MEMBER),
+    )
     async def redeem_check(
         member: Member, campaign: CampaignPath, body: RedeemCheckIn
     ) -> dict[str, Any]:
@@ -153,17 +191,19 @@ def add_incentive_routes(
         result: dict[str, Any] = ask(member, "check_redeem", args)
         return result
 
-    @app.post(f"{PREFIX}/campaigns/{{campaign}}/awards", tags=["incentives"])
+    @app.post(
+        f"{PREFIX}/campaigns/{{campaign}}/awards",
+        tags=["incentives"],
+        openapi_extra=access(Rule.OWN_ORG),
+    )
     async def award(
-        request: Request, member: Member, campaign: CampaignPath, body: AwardIn
+        request: Request, member: OwnMember, campaign: CampaignPath, body: AwardIn
     ) -> dict[str, Any]:
         """Verify the evidence and award (``dry_run``: check only). The sponsor's members, on a
         node that runs an awarder."""
         current: Awarder | None = awarder or getattr(request.app.state, AWARDER_STATE, None)
         if current is None:
             raise NotFound("this node runs no incentive awarder (see docs/incentives.md)")
-        if member.org != service.org:
-            raise AccessDenied(f"only {service.org}'s members award through this node")
         proof = HolderProof(
             body.holder.verification_method, b64d(body.holder.signature, "holder.signature", 64)
         )
@@ -180,7 +220,11 @@ def add_incentive_routes(
             "message": outcome.message,
         }
 
-    @app.post(f"{PREFIX}/campaigns/{{campaign}}/cosign", tags=["incentives"])
+    @app.post(
+        f"{PREFIX}/campaigns/{{campaign}}/cosign",
+        tags=["incentives"],
+        openapi_extra=access(Rule.MEMBER),
+    )
     async def cosign(
         request: Request, member: Member, campaign: CampaignPath, body: CosignIn
     ) -> dict[str, Any]:

@@ -391,6 +391,20 @@ class ProviderLedger:
             return False, "sensitive-withheld"
         return False, "no-consent"
 
+    def permits(self, request: AccessRequest) -> bool:
+        """:meth:`decide`'s answer without an audit note (counting and paging a search)."""
+        link = self.directory.by_patient(request.patient)
+        if link is None or link.erased:
+            return False
+        purpose = request.purpose or DEFAULT_PURPOSE
+        return self.evaluate(
+            link,
+            request.requester,
+            purpose=purpose,
+            resource_type=request.resource_type,
+            label=request.sensitivity,
+        )[0]
+
     def decide(self, request: AccessRequest) -> AccessDecision:
         link = self.directory.by_patient(request.patient)
         if link is None or link.erased:

@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from careledger.access import Rule, access, require_rules
 from careledger.api.auth import sign_request
 from careledger.contracts.phi_guard import DID_PATTERN, HANDLE_PATTERN
 from careledger.errors import InvalidInput, UnsupportedMediaType
@@ -151,4 +152,7 @@ def add_enrol_route(
         }
         return Response(msgspec.json.encode(body), 200, media_type="application/fhir+json")
 
-    app.add_api_route(ENROL_PATH, enrol, methods=["POST"], tags=["fhir"])
+    app.add_api_route(
+        ENROL_PATH, enrol, methods=["POST"], tags=["fhir"], openapi_extra=access(Rule.OWN_ORG)
+    )
+    require_rules(app)

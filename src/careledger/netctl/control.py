@@ -19,6 +19,7 @@ import ssl
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -35,6 +36,12 @@ from careledger.errors import CareLedgerError, InvalidInput
 from careledger.netctl import processes
 from careledger.netctl.layout import NatsPorts, NetworkLayout, NetworkSpec
 from careledger.netctl.nats_cluster import NatsCluster
+from careledger.netctl.nats_credentials import (
+    CLIENT_SEED_FILE,
+    SEED_FILE,
+    new_user_seed,
+    public_key,
+)
 from careledger.node.consortium import init_consortium, load_config
 from careledger.ordering.jetstream_streams import JetStreamSettings, denied_subjects
 from careledger.tls import client_context, local_node_certificates
@@ -116,6 +123,7 @@ def create(
     init_consortium(layout.consortium, list(orgs))
     node_tls = _local_tls(layout, orgs) if tls else {}
     servers = tuple(spec.nats_urls)
+    seeds = _nats_seeds(layout, spec) if jetstream and not tls else {}
     for org in orgs:
         config = NodeConfig(
             org=org,
@@ -126,6 +134,7 @@ def create(
                 backend=ordering,
                 servers=servers or ("nats://-",),
                 replica=org in spec.orderers,
+                nkey_seed=str(seeds[org].resolve()) if org in seeds else "",
             ),
             peers={o: spec.url(o) for o in orgs if o != org},
             tls=node_tls.get(org, TlsSettings()),
@@ -134,6 +143,27 @@ def create(
         save_node_config(config.validate(), layout.node_config(org))
     layout.save(spec)
     return spec
+
+
+def _seed_files(layout: NetworkLayout, spec: NetworkSpec) -> dict[str, Path]:
+    """Where each organisation's NATS nkey seed is (its own directory), and the CLI's."""
+    files = {org: layout.consortium / "orgs" / org / SEED_FILE for org in spec.orgs}
+    files[CLIENT_CERT] = layout.nats / CLIENT_SEED_FILE
+    return files
+
+
+def _nats_seeds(layout: NetworkLayout, spec: NetworkSpec) -> dict[str, Path]:
+    """A NATS user nkey per organisation and for the CLI's client (mode 0600)."""
+    files = _seed_files(layout, spec)
+    for path in files.values():
+        new_user_seed(path)
+    return files
+
+
+def nats_client_seed(layout: NetworkLayout, spec: NetworkSpec) -> Path | None:
+    """The nkey seed the CLI (bench) signs in to the network's NATS servers with, if any."""
+    path = _seed_files(layout, spec)[CLIENT_CERT]
+    return path if not spec.tls and path.exists() else None
 
 
 def _local_tls(layout: NetworkLayout, orgs: list[str]) -> dict[str, TlsSettings]:
@@ -154,22 +184,29 @@ def client_verify(layout: NetworkLayout, spec: NetworkSpec) -> ssl.SSLContext | 
 
 
 def nats_cluster(layout: NetworkLayout, spec: NetworkSpec) -> NatsCluster:
-    """The network's NATS servers as fixed in ``network.toml`` (this object starts nothing);
-    with TLS they share the nodes' CA, and each node is the NATS user its certificate names:
-    only the organisations running orderer replicas may publish blocks, nobody may delete,
+    """The network's NATS servers as fixed in ``network.toml`` (this object starts nothing).
+    Each node is a NATS user: with TLS the one its certificate names (the servers share the
+    nodes' CA), without it the one whose nkey seed it holds (:mod:`careledger.netctl.
+    nats_credentials`; a network created before nkeys has none and keeps running without).
+    Only the organisations running orderer replicas may publish blocks, nobody may delete,
     purge or reconfigure the ledger's streams (the CLI's ``client`` may publish the bench's
     scratch stream)."""
-    users = None
-    if spec.tls:
-        settings = JetStreamSettings(servers=spec.nats_urls, channel=_channel(layout, spec))
-        users = {org: denied_subjects(settings, orderer=org in spec.orderers) for org in spec.orgs}
-        users[CLIENT_CERT] = denied_subjects(settings, orderer=False)
+    settings = JetStreamSettings(servers=spec.nats_urls, channel=_channel(layout, spec))
+    denied = {org: denied_subjects(settings, orderer=org in spec.orderers) for org in spec.orgs}
+    denied[CLIENT_CERT] = denied_subjects(settings, orderer=False)
+    users = denied if spec.tls else None
+    seeds = _seed_files(layout, spec)
+    nkeys = None
+    if not spec.tls and all(path.exists() for path in seeds.values()):
+        nkeys = {public_key(seeds[name]): deny for name, deny in denied.items()}
     return NatsCluster(
         len(spec.nats),
         layout.nats.resolve(),
         ports=[(p.client, p.route, p.monitor) for p in spec.nats],
         tls_dir=layout.tls.resolve() if spec.tls else None,
         users=users,
+        nkeys=nkeys,
+        client_seed=seeds[CLIENT_CERT].resolve() if nkeys is not None else None,
     )
 
 

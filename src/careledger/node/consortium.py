@@ -4,6 +4,7 @@
 
     DIR/consortium.toml                     name, organisations, ordering settings
     DIR/genesis.block                       block 0, signed by the first organisation's orderer
+    DIR/orgs/<Org>/                         mode 0700: the organisation's key material
     DIR/orgs/<Org>/ca.key                   the organisation's root key (hex seed, mode 0600)
     DIR/orgs/<Org>/members/<name>.id        a member's identity (certificate signed by ca.key)
     DIR/orgs/<Org>/members/<name>.key       the member's private key (hex seed, mode 0600)
@@ -16,7 +17,6 @@ place for a development consortium.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import tomllib
@@ -26,6 +26,7 @@ from typing import Any
 
 import tomli_w
 
+from careledger.crypto.keyfiles import private_dir, read_secret, write_secret
 from careledger.crypto.keys import SigningKey
 from careledger.errors import InvalidInput, StorageError
 from careledger.identity.msp import LocalIdentity, OrgDef, Role, enrol, parse_cert
@@ -72,7 +73,7 @@ class ConsortiumConfig:
         base = self.org_dir(org) / "members"
         try:
             identity = (base / f"{name}.id").read_bytes()
-            key = SigningKey(bytes.fromhex((base / f"{name}.key").read_text().strip()))
+            key = SigningKey(bytes.fromhex(read_secret(base / f"{name}.key").decode().strip()))
         except (OSError, ValueError) as exc:
             raise InvalidInput(f"cannot load member {org}.{name} from {base}: {exc}") from exc
         cert, _, _ = parse_cert(identity)
@@ -81,7 +82,8 @@ class ConsortiumConfig:
         return LocalIdentity(cert, identity, key)
 
     def root_key(self, org: str) -> SigningKey:
-        return SigningKey(bytes.fromhex((self.org_dir(org) / "ca.key").read_text().strip()))
+        seed = read_secret(self.org_dir(org) / "ca.key").decode().strip()
+        return SigningKey(bytes.fromhex(seed))
 
     def orderer_identity(self) -> LocalIdentity:
         org, _, name = self.orderer.partition(".")
@@ -95,9 +97,7 @@ class ConsortiumConfig:
 
 
 def _write_secret(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
+    write_secret(path, text + "\n")
 
 
 def init_consortium(
@@ -122,8 +122,7 @@ def init_consortium(
     entries: list[OrgEntry] = []
     for org in orgs:
         ca = SigningKey.generate()
-        members = root / "orgs" / org / "members"
-        members.mkdir(parents=True, exist_ok=True)
+        members = private_dir(root / "orgs" / org / "members")
         _write_secret(root / "orgs" / org / "ca.key", ca.seed().hex())
         for serial, (member, role) in enumerate(MEMBERS, start=1):
             ident = enrol(ca, org, member, role, serial, now)

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
+from careledger.access import Rule, access, require_rules
 from careledger.errors import CareLedgerError, http_status
 from careledger.web import login
 from careledger.web.context import UiContext
@@ -33,7 +34,7 @@ def create_ui_app(ctx: UiContext) -> SessionCookies:
     app.state.ui = ctx
     router = app.router  # routes straight on the app: ui_routes() lists them
 
-    @router.get("/")
+    @router.get("/", openapi_extra=access(Rule.OPEN))
     async def start(request: Request) -> Response:
         """The start page: sign-in choices, or the logged-in role's home."""
         view = view_for(session_of(request).role)
@@ -83,6 +84,7 @@ def create_ui_app(ctx: UiContext) -> SessionCookies:
             request, "error.html", "Bad request", 400, message="That address or form is not valid."
         )
 
+    require_rules(app)
     return SessionCookies(app, ctx.session_secret, secure=ctx.secure_cookies, path=MOUNT)
 
 

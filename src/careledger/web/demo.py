@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from careledger.access import Rule, access, require_rules
 from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.credentials.wallet import Wallet
@@ -123,11 +124,12 @@ async def serve_demo(
     context, service = demo_context(net, org, provider=provider, patients=patients)
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
-    @root.get("/", include_in_schema=False)
+    @root.get("/", include_in_schema=False, openapi_extra=access(Rule.OPEN))
     async def home() -> RedirectResponse:
         return RedirectResponse("/ui/", status_code=303)
 
     mount_ui(root, context)
+    require_rules(root)
     server = ApiServer(root, host, port)
     await server.start()
     return DemoUi(server, context, service)

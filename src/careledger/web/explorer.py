@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from careledger.access import Rule, access
 from careledger.web import charts
 from careledger.web.context import UiContext
 from careledger.web.explorer_data import TX_ID, Explorer
@@ -24,7 +25,7 @@ MAX_BLOCK = 2**53
 def routes(router: APIRouter, ctx: UiContext) -> None:
     explorer = Explorer(ctx)
 
-    @router.get("/explorer")
+    @router.get("/explorer", openapi_extra=access(Rule.SESSION))
     async def dashboard(request: Request) -> Response:
         """Height, throughput, organisations, contracts, peers and ordering health."""
         require(request, "operator")
@@ -50,7 +51,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             recent=list(reversed(recent[-10:])),
         )
 
-    @router.get("/explorer/stats")
+    @router.get("/explorer/stats", openapi_extra=access(Rule.SESSION))
     async def stats(request: Request) -> Response:
         """The dashboard's figures alone (htmx refreshes them every 5 s)."""
         require(request, "operator")
@@ -63,7 +64,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             contracts=len(explorer.contracts()),
         )
 
-    @router.get("/explorer/blocks")
+    @router.get("/explorer/blocks", openapi_extra=access(Rule.SESSION))
     async def blocks(
         request: Request, before: Annotated[int | None, Query(ge=1, le=MAX_BLOCK)] = None
     ) -> Response:
@@ -80,7 +81,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             newest=explorer.height(),
         )
 
-    @router.get("/explorer/blocks/{number}")
+    @router.get("/explorer/blocks/{number}", openapi_extra=access(Rule.SESSION))
     async def block(request: Request, number: Annotated[int, Path(ge=0, le=MAX_BLOCK)]) -> Response:
         """One block: header and each transaction with its validation code."""
         require(request, "operator")
@@ -90,7 +91,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             return page(request, "not_found.html", "Not found", 404, what=f"block {number}")
         return page(request, "explorer_block.html", f"Block {number}", block=found)
 
-    @router.get("/explorer/tx/{tx_id}")
+    @router.get("/explorer/tx/{tx_id}", openapi_extra=access(Rule.SESSION))
     async def transaction(
         request: Request, tx_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
     ) -> Response:
@@ -102,7 +103,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             return page(request, "not_found.html", "Not found", 404, what="that transaction")
         return page(request, "explorer_tx.html", "Transaction", tx=tx)
 
-    @router.get("/explorer/governance")
+    @router.get("/explorer/governance", openapi_extra=access(Rule.SESSION))
     async def governance(request: Request) -> Response:
         """Governance motions: proposals, approvals, status."""
         require(request, "operator")
@@ -114,14 +115,14 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             contracts=explorer.contracts(),
         )
 
-    @router.get("/explorer/peers")
+    @router.get("/explorer/peers", openapi_extra=access(Rule.SESSION))
     async def peers(request: Request) -> Response:
         """State roots and heights across the peers this node knows."""
         require(request, "operator")
         states = await explorer.peer_states()
         return page(request, "explorer_peers.html", "State roots", peers=states)
 
-    @router.get("/explorer/search")
+    @router.get("/explorer/search", openapi_extra=access(Rule.SESSION))
     async def search(request: Request, q: Annotated[str, Query(max_length=300)] = "") -> Response:
         """A block number, a transaction id or a state key (``namespace:key`` or a key)."""
         require(request, "operator")

@@ -30,6 +30,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from careledger.access import Rule, access
 from careledger.credentials.did_auth import Challenge, ChallengeService
 from careledger.credentials.ledger import gateway_query, ledger_resolver
 from careledger.crypto import encoding
@@ -100,12 +101,12 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             error=error,
         )
 
-    @router.get("/login/patient")
+    @router.get("/login/patient", openapi_extra=access(Rule.OPEN))
     async def login_patient(request: Request) -> Response:
         """The DID-auth challenge for a patient's wallet to sign."""
         return patient_form(request)
 
-    @router.post("/login/patient")
+    @router.post("/login/patient", openapi_extra=access(Rule.SESSION))
     async def login_patient_answer(request: Request) -> Response:
         """Check the wallet's signed answer; on success the session is the patient's."""
         form = await read_form(request)
@@ -146,12 +147,12 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             error=error,
         )
 
-    @router.get("/login/staff")
+    @router.get("/login/staff", openapi_extra=access(Rule.OPEN))
     async def login_staff(request: Request) -> Response:
         """A nonce for a member of this organisation to sign."""
         return staff_form(request)
 
-    @router.post("/login/staff")
+    @router.post("/login/staff", openapi_extra=access(Rule.SESSION))
     async def login_staff_answer(request: Request) -> Response:
         """Check the member's signed login; admins become operators, clients providers."""
         form = await read_form(request)
@@ -194,7 +195,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         session.login(role, f"{cert.org}.{cert.name}", serial=str(cert.serial))  # type: ignore[arg-type]
         return _home(request)
 
-    @router.post("/logout")
+    @router.post("/logout", openapi_extra=access(Rule.SESSION))
     async def logout(request: Request) -> Response:
         """End the session."""
         await read_form(request)

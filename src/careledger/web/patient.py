@@ -21,6 +21,8 @@ import msgspec
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from careledger.access import Rule
+from careledger.access import access as access_rule
 from careledger.contracts.consent import decode_records, grant_payload, revoke_payload
 from careledger.credentials.ledger import gateway_query
 from careledger.credentials.request import PresentationRequest
@@ -85,7 +87,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         except CareLedgerError:
             return []
 
-    @router.get("/patient")
+    @router.get("/patient", openapi_extra=access_rule(Rule.SESSION))
     async def record(
         request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
     ) -> Response:
@@ -108,7 +110,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         report = accounting_of_disclosures(ctx.fhir.ledger.session, link.handle, 0, now + DAY_MS)
         return sorted(report.rows, key=lambda r: r.recorded, reverse=True)
 
-    @router.get("/patient/access")
+    @router.get("/patient/access", openapi_extra=access_rule(Rule.SESSION))
     async def access(request: Request) -> Response:
         """Who accessed my data: every audit record about me, from every holder."""
         session = require(request, "patient")
@@ -127,7 +129,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             enrolled=link is not None,
         )
 
-    @router.get("/patient/access.csv")
+    @router.get("/patient/access.csv", openapi_extra=access_rule(Rule.SESSION))
     async def access_csv(request: Request) -> Response:
         """The same audit trail as CSV (a download; no caching)."""
         session = require(request, "patient")
@@ -183,7 +185,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             now_ms=int(time.time() * 1000),
         )
 
-    @router.get("/patient/consents")
+    @router.get("/patient/consents", openapi_extra=access_rule(Rule.SESSION))
     async def consents_page(request: Request) -> Response:
         """My consents, a form to grant one, a button to revoke each."""
         session = require(request, "patient")
@@ -201,7 +203,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         except (binascii.Error, ValueError):
             return b""
 
-    @router.post("/patient/consents")
+    @router.post("/patient/consents", openapi_extra=access_rule(Rule.SESSION))
     async def grant(request: Request) -> Response:
         """Grant a consent signed by my wallet (recipient, purposes, scope, expiry)."""
         session = require(request, "patient")
@@ -224,7 +226,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         session.flash(f"Consent for {terms.grantee} granted.")
         return RedirectResponse("/ui/patient/consents", status_code=303)
 
-    @router.post("/patient/consents/revoke")
+    @router.post("/patient/consents/revoke", openapi_extra=access_rule(Rule.SESSION))
     async def revoke(request: Request) -> Response:
         """Revoke one of my consents (signed by my wallet)."""
         session = require(request, "patient")
@@ -244,7 +246,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         session.flash("Consent revoked. The next request it covered will be refused.")
         return RedirectResponse("/ui/patient/consents", status_code=303)
 
-    @router.get("/patient/credentials")
+    @router.get("/patient/credentials", openapi_extra=access_rule(Rule.SESSION))
     async def credentials(
         request: Request, claims: Annotated[list[str] | None, Query(max_length=32)] = None
     ) -> Response:

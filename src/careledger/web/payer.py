@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from careledger.access import Rule, access
 from careledger.web.context import UiContext
 from careledger.web.registry import View, register
 from careledger.web.render import page
@@ -28,7 +29,7 @@ class PayerQueue:
 def routes(router: APIRouter, ctx: UiContext) -> None:
     queue = PayerQueue(ctx)
 
-    @router.get("/payer")
+    @router.get("/payer", openapi_extra=access(Rule.SESSION))
     async def claims_queue(request: Request) -> Response:
         """The payer's work queue (not yet available: 501)."""
         require(request, "payer")

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from careledger.access import Rule, access
 from careledger.longitudinal.everything import BREAK_GLASS_REASONS
 from careledger.longitudinal.ledger import PatientLink
 from careledger.web.context import UiContext
@@ -41,13 +42,13 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         )
         return None if link is None or link.erased else link
 
-    @router.get("/provider")
+    @router.get("/provider", openapi_extra=access(Rule.SESSION))
     async def lookup(request: Request) -> Response:
         """Find an enrolled patient by local id or DID."""
         require(request, "provider")
         return page(request, "provider_lookup.html", "Find a patient", error="")
 
-    @router.post("/provider")
+    @router.post("/provider", openapi_extra=access(Rule.SESSION))
     async def choose(request: Request) -> Response:
         """Choose the patient (kept in the session) and open their record."""
         session = require(request, "provider")
@@ -75,7 +76,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             request, "provider_record.html", "Patient record", record=record, reasons=REASONS
         )
 
-    @router.get("/provider/record")
+    @router.get("/provider/record", openapi_extra=access(Rule.SESSION))
     async def record(
         request: Request, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
     ) -> Response:
@@ -83,7 +84,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
         time from ``offset``)."""
         return await show(request, offset=offset)
 
-    @router.post("/provider/break-glass")
+    @router.post("/provider/break-glass", openapi_extra=access(Rule.SESSION))
     async def break_glass(request: Request) -> Response:
         """Emergency access with a reason: audited, and the patient is notified."""
         require(request, "provider")

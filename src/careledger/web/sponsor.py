@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
+from careledger.access import Rule, access
 from careledger.contracts.incentives import SMALL_CELL
 from careledger.errors import CareLedgerError
 from careledger.incentives.reports import CampaignReport, campaign_report
@@ -82,7 +83,7 @@ class CampaignReports:
 def routes(router: APIRouter, ctx: UiContext) -> None:
     reports = CampaignReports(ctx)
 
-    @router.get("/sponsor")
+    @router.get("/sponsor", openapi_extra=access(Rule.SESSION))
     async def campaigns(request: Request) -> Response:
         """The campaigns this organisation sponsors or audits, with reports and funnels."""
         require(request, "sponsor")

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -78,6 +79,18 @@ class MasterKey:
             raise CryptoError(
                 f"the key of {patient!r} does not unwrap (wrong master key?)"
             ) from exc
+
+
+class PatientKeyWrapper(Protocol):
+    """What a store wraps patient keys with: a :class:`MasterKey`, or a ring of them
+    (:class:`careledger.fhir.store.keyring.MasterKeyRing`) during a rotation."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def wrap_patient_key(self, patient: str, key: bytes) -> bytes: ...
+
+    def unwrap_patient_key(self, patient: str, blob: bytes) -> bytes: ...
 
 
 def new_patient_key() -> bytes:

@@ -53,7 +53,14 @@ from careledger.fhir.store.common import (
     not_a_deletion,
     readable_head,
 )
-from careledger.fhir.store.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
+from careledger.fhir.store.envelope import (
+    PatientKeyWrapper,
+    Sealed,
+    new_patient_key,
+    seal,
+    slot_of,
+    unseal,
+)
 
 _MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 
@@ -110,7 +117,7 @@ class PostgresResourceStore:
     """A :class:`~careledger.fhir.base.ResourceStore` in schema ``schema`` of a PostgreSQL
     database (created if missing)."""
 
-    def __init__(self, dsn: str, master_key: MasterKey, schema: str = "fhir") -> None:
+    def __init__(self, dsn: str, master_key: PatientKeyWrapper, schema: str = "fhir") -> None:
         if not schema or len(schema.encode()) > _MAX_IDENTIFIER_BYTES or "\0" in schema:
             raise InvalidInput(
                 f"schema name must be 1 to {_MAX_IDENTIFIER_BYTES} bytes: {schema!r}"
@@ -284,6 +291,38 @@ class PostgresResourceStore:
         key = self._keys.get(patient) or self._master.unwrap_patient_key(patient, blob)
         new_keys[patient] = key
         return key
+
+    def rewrap_patient_keys(self, limit: int) -> int:
+        """Re-wrap up to ``limit`` live patient keys onto the current master key, in one
+        transaction (rows locked, skipping those a writer or an eraser holds: the next batch
+        takes them)."""
+        current = self._master.key_id
+        with (
+            self._lock,
+            self._errors("re-wrapping patient keys failed"),
+            self._db.transaction(),
+        ):
+            rows = self._db.execute(
+                "SELECT patient, wrapped FROM patient_keys WHERE wrapped IS NOT NULL"
+                " AND master_key_id <> %s LIMIT %s FOR UPDATE SKIP LOCKED",
+                (current, limit),
+            ).fetchall()
+            for patient, blob in rows:
+                key = self._master.unwrap_patient_key(patient, blob)
+                self._db.execute(
+                    "UPDATE patient_keys SET master_key_id = %s, wrapped = %s WHERE patient = %s",
+                    (current, self._master.wrap_patient_key(patient, key), patient),
+                )
+        return len(rows)
+
+    def stale_patient_keys(self) -> int:
+        with self._lock, self._errors("counting patient keys failed"):
+            row = self._db.execute(
+                "SELECT count(*) FROM patient_keys WHERE wrapped IS NOT NULL"
+                " AND master_key_id <> %s",
+                (self._master.key_id,),
+            ).fetchone()
+        return int(row[0]) if row is not None else 0
 
     def erase_patient(self, patient: str) -> int:
         patient = patient if "/" in patient else f"Patient/{patient}"

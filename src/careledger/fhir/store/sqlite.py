@@ -36,7 +36,14 @@ from careledger.fhir.store.common import (
     not_a_deletion,
     readable_head,
 )
-from careledger.fhir.store.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
+from careledger.fhir.store.envelope import (
+    PatientKeyWrapper,
+    Sealed,
+    new_patient_key,
+    seal,
+    slot_of,
+    unseal,
+)
 from careledger.sqlite_files import open_wal
 
 _SCHEMA = """
@@ -77,7 +84,7 @@ _VERSION_COLUMNS = (
 class SQLiteResourceStore:
     """A :class:`~careledger.fhir.base.ResourceStore` in one SQLite file (or ``":memory:"``)."""
 
-    def __init__(self, path: str | Path, master_key: MasterKey) -> None:
+    def __init__(self, path: str | Path, master_key: PatientKeyWrapper) -> None:
         self._master = master_key
         self._lock = threading.RLock()
         self._keys: dict[str, bytes] = {}
@@ -190,6 +197,33 @@ class SQLiteResourceStore:
             raise StorageError(f"no key for {patient!r}: the store is damaged")
         self._keys[patient] = key
         return key
+
+    def rewrap_patient_keys(self, limit: int) -> int:
+        """Re-wrap up to ``limit`` live patient keys onto the current master key (one short
+        transaction: the node's writes wait at most for one batch)."""
+        current = self._master.key_id
+        with self._writing() as db:
+            rows = db.execute(
+                "SELECT patient, wrapped FROM patient_keys"
+                " WHERE wrapped IS NOT NULL AND master_key_id != ? LIMIT ?",
+                (current, limit),
+            ).fetchall()
+            for patient, blob in rows:
+                key = self._master.unwrap_patient_key(patient, blob)
+                db.execute(
+                    "UPDATE patient_keys SET master_key_id = ?, wrapped = ? WHERE patient = ?",
+                    (current, self._master.wrap_patient_key(patient, key), patient),
+                )
+        return len(rows)
+
+    def stale_patient_keys(self) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM patient_keys"
+                " WHERE wrapped IS NOT NULL AND master_key_id != ?",
+                (self._master.key_id,),
+            ).fetchone()
+        return int(row[0])
 
     def erase_patient(self, patient: str) -> int:
         patient = patient if "/" in patient else f"Patient/{patient}"
