@@ -135,9 +135,11 @@ def fuzz(
     strategy: st.SearchStrategy[Any],
     *,
     regressions: Sequence[Any] = (),
+    with_seeds: bool = True,
 ) -> None:
-    """Run ``target`` on ``budget`` examples from ``strategy``, every seed and ``regressions``
-    first (each an input that once crashed, hung or allocated without bound)."""
+    """Run ``target`` on ``budget`` examples from ``strategy``, every seed (``with_seeds``: when
+    ``target`` takes the corpus files as they are) and ``regressions`` first (each an input that
+    once crashed, hung or allocated without bound)."""
 
     @budget
     @given(strategy)
@@ -146,7 +148,7 @@ def fuzz(
 
     for data in regressions:
         run = example(data)(run)
-    for data in seeds(parser):
+    for data in seeds(parser) if with_seeds else []:
         survive(parser, target, data)
     run()
 
