@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from careledger.api.auth import sign_request
 from careledger.identity.msp import LocalIdentity, Role
-from tests.fuzz.harness import seeds
+from tests.fuzz.harness import CORPUS, seeds
 from tests.fuzz.served import Served, served
 from tests.fuzz.test_fuzz_fhir import damaged_json
 from tests.harness import impostor, new_consortium
@@ -224,3 +224,20 @@ def test_fhir_bodies_over_http(node: Served, budget: settings) -> None:
             assert response.json()["resourceType"] == "OperationOutcome", response.text[:300]
 
     run()
+
+
+def test_signed_bundle_posted_to_the_fhir_base(node: Served) -> None:
+    """Regression (found by fuzzing): ``POST [base]`` without a trailing slash was redirected
+    (307) to ``/fhir/``, where the re-sent request's signature no longer matched: 401."""
+    bundle = (CORPUS / "fhir_bundle" / "batch.json").read_bytes()
+    session = _sessions(node, "fhir")["own-member"]
+    headers = {"content-type": "application/fhir+json"}
+    response = session.post(
+        f"{node.node}/fhir",
+        data=bundle,
+        headers=headers,
+        timeout=REQUEST_TIMEOUT,
+        allow_redirects=False,
+    )
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["type"] == "batch-response"
