@@ -85,6 +85,11 @@ def test_node_config(budget: settings) -> None:
         "node_toml",
         _loader("node.toml", load_node_config),
         inputs("node_toml", toml_documents() | damaged_seed("node_toml")),
+        # a peer URL with a malformed IPv6 host: urlsplit's ValueError escaped (found by atheris)
+        regressions=[
+            b'org = "Org1"\nconsortium = "c"\ndata_dir = "d"\n[peers]\nOrg2 = "http://]27.0.0.1:7052"\n',
+            b'org = "Org1"\nconsortium = "c"\ndata_dir = "d"\n[fhir]\nbase_url = "http://[x"\n',
+        ],
     )
 
 
