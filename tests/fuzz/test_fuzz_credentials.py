@@ -126,7 +126,7 @@ def damaged_credential(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
         target = doc
         if draw(st.booleans()) and isinstance(doc.get("proof"), dict):
             target = doc["proof"]
-        key = draw(st.sampled_from(sorted(target)) | st.text(max_size=8))
+        key = draw(st.sampled_from(sorted(target) or ["id"]) | st.text(max_size=8))
         if draw(st.booleans()):
             target.pop(key, None)
         else:
