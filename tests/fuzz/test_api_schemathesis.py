@@ -22,12 +22,15 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from careledger.api.auth import sign_request
+from careledger.api.client import sign_proposal
+from careledger.api.codec import b64e
+from careledger.contracts.registry import default_registry
 from careledger.identity.msp import LocalIdentity, Role
 from tests.fuzz.harness import CORPUS, seeds
 from tests.fuzz.served import Served, served
@@ -241,3 +244,67 @@ def test_signed_bundle_posted_to_the_fhir_base(node: Served) -> None:
     )
     assert response.status_code == 200, response.text[:300]
     assert response.json()["type"] == "batch-response"
+
+
+def _functions() -> list[tuple[str, str, int]]:
+    """(contract, function, parameter count) of every installed contract function."""
+    registry = default_registry()
+    return [
+        (name, fn, len(spec.params))
+        for name, version in registry.installed()
+        for fn, spec in registry.get(name, version).functions.items()
+    ]
+
+
+arg_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.text(max_size=40)
+    | st.binary(max_size=40)
+    | st.sampled_from(["Org1", "Org2", "did:key:z6Mk", "Patient/p1", "x" * 300, ""]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@st.composite
+def hostile_calls(draw: st.DrawFn) -> tuple[str, str, list[Any]]:
+    """A contract function with arguments of any shape (often the right count)."""
+    contract, function, count = draw(st.sampled_from(_functions()))
+    if draw(st.integers(0, 9)) == 0:
+        contract = draw(st.sampled_from(["nope", "_gov", ""]) | st.text(max_size=10))
+    if draw(st.integers(0, 9)) == 0:
+        function = draw(st.text(max_size=12))
+    size = count if draw(st.booleans()) else draw(st.integers(0, count + 2))
+    return contract, function, draw(st.lists(arg_values, min_size=size, max_size=size))
+
+
+@budgets
+def test_signed_proposals_with_hostile_arguments(node: Served, budget: settings) -> None:
+    """Properly signed proposals (which schemathesis cannot make) of every installed contract
+    function with arguments of any shape, evaluated and submitted by members of both
+    organisations: invalid is an answer (4xx or a refused validation code), never a 5xx."""
+
+    @budget
+    @given(call=hostile_calls(), route=st.sampled_from(["evaluate", "submit", "endorse"]),
+           org=st.sampled_from(["Org1", "Org2"]))  # fmt: skip
+    @example(  # a well-formed call, so the path to a commit is known to work
+        call=("_gov", "propose", ["contract", {"name": "tokens", "version": "1.0",
+                                               "policy": "MAJORITY"}]),
+        route="submit",
+        org="Org1",
+    )  # fmt: skip
+    def run(call: tuple[str, str, list[Any]], route: str, org: str) -> None:
+        proposal, signature = sign_proposal(node.member(org, "admin"), *call)
+        body = {"proposal": b64e(proposal), "signature": b64e(signature)}
+        try:
+            response = requests.post(f"{node.node}/v1/{route}", json=body, timeout=REQUEST_TIMEOUT)
+        except requests.Timeout:
+            pytest.fail(f"{route} {call[:2]}: no answer in {REQUEST_TIMEOUT} s")
+        SENT[f"signed-{route} {response.status_code // 100}xx"] += 1
+        assert response.status_code < 500, (route, call, response.text[:500])
+
+    run()
