@@ -37,6 +37,8 @@ def decode_value(data: bytes, expected: type[msgspec.Struct]) -> Any:
     if not isinstance(obj, dict) or obj.get("t") != expected.__name__:
         found = obj.get("t") if isinstance(obj, dict) else type(obj).__name__
         raise ContractError(f"stored value is a {found!r}, schema expects {expected.__name__}")
+    if "v" not in obj:  # bytes from a write set: any shape may arrive, refuse it as a fault
+        raise ContractError(f"stored {expected.__name__} has no value")
     try:
         return msgspec.convert(obj["v"], expected)
     except msgspec.ValidationError as exc:

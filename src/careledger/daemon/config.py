@@ -60,7 +60,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import tomli_w
 
@@ -207,8 +207,7 @@ class NodeConfig:
                 f"ordering.broadcast_timeout {self.ordering.broadcast_timeout}: 0.5 to 300 seconds"
             )
         for org, url in self.peers.items():
-            parts = urlsplit(url)
-            if not _ORG_ID.match(org) or parts.scheme not in ("http", "https") or not parts.netloc:
+            if not _ORG_ID.match(org) or _http_url(url) is None:
                 raise InvalidInput(f"peers.{org} = {url!r}: an org id and an http(s) base URL")
         if self.org in self.peers:
             raise InvalidInput(f"peers lists this node's own organisation {self.org}")
@@ -221,8 +220,8 @@ class NodeConfig:
                 f"fhir.master_key_env {self.fhir.master_key_env!r}: an environment variable name"
             )
         if self.fhir.base_url:
-            parts = urlsplit(self.fhir.base_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            parts = _http_url(self.fhir.base_url)
+            if parts is None or parts.query:
                 raise InvalidInput(f"fhir.base_url {self.fhir.base_url!r}: an http(s) URL")
         self._validate_tls()
         validate_context_url(self.credentials.health_context_url, "credentials.health_context_url")
@@ -238,6 +237,16 @@ class NodeConfig:
             value = getattr(tls, key)
             if value and not Path(value).is_file():
                 raise InvalidInput(f"tls.{key}: no file at {value}")
+
+
+def _http_url(url: str) -> SplitResult | None:
+    """``url`` split when it is an http(s) URL with a host, else None. ``urlsplit`` raises
+    ValueError on a malformed IPv6 host (``http://]x``): that escaped as a traceback."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return parts if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _is_did_web_host(host: str) -> bool:

@@ -191,6 +191,22 @@ class FhirAuth:
         return cert.org
 
 
+class FhirBase:
+    """ASGI middleware: ``[base]`` itself (``/fhir``, where FHIR clients POST Bundles) reaches
+    the FHIR API as ``/fhir/``. Without it the router answered 307 to ``/fhir/``, and a signed
+    request followed there no longer matched its signature (it covers the path sent). The raw
+    path is kept, so :class:`FhirAuth` checks the signature over what the client signed."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/fhir") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") == self.prefix:
+            scope = {**scope, "path": self.prefix + "/"}
+        await self.app(scope, receive, send)
+
+
 @dataclass
 class FhirNode:
     """The FHIR half of a node: store, service, ledger side and the app mounted at ``/fhir``."""
@@ -377,6 +393,7 @@ class NodeProcess:
             )
             assert isinstance(app.app, FastAPI)
             app.app.mount("/fhir", self.fhir.app)
+            app.app.add_middleware(FhirBase)
         self.ui = node_ui_context(self)  # the web UI at /ui (careledger.web)
         mount_ui(app.app, self.ui)  # type: ignore[arg-type]
         self.app = app

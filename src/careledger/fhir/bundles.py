@@ -59,7 +59,8 @@ def _request(entry: Any, index: int) -> tuple[str, Target, JSON]:
         raise InvalidInput(f"{where}.request is missing")
     request = entry["request"]
     method, url = request.get("method"), request.get("url")
-    if method not in _ORDER or not isinstance(url, str):
+    # A method of any JSON type may arrive (a list is unhashable: the lookup raised, a 500).
+    if not isinstance(method, str) or method not in _ORDER or not isinstance(url, str):
         raise InvalidInput(f"{where}.request needs a method (GET, POST, PUT, DELETE) and url")
     return method, _target(url, method, where), request
 

@@ -78,6 +78,10 @@ def decode_json(body: bytes) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:  # msgspec raises it for bytes that are not UTF-8 (was a 500)
+        raise InvalidInput(
+            f"the body is not UTF-8 JSON: {exc.reason} at byte {exc.start}"
+        ) from None
     except RecursionError:
         raise InvalidInput("the JSON body is nested too deeply") from None
 

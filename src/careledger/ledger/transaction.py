@@ -142,9 +142,12 @@ def decode_proposal(raw: bytes) -> Proposal:
 
 
 def decode_response(raw: bytes) -> ProposalResponse:
-    # Endorsers sign these exact bytes and nothing is keyed by their hash: shape is enough.
+    # Canonical form is enforced: honest endorsers always encode canonically, and the result and
+    # event payloads are shown to every client as JSON. Without it a response could carry CBOR
+    # tags (dates, decimals, regular expressions) or shared references (a list that contains
+    # itself), which no JSON view can render: once committed, every node's events stream failed.
     response: ProposalResponse = _convert(
-        raw, ProposalResponse, "response", MAX_ENVELOPE_BYTES, False
+        raw, ProposalResponse, "response", MAX_ENVELOPE_BYTES, True
     )
     return response
 

@@ -168,6 +168,7 @@ class ThrowawayPostgres:
         self._tmp: Path | None = None
         self._log: IO[bytes] | None = None
         self.version: str = ""
+        self._launch: tuple[list[str | Path], dict[str, Any], Path, int] | None = None
 
     @property
     def dsn(self) -> str:
@@ -218,6 +219,30 @@ class ThrowawayPostgres:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
         self._dsn = None
+
+    def restart(self, *, immediate: bool = True) -> float:
+        """Stop the server this object started and start it again on the same data and port
+        (fault injection: clients see their connections drop). ``immediate``: SIGQUIT, no
+        checkpoint, so the restart runs crash recovery; else a fast shutdown. Returns the
+        seconds until it accepts connections again."""
+        proc, launch = self._proc, self._launch
+        if proc is None or launch is None:
+            raise PostgresStartError("restart() needs a server this object started")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
+        try:
+            proc.wait(30.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10.0)
+        argv, common, data, port = launch
+        self._proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True, **common,
+        )  # fmt: skip
+        if not self._wait_ready(self._proc, data, port):
+            raise PostgresStartError(f"PostgreSQL did not restart:\n{self._log_text()}")
+        return time.monotonic() - started
 
     def __enter__(self) -> str:
         return self.start()
@@ -278,6 +303,7 @@ class ThrowawayPostgres:
                 start_new_session=True, **common,
             )  # fmt: skip
             if self._wait_ready(self._proc, data, port):
+                self._launch = (argv, common, data, port)
                 return f"postgresql://postgres@127.0.0.1:{port}/postgres"
             self._proc.wait()
             self._proc = None

@@ -177,5 +177,7 @@ def load_config(directory: str | Path) -> ConsortiumConfig:
         return ConsortiumConfig(root, str(doc["name"]), orgs, str(ordering["orderer"]), cutter)
     except FileNotFoundError as exc:
         raise InvalidInput(f"no consortium at {root}: run `careledger init {root}` first") from exc
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        # AttributeError: a table that is a scalar or a list (``ordering = true``) had ``.get``
+        # called on it and escaped as a traceback.
         raise InvalidInput(f"{path} is not a valid consortium configuration: {exc!r}") from exc

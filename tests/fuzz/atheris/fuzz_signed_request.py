@@ -1,0 +1,11 @@
+"""atheris harness for the ``signed_request`` parser (see runner.py for how to run it)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from tests.fuzz.atheris.runner import main
+
+if __name__ == "__main__":
+    main("signed_request")
