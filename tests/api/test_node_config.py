@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from careledger.daemon.config import (
+    IncentivesSettings,
     NodeConfig,
     OrderingSettings,
     StateSettings,
@@ -80,7 +81,10 @@ def test_a_whole_number_of_seconds_is_a_float_setting(tmp_path: Path) -> None:
 
 def test_every_setting_is_documented(tmp_path: Path) -> None:
     path = tmp_path / "node.toml"
-    save_node_config(_config(tmp_path), path)
+    incentives = IncentivesSettings(
+        awarder=True, cosigner=True, evidence_secret_file="e.secret", auditor_url="http://a"
+    )
+    save_node_config(dataclasses.replace(_config(tmp_path), incentives=incentives), path)
     import tomllib
 
     doc = tomllib.loads(path.read_text())

@@ -11,12 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.routing import APIRoute
 
 from careledger.api.app import create_app
 from careledger.api.auth import sign_request
 from careledger.api.codec import b64e
 from careledger.api.service import NodeService
+from careledger.daemon.config import (
+    IncentivesSettings,
+    NodeConfig,
+    load_node_config,
+    save_node_config,
+)
+from careledger.daemon.incentives_side import open_incentives
+from careledger.errors import InvalidInput
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.identity.msp import LocalIdentity
 from careledger.incentives.routes import add_incentive_routes
@@ -81,8 +90,10 @@ def test_incentive_routes(tmp_path: Path) -> None:
                 dry = await payer.call("POST", f"{base}/awards", {**body, "dry_run": True})
                 assert dry.json()["status"] == "awarded"
                 assert await world(net, ("incentives",)) == before
-                # the clinic's node runs no awarder; the clinic is not the sponsor anyway
-                assert (await clinic.call("POST", f"{base}/awards", body)).status_code == 404
+                # a node that runs no awarder: 404 for its own members, 403 for others
+                own_plain = Signed(plain, net.config.member(SPONSOR, "client0"))
+                assert (await own_plain.call("POST", f"{base}/awards", body)).status_code == 404
+                assert (await clinic.call("POST", f"{base}/awards", body)).status_code == 403
                 outsider = Signed(awarding, net.config.member(CLINIC, "client0"))
                 assert (await outsider.call("POST", f"{base}/awards", body)).status_code == 403
                 bad = await payer.call("POST", f"{base}/awards", {**body, "points": -1})
@@ -160,3 +171,60 @@ def test_every_incentive_route_is_in_openapi_and_in_docs_api(tmp_path: Path) -> 
             service.close()
 
     asyncio.run(scenario())
+
+
+def test_a_node_awards_with_the_incentives_settings(tmp_path: Path) -> None:
+    """``[incentives] awarder = true``: the node opens its awarder from its settings (evidence
+    secret file created 0600) and awards through the route; the settings round-trip."""
+    secret = tmp_path / "keys" / "evidence.secret"
+
+    async def scenario() -> None:
+        async with incentive_world(tmp_path / "c", auditor=None) as cast:
+            net = cast.net
+            await create_campaign(net.gateway(SPONSOR, "admin"), flu_spec(CAMPAIGN, None))
+            service = NodeService(net.peers[SPONSOR], net.gateway(SPONSOR))
+            app = create_app(service)
+            add_incentive_routes(app, service)
+            settings = IncentivesSettings(awarder=True, evidence_secret_file=str(secret))
+            identity = net.config.member(SPONSOR, "peer0")
+            side = open_incentives(app.app, settings, net.gateway(SPONSOR), identity, tmp_path)
+            assert side.awarder is not None
+            assert side.cosigner is None
+            assert secret.stat().st_mode & 0o077 == 0
+            payer = Signed(app, net.config.member(SPONSOR, "client0"))
+            patient, wallet = Ed25519Signer(), MemberWallet()
+            shot, _ = cast.immunization(patient)
+            proof = wallet.holder_proof(patient, CAMPAIGN, "flu-shot")
+            body = {
+                "rule": "flu-shot",
+                "member_key": wallet.member_key(CAMPAIGN),
+                "credential": shot,
+                "holder": {
+                    "verification_method": proof.verification_method,
+                    "signature": b64e(proof.signature),
+                },
+            }
+            path = f"/v1/incentives/campaigns/{CAMPAIGN}/awards"
+            try:
+                done = (await payer.call("POST", path, body)).json()
+                assert (done["status"], done["points"]) == ("awarded", 1_000)
+                server = Signed(app, net.config.member(SPONSOR, "orderer0"))
+                assert (await server.call("POST", path, body)).status_code == 403
+            finally:
+                await side.close()
+                await payer.http.aclose()
+                await server.http.aclose()
+
+    asyncio.run(scenario())
+
+    config = NodeConfig(
+        "Payer",
+        tmp_path / "c",
+        tmp_path / "data",
+        incentives=IncentivesSettings(awarder=True, evidence_secret_file=str(secret)),
+    ).validate()
+    save_node_config(config, tmp_path / "node.toml")
+    assert load_node_config(tmp_path / "node.toml").incentives == config.incentives
+    bad = IncentivesSettings(cosigner=True, auditor_url="http://127.0.0.1:1")
+    with pytest.raises(InvalidInput, match=r"incentives\.auditor_url"):
+        NodeConfig("Payer", tmp_path / "c", tmp_path / "data", incentives=bad).validate()

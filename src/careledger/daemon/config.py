@@ -85,6 +85,7 @@ _TOP_LEVEL = (
     "fhir",
     "tls",
     "credentials",
+    "incentives",
 )
 _FHIR_PATHS = ("store", "outbox", "secret_file", "master_key_file")
 _TLS_PATHS = ("cert", "key", "ca")
@@ -170,6 +171,21 @@ class CredentialsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IncentivesSettings:
+    """``[incentives]``: ``awarder`` runs this organisation's awarder (``POST
+    /v1/incentives/campaigns/{campaign}/awards``) and ``cosigner`` its auditor co-signer
+    (``POST …/cosign``). Both key the evidence digests with the secret in
+    ``evidence_secret_file`` (default ``<data_dir>/incentives-evidence.secret``, created 0600),
+    which a sponsor shares with the auditor of its campaigns; ``auditor_url`` is the auditor's
+    node, asked to co-sign awards of campaigns that name an auditor."""
+
+    awarder: bool = False
+    cosigner: bool = False
+    evidence_secret_file: str = ""
+    auditor_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     org: str
     consortium: Path
@@ -183,6 +199,7 @@ class NodeConfig:
     fhir: FhirSettings = field(default_factory=FhirSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     credentials: CredentialsSettings = field(default_factory=CredentialsSettings)
+    incentives: IncentivesSettings = field(default_factory=IncentivesSettings)
 
     def validate(self) -> NodeConfig:
         """This config, or InvalidInput naming the first bad setting."""
@@ -225,6 +242,11 @@ class NodeConfig:
                 raise InvalidInput(f"fhir.base_url {self.fhir.base_url!r}: an http(s) URL")
         self._validate_tls()
         validate_context_url(self.credentials.health_context_url, "credentials.health_context_url")
+        auditor = self.incentives.auditor_url
+        if auditor and (_http_url(auditor) is None or not self.incentives.awarder):
+            raise InvalidInput(
+                f"incentives.auditor_url {auditor!r}: an http(s) base URL, with awarder = true"
+            )
         return self
 
     def _validate_tls(self) -> None:
@@ -283,6 +305,11 @@ def load_node_config(path: str | Path) -> NodeConfig:
             tls=_tls(doc.get("tls", {}), base),
             credentials=CredentialsSettings(
                 **_typed(doc.get("credentials", {}), CredentialsSettings)
+            ),
+            incentives=IncentivesSettings(
+                **_with_paths(
+                    doc.get("incentives", {}), IncentivesSettings, ("evidence_secret_file",), base
+                )
             ),
         )
     except FileNotFoundError as exc:
@@ -389,4 +416,10 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
         doc["tls"] = tls
     if config.credentials != CredentialsSettings():
         doc["credentials"] = {"health_context_url": config.credentials.health_context_url}
+    if config.incentives != IncentivesSettings():
+        fields = IncentivesSettings.__dataclass_fields__
+        incentives = {k: getattr(config.incentives, k) for k in fields}
+        if incentives["evidence_secret_file"]:
+            incentives["evidence_secret_file"] = rel(Path(incentives["evidence_secret_file"]))
+        doc["incentives"] = incentives
     path.write_text(tomli_w.dumps(doc))

@@ -60,6 +60,7 @@ from careledger.daemon.config import (
     StateSettings,
     load_node_config,
 )
+from careledger.daemon.incentives_side import IncentivesSide, open_incentives
 from careledger.daemon.ordering_setup import client_tls, open_ordering, start_replica
 from careledger.daemon.ui import node_ui_context
 from careledger.errors import (
@@ -333,6 +334,7 @@ class NodeProcess:
         self._replica: Any = None
         self.fhir: FhirNode | None = None
         self.ui: UiContext | None = None
+        self.incentives: IncentivesSide | None = None
         self.app: NodeApp | None = None  # what the API server serves (routes, mounts)
 
     @property
@@ -379,6 +381,10 @@ class NodeProcess:
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
         )
         add_incentive_routes(app, self.service)  # docs/incentives.md
+        assert isinstance(app.app, FastAPI)
+        self.incentives = open_incentives(
+            app.app, cfg.incentives, gateway, identity, cfg.data_dir, verify=verify
+        )
         scheme = "https" if cfg.tls.serves_https else "http"
         if cfg.fhir.enabled:
             self.fhir = open_fhir(
@@ -395,7 +401,7 @@ class NodeProcess:
             app.app.mount("/fhir", self.fhir.app)
             app.app.add_middleware(FhirBase)
         self.ui = node_ui_context(self)  # the web UI at /ui (careledger.web)
-        mount_ui(app.app, self.ui)  # type: ignore[arg-type]
+        mount_ui(app.app, self.ui)
         self.app = app
         self.server = ApiServer(
             app,
@@ -449,6 +455,8 @@ class NodeProcess:
             await self.server.stop()
         if self.fhir is not None:
             await self.fhir.close()
+        if self.incentives is not None:
+            await self.incentives.close()
         if self.ordering is not None and self._shared_ordering is None:
             await self.ordering.close()
         if self._peer_task is not None:

@@ -1,0 +1,74 @@
+"""The incentives side of a node: what :class:`~careledger.daemon.process.NodeProcess` runs so
+its API can award and co-sign (``[incentives]`` settings, docs/incentives.md).
+
+Every node serves the incentive routes (:func:`careledger.incentives.routes.
+add_incentive_routes`); a node awards only with ``awarder = true`` and co-signs as an auditor
+only with ``cosigner = true``. Both verify evidence against the node's own peer (DIDs, trust
+registry, status lists, consents) and key the evidence digests with the secret in
+``evidence_secret_file``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from careledger.credentials.ledger import gateway_query, ledger_resolver, ledger_verifier
+from careledger.daemon.config import IncentivesSettings
+from careledger.identity.msp import LocalIdentity
+from careledger.incentives.awarding import AuditorCosigner, Awarder, EvidenceKeys
+from careledger.incentives.evidence import EvidenceChecker
+from careledger.incentives.remote import RemoteCosigner
+from careledger.incentives.routes import AWARDER_STATE, COSIGNER_STATE
+from careledger.node.gateway import Gateway
+
+SECRET_FILE = "incentives-evidence.secret"
+DID_CACHE_SECONDS = 60.0  # a verifier's usual DID cache: keys rotate rarely
+
+
+@dataclass
+class IncentivesSide:
+    awarder: Awarder | None = None
+    cosigner: AuditorCosigner | None = None
+    _remote: list[RemoteCosigner] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for remote in self._remote:
+            await remote.aclose()
+
+
+def open_incentives(
+    app: FastAPI,
+    settings: IncentivesSettings,
+    gateway: Gateway,
+    identity: LocalIdentity,
+    data_dir: Path,
+    *,
+    verify: ssl.SSLContext | bool = True,
+) -> IncentivesSide:
+    """Set the awarder and co-signer ``settings`` ask for on ``app.state`` (where the incentive
+    routes look for them)."""
+    from careledger.daemon.process import holder_secret  # the same 0600 secret-file rule
+
+    side = IncentivesSide()
+    if not (settings.awarder or settings.cosigner):
+        return side
+    path = Path(settings.evidence_secret_file or data_dir / SECRET_FILE)
+    keys = EvidenceKeys(holder_secret(path))  # InvalidInput when the file holds < 32 bytes
+    query = gateway_query(gateway)
+    resolver = ledger_resolver(query, cache_ttl=DID_CACHE_SECONDS)
+    checker = EvidenceChecker(ledger_verifier(query, resolver), resolver, query)
+    if settings.cosigner:
+        side.cosigner = AuditorCosigner(identity, checker, keys)
+        setattr(app.state, COSIGNER_STATE, side.cosigner)
+    if settings.awarder:
+        remote = None
+        if settings.auditor_url:
+            remote = RemoteCosigner(settings.auditor_url, identity, verify=verify)
+            side._remote.append(remote)
+        side.awarder = Awarder(gateway, checker, keys, remote)
+        setattr(app.state, AWARDER_STATE, side.awarder)
+    return side
