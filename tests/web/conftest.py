@@ -8,6 +8,7 @@ bypasses the pages' Content-Security-Policy only so that axe-core can be injecte
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict[str, Any]:
     if not Path(CHROMIUM).exists():  # scripts/test installs it (apt-get install -y chromium)
+        if os.environ.get("CARELEDGER_REQUIRE_BROWSER") == "1":  # CI: never skip silently
+            pytest.fail(f"CARELEDGER_REQUIRE_BROWSER=1 but {CHROMIUM} is missing", pytrace=False)
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
     return {
         "executable_path": CHROMIUM,
