@@ -24,6 +24,7 @@
     channel = "careledger"              # jetstream only: names the streams (<CHANNEL>_TX, _BLOCKS)
     replica = true                      # jetstream only: run this org's orderer replica here
     broadcast_timeout = 15.0            # jetstream only: seconds a submit waits for the stream
+    endorse_transport = "http"          # jetstream only: "nats" batches endorsement over NATS
 
     [peers]                             # other organisations' node API base URLs, for endorsement
     Org2 = "http://127.0.0.1:7052"
@@ -69,6 +70,7 @@ from careledger.tls import TlsFiles
 
 STATE_BACKENDS = ("sqlite", "postgres")
 ORDERING_BACKENDS = ("jetstream", "embedded-solo")
+ENDORSE_TRANSPORTS = ("http", "nats")
 _ORG_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 _TOP_LEVEL = (
     "org",
@@ -112,6 +114,7 @@ class OrderingSettings:
     channel: str = "careledger"
     replica: bool = False
     broadcast_timeout: float = 15.0
+    endorse_transport: str = "http"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,11 @@ class NodeConfig:
         if not 0.5 <= self.ordering.broadcast_timeout <= 300:
             raise InvalidInput(
                 f"ordering.broadcast_timeout {self.ordering.broadcast_timeout}: 0.5 to 300 seconds"
+            )
+        if self.ordering.endorse_transport not in ENDORSE_TRANSPORTS:
+            raise InvalidInput(
+                f"ordering.endorse_transport {self.ordering.endorse_transport!r}: one of "
+                f"{ENDORSE_TRANSPORTS}"
             )
         for org, url in self.peers.items():
             parts = urlsplit(url)
@@ -350,6 +358,7 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
             "channel": config.ordering.channel,
             "replica": config.ordering.replica,
             "broadcast_timeout": config.ordering.broadcast_timeout,
+            "endorse_transport": config.ordering.endorse_transport,
         },
         "peers": dict(config.peers),
     }

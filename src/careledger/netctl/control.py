@@ -36,6 +36,7 @@ from careledger.netctl import processes
 from careledger.netctl.layout import NatsPorts, NetworkLayout, NetworkSpec
 from careledger.netctl.nats_cluster import NatsCluster
 from careledger.node.consortium import init_consortium, load_config
+from careledger.node.endorse_nats import endorse_permissions
 from careledger.ordering.jetstream_streams import JetStreamSettings, denied_subjects
 from careledger.tls import client_context, local_node_certificates
 
@@ -126,6 +127,8 @@ def create(
                 backend=ordering,
                 servers=servers or ("nats://-",),
                 replica=org in spec.orderers,
+                # Batched CBOR endorsement over NATS (docs/benchmarks.md: measured faster).
+                endorse_transport="nats" if jetstream else "http",
             ),
             peers={o: spec.url(o) for o in orgs if o != org},
             tls=node_tls.get(org, TlsSettings()),
@@ -160,16 +163,25 @@ def nats_cluster(layout: NetworkLayout, spec: NetworkSpec) -> NatsCluster:
     purge or reconfigure the ledger's streams (the CLI's ``client`` may publish the bench's
     scratch stream)."""
     users = None
+    no_sub: dict[str, list[str]] = {}
     if spec.tls:
-        settings = JetStreamSettings(servers=spec.nats_urls, channel=_channel(layout, spec))
+        channel = _channel(layout, spec)
+        settings = JetStreamSettings(servers=spec.nats_urls, channel=channel)
         users = {org: denied_subjects(settings, orderer=org in spec.orderers) for org in spec.orgs}
         users[CLIENT_CERT] = denied_subjects(settings, orderer=False)
+        # Endorse subjects: each node subscribes to its own organisation's only; the CLI client
+        # neither publishes nor subscribes to any (careledger.node.endorse_nats).
+        for org in [*spec.orgs, CLIENT_CERT]:
+            endorse = endorse_permissions(channel, spec.orgs, org if org in spec.orgs else None)
+            users[org] = [*users[org], *endorse["publish"]]
+            no_sub[org] = endorse["subscribe"]
     return NatsCluster(
         len(spec.nats),
         layout.nats.resolve(),
         ports=[(p.client, p.route, p.monitor) for p in spec.nats],
         tls_dir=layout.tls.resolve() if spec.tls else None,
         users=users,
+        subscribe_denied=no_sub,
     )
 
 

@@ -158,6 +158,7 @@ class NatsCluster:
         ports: Sequence[tuple[int, int, int]] | None = None,
         tls_dir: str | Path | None = None,
         users: Mapping[str, Sequence[str]] | None = None,
+        subscribe_denied: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster has at least one server")
@@ -171,6 +172,8 @@ class NatsCluster:
         self.users = None if users is None else {k: list(v) for k, v in users.items()}
         """Certificate common name -> subjects it may not publish to (None: no authorization;
         else a client whose certificate names no listed user is refused)."""
+        self.subscribe_denied = {k: list(v) for k, v in (subscribe_denied or {}).items()}
+        """Certificate common name -> subjects it may not subscribe to (for a user in users)."""
         self._client_files: TlsFiles | None = None
         self.specs: list[NatsServerSpec] = []
         for i in range(size):
@@ -272,9 +275,11 @@ class NatsCluster:
             return []
         lines = ["authorization {", "  users = ["]
         for name, deny in sorted(self.users.items()):
+            no_sub = self.subscribe_denied.get(name)
+            sub = f", subscribe: {{deny: {json.dumps(no_sub)}}}" if no_sub else ""
             lines.append(
                 f"    {{user: {json.dumps(subject_of(name))}, permissions: "
-                f"{{publish: {{deny: {json.dumps(deny)}}}}}}}"
+                f"{{publish: {{deny: {json.dumps(deny)}}}{sub}}}}}"
             )
         lines += ["  ]", "}"]
         return lines
