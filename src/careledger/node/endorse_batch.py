@@ -15,7 +15,10 @@ already committed, a contract error) plus what only batches can get wrong:
 * more than :data:`MAX_BATCH_PROPOSALS` proposals or :data:`MAX_BATCH_BYTES` bytes: every one;
 * a batch id seen in the last :data:`REPLAY_WINDOW_SECONDS`, or a batch sent outside that
   window (so an old batch cannot outlive the memory of ids): every proposal ("replayed");
-* a proposal twice in one batch, or one this endorser endorsed in the window: that proposal.
+* a proposal twice in one batch: the second.
+
+A proposal sent again in a *new* batch (a gateway asking again after another endorser failed)
+is endorsed again, as over HTTP: harmless, since a transaction id commits at most once.
 
 A refusal of one proposal never affects another in the same batch. Nothing here weakens block
 validation: endorsements are still checked by every peer when the block commits.
@@ -53,8 +56,8 @@ from careledger.node.peer import Peer
 MAX_BATCH_PROPOSALS = 512
 #: Largest encoded request, and the reply budget (NATS servers of ``network up`` allow 8 MB).
 MAX_BATCH_BYTES = 4 * 1024 * 1024
-#: How long batch ids and endorsed transaction ids are remembered, and how far a batch's send
-#: time may be from the endorser's clock.
+#: How long batch ids are remembered, and how far a batch's send time may be from the
+#: endorser's clock.
 REPLAY_WINDOW_SECONDS = 120.0
 #: The refusal kind of a proposal left out because the reply would be over budget: the
 #: requester sends it again on its own (it was not endorsed).
@@ -140,14 +143,14 @@ class _Recent:
 
     def __init__(self, window: float) -> None:
         self.window = window
-        self._seen: dict[bytes | str, float] = {}
-        self._order: collections.deque[tuple[float, bytes | str]] = collections.deque()
+        self._seen: dict[bytes, float] = {}
+        self._order: collections.deque[tuple[float, bytes]] = collections.deque()
 
-    def __contains__(self, key: bytes | str) -> bool:
+    def __contains__(self, key: bytes) -> bool:
         self._expire()
         return key in self._seen
 
-    def add(self, key: bytes | str) -> None:
+    def add(self, key: bytes) -> None:
         now = time.monotonic()
         self._seen[key] = now
         self._order.append((now, key))
@@ -168,7 +171,6 @@ class BatchEndorsing:
         self.peer = peer
         self.window = window
         self._batches = _Recent(window)
-        self._endorsed = _Recent(window)
 
     def handle(self, raw: bytes) -> bytes:
         """Answer one encoded request with one encoded reply (never raises)."""
@@ -227,13 +229,10 @@ class BatchEndorsing:
         if tx_id in in_batch:
             return refusal(InvalidInput(f"proposal {tx_id} appears twice in the batch"))
         in_batch.add(tx_id)
-        if tx_id in self._endorsed:
-            return refusal(InvalidInput(f"replayed proposal {tx_id}: already endorsed here"))
         try:
             response, endorsement = self.peer.endorse(item.proposal, item.signature)
         except CareLedgerError as exc:
             return refusal(exc)
-        self._endorsed.add(tx_id)
         return Outcome(
             response=response, endorser=endorsement.endorser, signature=endorsement.signature
         )
