@@ -3,13 +3,15 @@ every node converges to the same state root after it restarts.
 
 The network is `network up` on JetStream, so endorsement between nodes travels as batches over
 NATS (docs/endorsement-transport.md); the killed node is answering batches for the others when
-SIGKILL arrives, so their in-flight proposals get no reply and the gateways ask another
-organisation instead.
+SIGKILL arrives (it is frozen with SIGSTOP just before, so batches are surely in flight), so
+those proposals get no reply; the gateways time out on them and ask another organisation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -20,9 +22,10 @@ from click.testing import CliRunner
 from careledger.bench.network import approve_tokens
 from careledger.cli.network import network
 from careledger.daemon.config import load_node_config
-from careledger.netctl import control
+from careledger.netctl import control, processes
 from careledger.netctl.layout import NetworkLayout
 from careledger.netctl.nats_cluster import NatsUnavailable, find_nats_server
+from careledger.node.endorse_nats import REQUEST_TIMEOUT
 from tests.netctl.consortium import Ledger, admins, check_exactly_once, kill, load, restart
 
 
@@ -68,9 +71,15 @@ def test_endorsing_node_killed_mid_batch_loses_no_acknowledged_tx(
                 load([clients["Org1"], clients["Org3"]], ledger, stop, "batch", workers=24)
             )
             await asyncio.sleep(4)
+            # Freeze Org2 first, so batches sent to it are surely in flight, unanswered, when
+            # SIGKILL arrives; the gateways time out on them and ask the other organisation.
+            pid = processes.running_pid(layout, "Org2")
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            await asyncio.sleep(0.5)
             await asyncio.to_thread(kill, layout, "Org2")
             before = len(ledger.acked)
-            await asyncio.sleep(4)
+            await asyncio.sleep(REQUEST_TIMEOUT + 4)
             assert len(ledger.acked) > before  # Org1 and Org3 endorse each other meanwhile
             await restart(layout)
             await asyncio.sleep(2)

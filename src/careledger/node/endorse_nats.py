@@ -22,8 +22,10 @@ from careledger.node.endorse_batch import BatchEndorsing, BatchingEndorser
 
 log = logging.getLogger(__name__)
 
-#: Seconds a gateway waits for a batch reply before the organisation counts as unreachable.
-REQUEST_TIMEOUT = 30.0
+#: Seconds a gateway waits for a batch reply before the organisation counts as unreachable: a
+#: node killed while answering leaves its requests unanswered (NATS only reports "no responders"
+#: for a subject nobody listens on), so this bounds how long those proposals wait.
+REQUEST_TIMEOUT = 10.0
 
 
 def endorse_subject(channel: str, org: str) -> str:
