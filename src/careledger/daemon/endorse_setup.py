@@ -11,6 +11,7 @@ Not for: the node's lifecycle (:mod:`careledger.daemon.process`).
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from careledger.node.endorse_batch import BatchEndorsing, BatchingEndorser
 from careledger.node.endorse_nats import nats_endorser, serve_endorsements
 from careledger.node.peer import Peer
 from careledger.ordering.base import OrderingService
+
+log = logging.getLogger("careledger.node")
 
 
 @dataclass
@@ -35,7 +38,14 @@ class NatsEndorsement:
             with contextlib.suppress(Exception):
                 await self.subscription.unsubscribe()
             self.subscription = None
-        for endorser in self.endorsers.values():
+        for org, endorser in self.endorsers.items():
+            if endorser.requests:  # how well proposals were batched, for the operator's log
+                log.info(
+                    "endorsement by %s over NATS: %d proposals in %d requests",
+                    org,
+                    endorser.proposals,
+                    endorser.requests,
+                )
             await endorser.aclose()
 
 
