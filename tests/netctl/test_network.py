@@ -148,6 +148,14 @@ def test_a_tls_network_serves_only_callers_with_its_certificates(tmp_path: Path)
         blocks = '"careledger.careledger.blocks"'
         assert blocks in users["CN=Org3,O=CareLedger"]
         assert blocks not in users["CN=Org1,O=CareLedger"]
+        # Endorse subjects (batched endorsement over NATS): a node subscribes to its own only,
+        # the CLI client to none and publishes to none.
+        endorse = "careledger.careledger.endorse."
+        org1 = users["CN=Org1,O=CareLedger"].split("subscribe", 1)[1]
+        assert f'"{endorse}Org2"' in org1
+        assert f'"{endorse}Org1"' not in org1
+        client_line = users["CN=client,O=CareLedger"]
+        assert client_line.count(f'"{endorse}*"') == 2  # publish and subscribe denied
 
         spec = layout.load()
         config = load_config(layout.consortium)
@@ -160,6 +168,8 @@ def test_a_tls_network_serves_only_callers_with_its_certificates(tmp_path: Path)
                     client = NodeClient(spec.url(org), config.member(org, "admin"), verify=verify)
                     admins[org] = await stack.enter_async_context(client)
                 await approve_tokens(spec, admins)
+                # 2 of 3: Org1's node asks another organisation over NATS, through the
+                # permissions above and mutual TLS.
                 minted = await admins["Org1"].submit("tokens", "mint", ["tls-1", 3])
                 assert minted.code == "VALID"
             # Without the network's CA (and client certificate) nothing gets through.

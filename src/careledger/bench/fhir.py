@@ -58,16 +58,25 @@ def _warm_up(held: list[list[Any]]) -> None:
 
 
 async def run_fhir_bench(
-    *, resources: int = 1000, providers: int = 5, requests: int = 50, batch: int = 200
+    *,
+    resources: int = 1000,
+    providers: int = 5,
+    requests: int = 50,
+    batch: int = 200,
+    locator_policy: str | None = None,
 ) -> dict[str, Any]:
     """Ingest (validate + encrypt + store + locator transaction, one per Bundle) and
-    ``$everything`` latency, on an embedded consortium of ``providers`` organisations."""
+    ``$everything`` latency, on an embedded consortium of ``providers`` organisations.
+    ``locator_policy``: the locator contract's endorsement policy (default: as the others,
+    MAJORITY), e.g. ``2 OF (…)`` for holder plus one other organisation."""
     orgs = [f"Provider{i + 1}" for i in range(providers)]
     with tempfile.TemporaryDirectory(prefix="careledger-bench-fhir-") as tmp:
         init_consortium(Path(tmp) / "net", orgs, name="bench-fhir")
         net = EmbeddedNetwork.open(Path(tmp) / "net")
         await net.start()
         try:
+            if locator_policy is not None:
+                await approve_contracts(net, ("locator",), locator_policy)
             await approve_contracts(net)
             cast = open_providers(net, orgs, Path(tmp))
             local, held = bench_records(resources, providers)

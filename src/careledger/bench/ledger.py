@@ -17,6 +17,7 @@ import random
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from careledger.ordering.base import CutterConfig
 
 ORGS = ["Org1", "Org2", "Org3"]
 POLICY = "2 OF (Org1, Org2, Org3)"
+ENDORSERS = 2  # organisations that endorse each transaction under POLICY
 
 
 @dataclass
@@ -52,6 +54,15 @@ class LedgerBenchReport:
     blocks: int
     failures: dict[str, int]
     peer_commit_tps: float
+    ed25519_sign_per_s: float = 0.0
+    """This machine's Ed25519 signatures per second on all cores (thread pool)."""
+    signatures_made_per_tx: float = 0.0
+    signatures_verified_per_tx: float = 0.0
+    signature_bound_tps: float = 0.0
+    """The transactions/s the run's signature work alone allows on this machine:
+    1 / (made / sign rate + verified / verify rate), per submitted transaction."""
+    signature_bound_ratio: float = 0.0
+    """``tps`` / ``signature_bound_tps`` (issue 12's goal: ≥ 0.6)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +86,33 @@ def measure_ed25519_limit(seconds: float = 1.0) -> float:
         return done / (time.perf_counter() - started)
     finally:
         verifier.close()
+
+
+def measure_ed25519_sign_rate(seconds: float = 1.0) -> float:
+    """Ed25519 signatures per second on all cores (libsodium through a thread pool)."""
+    key = SigningKey.generate()
+    msg = os.urandom(300)
+    workers = os.cpu_count() or 1
+
+    def burst(_: int) -> int:
+        for _i in range(512):
+            key.sign(msg)
+        return 512
+
+    with ThreadPoolExecutor(workers) as pool:
+        done = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            done += sum(pool.map(burst, range(workers)))
+        return done / (time.perf_counter() - started)
+
+
+def signature_bound(made: float, verified: float, sign_rate: float, verify_rate: float) -> float:
+    """Transactions/s that ``made`` signatures and ``verified`` verifications per transaction
+    allow at these machine rates (0.0 when a rate is unknown)."""
+    if sign_rate <= 0 or verify_rate <= 0:
+        return 0.0
+    return 1.0 / (made / sign_rate + verified / verify_rate)
 
 
 def measure_peer_commit(
@@ -159,6 +197,7 @@ async def run_ledger_bench(
             failures: collections.Counter[str] = collections.Counter()
             sem = asyncio.Semaphore(concurrency)
             height0 = net.peers["Org1"].height()
+            checked0 = net.verifier.checked
 
             async def transfer() -> None:
                 nonlocal valid
@@ -180,11 +219,17 @@ async def run_ledger_bench(
             await asyncio.gather(*(transfer() for _ in range(transactions)))
             elapsed = time.perf_counter() - started
             blocks = net.peers["Org1"].height() - height0
+            # Block validation's verifications (after the signature memo), plus each of the
+            # 2 endorsers checking the creator's signature; signatures: client + 2 endorsers.
+            verified = (net.verifier.checked - checked0) / transactions + ENDORSERS
             source = net.peers["Org1"].blocks
         finally:
             await net.stop()
         # The limit is measured again next to the pipeline run: the same conditions for the ratio.
         limit = max(limit, measure_ed25519_limit())
+        sign_rate = measure_ed25519_sign_rate()
+        made = 1.0 + ENDORSERS
+        bound = signature_bound(made, verified, sign_rate, limit)
         peer_tps, pipeline = measure_peer_commit(net.config, source.path, height0)
     latency = latency_ms(latencies)
     return LedgerBenchReport(
@@ -202,4 +247,9 @@ async def run_ledger_bench(
         blocks=blocks,
         failures=dict(failures),
         peer_commit_tps=round(peer_tps, 1),
+        ed25519_sign_per_s=round(sign_rate),
+        signatures_made_per_tx=made,
+        signatures_verified_per_tx=round(verified, 2),
+        signature_bound_tps=round(bound, 1),
+        signature_bound_ratio=round(valid / elapsed / bound, 3) if bound else 0.0,
     )

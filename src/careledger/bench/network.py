@@ -56,6 +56,9 @@ class NetworkBenchReport:
     latency_p99_ms: float
     blocks: int
     failures: dict[str, int]
+    cpu_ms_per_tx: dict[str, float]
+    """CPU milliseconds (user + system) per committed valid transaction during the run, of each
+    node process, each NATS server and the bench client itself (Linux /proc; empty elsewhere)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +78,29 @@ def _letters(n: int) -> str:
         out = chr(ord("a") + r) + out
         if n == 0:
             return out
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (None: unknown or not Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _process_cpu(layout: NetworkLayout, names: list[str]) -> dict[str, float]:
+    """CPU seconds of each named process of the network, and of this one (``bench``)."""
+    out: dict[str, float] = {"bench": time.process_time()}
+    for name in names:
+        try:
+            pid = int(layout.pid_file(name).read_text().split()[0])  # first line: the PID
+        except (OSError, ValueError):
+            continue
+        seconds = _cpu_seconds(pid)
+        if seconds is not None:
+            out[name] = seconds
+    return out
 
 
 def policy_for(orgs: list[str]) -> str:
@@ -272,9 +298,12 @@ async def run_network_bench(
                     return
                 latencies.append(time.perf_counter() - t0)
 
+        names = _pid_names(layout)
+        cpu0 = _process_cpu(layout, names)
         started = time.perf_counter()
         await asyncio.gather(*(transfer() for _ in range(transactions)))
         elapsed = time.perf_counter() - started
+        cpu1 = _process_cpu(layout, names)
         blocks = (await admins[spec.orgs[0]].state()).height - height0
     ceiling: PublishCeiling | None = None
     if spec.ordering == "jetstream" and nats_messages > 0:
@@ -306,4 +335,15 @@ async def run_network_bench(
         latency_p99_ms=latency["latency_p99_ms"],
         blocks=blocks,
         failures=dict(failures),
+        cpu_ms_per_tx={
+            name: round((cpu1[name] - cpu0[name]) * 1000 / valid, 2) if valid else 0.0
+            for name in cpu1
+            if name in cpu0
+        },
     )
+
+
+def _pid_names(layout: NetworkLayout) -> list[str]:
+    """Every process with a PID file in the network's ``run`` directory."""
+    run = layout.pid_file("x").parent
+    return sorted(p.stem for p in run.glob("*.pid")) if run.is_dir() else []

@@ -142,6 +142,10 @@ class SignatureMemo:
     def _key(public_key: bytes, message: bytes, signature: bytes) -> bytes:
         return public_key + signature + hashlib.sha256(message).digest()
 
+    def seen(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        """Whether this very signature over these very bytes verified here before."""
+        return self._key(public_key, message, signature) in self._seen
+
     def add(self, public_key: bytes, message: bytes, signature: bytes) -> None:
         """Remember a signature that verified (or that this peer made)."""
         seen = self._seen

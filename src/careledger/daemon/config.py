@@ -25,6 +25,7 @@
     replica = true                      # jetstream only: run this org's orderer replica here
     broadcast_timeout = 15.0            # jetstream only: seconds a submit waits for the stream
     nkey_seed = "../consortium/orgs/Org1/nats.nk"  # jetstream only: this org's NATS nkey seed
+    endorse_transport = "http"          # jetstream only: "nats" batches endorsement over NATS
 
     [peers]                             # other organisations' node API base URLs, for endorsement
     Org2 = "http://127.0.0.1:7052"
@@ -71,6 +72,7 @@ from careledger.tls import TlsFiles
 
 STATE_BACKENDS = ("sqlite", "postgres")
 ORDERING_BACKENDS = ("jetstream", "embedded-solo")
+ENDORSE_TRANSPORTS = ("http", "nats")
 _ORG_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 _TOP_LEVEL = (
     "org",
@@ -118,6 +120,7 @@ class OrderingSettings:
     nkey_seed: str = ""
     """The organisation's NATS user nkey seed file (mode 0600), absolute once loaded; empty:
     connect without credentials (a TLS network is mapped from the client certificate)."""
+    endorse_transport: str = "http"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +225,11 @@ class NodeConfig:
         if not 0.5 <= self.ordering.broadcast_timeout <= 300:
             raise InvalidInput(
                 f"ordering.broadcast_timeout {self.ordering.broadcast_timeout}: 0.5 to 300 seconds"
+            )
+        if self.ordering.endorse_transport not in ENDORSE_TRANSPORTS:
+            raise InvalidInput(
+                f"ordering.endorse_transport {self.ordering.endorse_transport!r}: one of "
+                f"{ENDORSE_TRANSPORTS}"
             )
         for org, url in self.peers.items():
             if not _ORG_ID.match(org) or _http_url(url) is None:
@@ -399,6 +407,7 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
                 if config.ordering.nkey_seed
                 else {}
             ),
+            "endorse_transport": config.ordering.endorse_transport,
         },
         "peers": dict(config.peers),
     }

@@ -60,6 +60,7 @@ from careledger.daemon.config import (
     StateSettings,
     load_node_config,
 )
+from careledger.daemon.endorse_setup import NatsEndorsement, open_nats_endorsement
 from careledger.daemon.incentives_side import IncentivesSide, open_incentives
 from careledger.daemon.ordering_setup import client_tls, open_ordering, start_replica
 from careledger.daemon.ui import node_ui_context
@@ -330,6 +331,7 @@ class NodeProcess:
         self.server: ApiServer | None = None
         self._verifier: BatchVerifier | None = None
         self._remotes: list[RemoteEndorser] = []
+        self._nats_endorsement: NatsEndorsement | None = None
         self._peer_task: asyncio.Task[None] | None = None
         self._replica: Any = None
         self.fhir: FhirNode | None = None
@@ -367,6 +369,9 @@ class NodeProcess:
             remote = RemoteEndorser(org, url, verify=verify)
             self._remotes.append(remote)
             endorsers[org] = remote
+        # Batched endorsement over NATS (careledger.daemon.endorse_setup) replaces HTTP when set.
+        self._nats_endorsement = await open_nats_endorsement(cfg, self.ordering, peer, identity)
+        endorsers.update(self._nats_endorsement.endorsers)
         gateway = Gateway(
             identity, peer, endorsers, self.ordering, commit_timeout=self.commit_timeout
         )
@@ -457,6 +462,8 @@ class NodeProcess:
             await self.fhir.close()
         if self.incentives is not None:
             await self.incentives.close()
+        if self._nats_endorsement is not None:
+            await self._nats_endorsement.close()
         if self.ordering is not None and self._shared_ordering is None:
             await self.ordering.close()
         if self._peer_task is not None:

@@ -165,6 +165,7 @@ class NatsCluster:
         users: Mapping[str, Sequence[str]] | None = None,
         nkeys: Mapping[str, Sequence[str]] | None = None,
         client_seed: str | Path | None = None,
+        subscribe_denied: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster has at least one server")
@@ -185,6 +186,8 @@ class NatsCluster:
         else a client that cannot sign the server's nonce with a listed nkey is refused)."""
         self.client_seed = Path(client_seed) if client_seed is not None else None
         """The seed file this object's own connections (:meth:`stream_leader`) sign with."""
+        self.subscribe_denied = {k: list(v) for k, v in (subscribe_denied or {}).items()}
+        """User (certificate common name, or public nkey) -> subjects it may not subscribe to."""
         self._client_files: TlsFiles | None = None
         self.specs: list[NatsServerSpec] = []
         for i in range(size):
@@ -282,16 +285,26 @@ class NatsCluster:
         """Each user (``CN=<name>,O=CareLedger``, the subject :mod:`careledger.tls` writes) may
         publish anywhere but its denied subjects (for a ledger's streams:
         :func:`careledger.ordering.jetstream_streams.denied_subjects`)."""
+        no_sub = self.subscribe_denied
         if self.users is not None:
-            users = [(f"user: {json.dumps(subject_of(n))}", d) for n, d in self.users.items()]
+            users = [
+                (f"user: {json.dumps(subject_of(n))}", d, no_sub.get(n))
+                for n, d in self.users.items()
+            ]
         elif self.nkeys is not None:
             # Only public keys: the configuration holds no secret.
-            users = [(f"nkey: {json.dumps(key)}", deny) for key, deny in self.nkeys.items()]
+            users = [
+                (f"nkey: {json.dumps(key)}", deny, no_sub.get(key))
+                for key, deny in self.nkeys.items()
+            ]
         else:
             return []
         lines = ["authorization {", "  users = ["]
-        for user, deny in sorted(users):
-            lines.append(f"    {{{user}, permissions: {{publish: {{deny: {json.dumps(deny)}}}}}}}")
+        for user, deny, subscribe in sorted(users, key=lambda u: u[0]):
+            sub = f", subscribe: {{deny: {json.dumps(subscribe)}}}" if subscribe else ""
+            lines.append(
+                f"    {{{user}, permissions: {{publish: {{deny: {json.dumps(deny)}}}{sub}}}}}"
+            )
         lines += ["  ]", "}"]
         return lines
 

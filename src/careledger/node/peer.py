@@ -119,7 +119,9 @@ class Peer:
         except EncodingError as exc:
             raise InvalidInput(f"malformed proposal: {exc}") from exc
         creator = self.validator.membership().validate(proposal.creator)
-        if not verify(creator.public_key, proposal_bytes, signature):
+        # A node's submit checks the proposal, then its own endorser does: verify once.
+        known = self.memo.seen(creator.public_key, proposal_bytes, signature)
+        if not known and not verify(creator.public_key, proposal_bytes, signature):
             raise CryptoError("the proposal signature does not verify with the creator's key")
         self.memo.add(creator.public_key, proposal_bytes, signature)
         return proposal, creator

@@ -82,6 +82,11 @@ class JetStreamOrdering:
         self._js = nc.jetstream(timeout=settings.publish_timeout)
         self._closed = False
 
+    @property
+    def nc(self) -> NATS:
+        """The NATS connection (a node also carries batched endorsement on it)."""
+        return self._nc
+
     @classmethod
     async def connect(cls, settings: JetStreamSettings, role: str = "client") -> JetStreamOrdering:
         return cls(settings, await connect(settings, role))
