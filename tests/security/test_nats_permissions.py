@@ -13,6 +13,7 @@ import dataclasses
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats.errors
 import pytest
@@ -76,6 +77,18 @@ def nkey_cluster(tmp_path: Path, seeds: dict[str, Path]) -> Iterator[NatsCluster
         return
 
 
+async def _allowed(js: Any, subject: str, payload: bytes) -> None:
+    """A publish the user may make, retried while a just-created R3 stream elects its leader
+    (on a loaded machine it answers "no responders" for a moment)."""
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                await publish(js, subject, payload, {}, 1.0)
+                return
+            except (nats.errors.NoRespondersError, OrderingError):
+                await asyncio.sleep(0.2)
+
+
 def test_nkey_users_only_orderers_publish_blocks_nobody_deletes_or_purges(
     nkey_cluster: NatsCluster, seeds: dict[str, Path]
 ) -> None:
@@ -96,9 +109,9 @@ def test_nkey_users_only_orderers_publish_blocks_nobody_deletes_or_purges(
         try:
             js1 = orderer.jetstream(timeout=2)
             await ensure_streams(js1, as_org(seeds["Org1"]))
-            await publish(js1, settings.blocks_subject, b"block", {}, 1.0)
+            await _allowed(js1, settings.blocks_subject, b"block")
             js3 = peer.jetstream(timeout=2)
-            await publish(js3, settings.tx_subject, b"tx", {}, 1.0)  # peers submit
+            await _allowed(js3, settings.tx_subject, b"tx")  # peers submit
             with pytest.raises((TimeoutError, nats.errors.Error)):
                 await publish(js3, settings.blocks_subject, b"forged", {}, 1.0)
             for js in (js1, js3):
