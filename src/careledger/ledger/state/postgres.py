@@ -14,16 +14,21 @@ root. A block is bulk-loaded with ``COPY`` into session-local staging tables and
 few set-based statements, so a block costs a constant number of round trips.
 
 Several peers (or test cases) can share one server, each in its own schema. This module is not a
-connection pool and does not reconnect: after a lost connection every call raises StorageError,
-and the peer reopens the store and replays blocks from its block store.
+connection pool. A lost connection (the server restarted, a network blip) is reconnected for up
+to :data:`RECONNECT_SECONDS`, the session's staging tables restored, and the call made once
+more; a commit whose outcome the lost connection hid is settled from the stored height and root
+(done, or done again). If the server came back *behind* what this store acknowledged (a crash
+lost commits not yet flushed), every call raises StorageError: the peer stops, and on restart
+replays the missing blocks from its block file.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -121,6 +126,12 @@ _READS = {
 }
 
 
+RECONNECT_SECONDS = 30.0
+"""How long a lost connection is retried (a server restart with crash recovery takes seconds)."""
+
+T = TypeVar("T")
+
+
 class PostgresStateStore:
     def __init__(self, dsn: str, schema: str = "careledger") -> None:
         if not schema or len(schema.encode()) > _MAX_IDENTIFIER_BYTES or "\0" in schema:
@@ -128,7 +139,9 @@ class PostgresStateStore:
                 f"schema name must be 1 to {_MAX_IDENTIFIER_BYTES} bytes: {schema!r}"
             )
         self.schema = schema
+        self._dsn = dsn
         self._lock = threading.Lock()
+        self._behind: str | None = None  # set when the server came back behind this store
         try:
             self._db = psycopg.connect(dsn, autocommit=True, application_name="careledger")
         except psycopg.Error as exc:
@@ -175,13 +188,62 @@ class PostgresStateStore:
         except psycopg.Error as exc:
             raise StorageError(f"{doing} (schema {self.schema}): {exc}") from exc
 
+    def _lost(self) -> bool:
+        return bool(self._db.closed or self._db.broken)
+
+    def _reconnect(self) -> None:
+        """Connect again (for up to :data:`RECONNECT_SECONDS`), restore the session's staging
+        tables, and check the stored height and root against what this store acknowledged."""
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while True:
+            try:
+                db = psycopg.connect(self._dsn, autocommit=True, application_name="careledger")
+                break
+            except psycopg.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise StorageError(
+                        f"lost the PostgreSQL state database (schema {self.schema}) and could "
+                        f"not reconnect within {RECONNECT_SECONDS:g} s: {exc}"
+                    ) from exc
+                time.sleep(0.25)
+        self._db.close()
+        self._db = db
+        with self._errors("cannot restore the state session"):
+            db.execute(_STAGING)
+            row = db.execute(self._sql["meta"]).fetchone()
+        if row is None or int(row[0]) < self._height:
+            self._behind = (
+                f"the state database came back at height {None if row is None else row[0]}, "
+                f"behind the {self._height} this store acknowledged: restart the peer to replay"
+            )
+
+    def _call(self, doing: str, action: Callable[[], T], again: Callable[[], T] | None = None) -> T:
+        """``action`` under the lock; after reconnecting, if the connection was lost, ``again``
+        (default: ``action``) once."""
+        with self._lock:
+            if self._behind:
+                raise StorageError(self._behind)
+            try:
+                with self._errors(doing):
+                    return action()
+            except StorageError:
+                if not self._lost():
+                    raise
+            self._reconnect()
+            if self._behind:
+                raise StorageError(self._behind)
+            with self._errors(doing):
+                return (again or action)()
+
     def _one(self, name: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-        with self._lock, self._errors("state read failed"):
-            return self._db.execute(self._sql[name], params).fetchone()
+        return self._call(
+            "state read failed", lambda: self._db.execute(self._sql[name], params).fetchone()
+        )
 
     def _all(self, name: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._lock, self._errors("state read failed"):
-            return self._db.execute(self._sql[name], params).fetchall()
+        return self._call(
+            "state read failed", lambda: self._db.execute(self._sql[name], params).fetchall()
+        )
 
     def height(self) -> int:
         return self._height
@@ -220,41 +282,50 @@ class PostgresStateStore:
 
     def commit(self, update: BlockUpdate) -> None:
         _check_text(update)
-        with self._lock:
-            if update.number != self._height:
+        if update.number != self._height:
+            raise StorageError(f"commit of block {update.number} at state height {self._height}")
+        root = update.next_root(self._root)
+
+        def settle() -> None:
+            stored = self._db.execute(self._sql["meta"]).fetchone()
+            if stored is not None and stored[0] == update.number + 1 and bytes(stored[1]) == root:
+                return  # the lost connection hid a commit that had happened
+            self._apply(update, root)
+
+        doing = f"state commit of block {update.number} failed"
+        self._call(doing, lambda: self._apply(update, root), settle)
+        self._height = update.number + 1
+        self._root = root
+
+    def _apply(self, update: BlockUpdate, root: bytes) -> None:
+        """One transaction: the block's writes, history and tx index, the new height and root."""
+        db = self._db
+        with (
+            self._errors(f"state commit of block {update.number} failed"),
+            db.transaction(),
+            db.cursor() as cur,
+        ):
+            stored = cur.execute(self._sql["lock_meta"]).fetchone()
+            # Another process writing the same schema: refuse rather than interleave blocks.
+            if stored is None or stored[0] != update.number:
                 raise StorageError(
-                    f"commit of block {update.number} at state height {self._height}"
+                    f"commit of block {update.number}: schema {self.schema} is at height "
+                    f"{None if stored is None else stored[0]}; is another writer using it?"
                 )
-            root = update.next_root(self._root)
-            db = self._db
-            with (
-                self._errors(f"state commit of block {update.number} failed"),
-                db.transaction(),
-                db.cursor() as cur,
-            ):
-                stored = cur.execute(self._sql["lock_meta"]).fetchone()
-                # Another process writing the same schema: refuse rather than interleave blocks.
-                if stored is None or stored[0] != update.number:
-                    raise StorageError(
-                        f"commit of block {update.number}: schema {self.schema} is at height "
-                        f"{None if stored is None else stored[0]}; is another writer using it?"
-                    )
-                if update.writes:
-                    with cur.copy(_COPY_WRITES) as copy:
-                        copy.set_types(_WRITE_TYPES)
-                        for seq, w in enumerate(update.writes):
-                            copy.write_row((seq, w.namespace, w.key, w.value, *w.version, w.tx_id))
-                    for name in _APPLY:
-                        cur.execute(self._sql[name])
-                if update.txs:
-                    with cur.copy(_COPY_TXS) as copy:
-                        copy.set_types(_TX_TYPES)
-                        for seq, t in enumerate(update.txs):
-                            copy.write_row((seq, t.tx_id, t.block, t.index, t.code))
-                    cur.execute(self._sql["apply_txs"])
-                cur.execute(self._sql["set_meta"], (update.number + 1, root))
-            self._height = update.number + 1
-            self._root = root
+            if update.writes:
+                with cur.copy(_COPY_WRITES) as copy:
+                    copy.set_types(_WRITE_TYPES)
+                    for seq, w in enumerate(update.writes):
+                        copy.write_row((seq, w.namespace, w.key, w.value, *w.version, w.tx_id))
+                for name in _APPLY:
+                    cur.execute(self._sql[name])
+            if update.txs:
+                with cur.copy(_COPY_TXS) as copy:
+                    copy.set_types(_TX_TYPES)
+                    for seq, t in enumerate(update.txs):
+                        copy.write_row((seq, t.tx_id, t.block, t.index, t.code))
+                cur.execute(self._sql["apply_txs"])
+            cur.execute(self._sql["set_meta"], (update.number + 1, root))
 
     def close(self) -> None:
         with self._lock:
