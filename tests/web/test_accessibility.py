@@ -25,7 +25,7 @@ def test_every_page_has_no_axe_violation(
     patient = browser.new_context(**browser_context_args).new_page()
     login_patient(patient, web.patient.did)
     for path in ("/ui/patient", "/ui/patient/access", "/ui/patient/consents",
-                 "/ui/patient/credentials", "/ui/explorer"):  # fmt: skip
+                 "/ui/patient/credentials", "/ui/patient/rewards", "/ui/explorer"):  # fmt: skip
         _clean(patient, axe_source, path)  # the last one: the 403 page
 
     provider = browser.new_context(**browser_context_args).new_page()

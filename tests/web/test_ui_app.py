@@ -169,6 +169,35 @@ def test_serve_demo_serves_a_populated_consortium(tmp_path: Path) -> None:
                 assert session.population.patient.did in login.text  # demo wallet offered
                 staff = await http.get(session.url + "login/staff")
                 assert "Hospital.admin" in staff.text
+            # The demo patient's rewards: the flu-shot campaign's points, redeemable, no transfer.
+            async with httpx.AsyncClient(base_url=session.url.rstrip("/")) as ui:
+                did = session.population.patient.did
+                form = await ui.get("/login/patient")
+                signed_in = await ui.post(
+                    "/login/patient", data={"csrf": _csrf(form.text), "demo_did": did}
+                )
+                assert signed_in.status_code == 303
+                rewards = await ui.get("/patient/rewards")
+                assert rewards.status_code == 200
+                assert "flu-demo" in rewards.text
+                assert "<td>500</td>" in rewards.text  # 1,000 awarded, 500 redeemed in the story
+                assert "<td>no</td>" in rewards.text  # transferable: no, and no control for it
+                assert "transfer" not in re.sub(r"Transferable", "", rewards.text).lower()
+                spend = {"campaign": "flu-demo", "item": "water-bottle"}
+                redeemed = await ui.post(
+                    "/patient/rewards/redeem", data={"csrf": _csrf(rewards.text), **spend}
+                )
+                assert redeemed.status_code == 303
+                after = await ui.get("/patient/rewards")
+                assert "Redeemed 500 points for water-bottle; 0 left." in after.text
+                refused = await ui.post(
+                    "/patient/rewards/redeem", data={"csrf": _csrf(after.text), **spend}
+                )
+                assert refused.status_code == 400
+                no_csrf = await ui.post(
+                    "/patient/rewards/redeem", data={"campaign": "flu-demo", "item": "x"}
+                )
+                assert no_csrf.status_code == 403
         finally:
             await session.close()
 

@@ -5,9 +5,10 @@
 Hospital, Lab, Payer): governance enables the FHIR contracts, each organisation's FHIR store
 gets the demo patient's records (:func:`careledger.sim.demo_fhir.demo_records`), the patient
 anchors a DID, enrols at all three and consents to Hospital for treatment; Hospital then reads
-the record once (so the access log has entries) and an SD-JWT coverage credential is put in the
-patient's wallet. The result plugs into :func:`careledger.web.demo.serve_demo`
-(``serve_demo(net, providers=population.providers, patients=[population.patient])``).
+the record once (so the access log has entries), an SD-JWT coverage credential is put in the
+patient's wallet and a flu-shot campaign rewards the patient with care points. The result plugs
+into :func:`careledger.web.demo.serve_demo` (``serve_demo(net, providers=population.providers,
+patients=[population.patient])``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from careledger.credentials.sd_jwt import holder_jwk
 from careledger.credentials.wallet import Wallet
 from careledger.fhir.bundles import process_bundle
 from careledger.identity.did.keys import Ed25519Signer
+from careledger.incentives.story import flu_shot_campaign
 from careledger.sim.demo_fhir import (
     Provider,
     SyntheticPatient,
@@ -58,6 +60,7 @@ async def populate(
     directory: Path,
     *,
     records: tuple[str, dict[str, list[dict[str, Any]]]] | None = None,
+    rewards: bool = True,
 ) -> DemoPopulation:
     """Contracts, FHIR data, an enrolled and consenting patient with a credential (see above).
     ``records``: (``Patient/<id>``, each organisation's resources) instead of the demo's record
@@ -93,7 +96,13 @@ async def populate(
     wallet.save()
     for provider in providers.values():
         await provider.ledger.flush()
-    return DemoPopulation(providers, DemoPatient(patient.did, key, wallet), local)
+    points = None
+    if rewards:  # a flu-shot campaign rewarded the patient (careledger.incentives.story)
+        story = await flu_shot_campaign(
+            net, sponsor=orgs[2], clinic=orgs[0], auditor=orgs[1], campaign="flu-demo"
+        )
+        points = story.wallet
+    return DemoPopulation(providers, DemoPatient(patient.did, key, wallet, points), local)
 
 
 async def _settled(net: EmbeddedNetwork, providers: dict[str, Provider]) -> dict[str, Provider]:

@@ -28,6 +28,7 @@ from careledger.credentials.request import PresentationRequest
 from careledger.credentials.wallet import StoredCredential, Wallet
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.identity.msp import LocalIdentity
+from careledger.incentives.wallet import MemberWallet
 
 if TYPE_CHECKING:
     from careledger.api.service import NodeService
@@ -54,6 +55,11 @@ class PatientWallet(Protocol):
 
     def present(self, request: PresentationRequest) -> str:
         """An SD-JWT+KB disclosing only ``request.claims``."""
+        ...
+
+    @property
+    def rewards(self) -> MemberWallet | None:
+        """The wallet's care-point key (per-campaign pseudonyms), if it holds one."""
         ...
 
 
@@ -84,6 +90,7 @@ class DemoWallet:
     did: str
     verification_method: str
     wallet: Wallet | None = None
+    rewards: MemberWallet | None = None
 
     def sign(self, payload: bytes) -> bytes:
         return self.signer.sign(payload)

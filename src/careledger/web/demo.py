@@ -23,6 +23,7 @@ from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.credentials.wallet import Wallet
 from careledger.identity.did.keys import Ed25519Signer
+from careledger.incentives.wallet import MemberWallet
 from careledger.web.app import mount_ui
 from careledger.web.context import DemoStaffKeys, DemoWallet, DemoWallets, FhirSide, UiContext
 
@@ -54,6 +55,7 @@ class DemoPatient:
     did: str
     signer: Ed25519Signer
     wallet: Wallet | None = None
+    rewards: MemberWallet | None = None
 
 
 @dataclass
@@ -88,7 +90,7 @@ def demo_context(
     service = NodeService(net.peers[org], net.gateway(org, "client0"))
     wallets = DemoWallets()
     for p in patients:
-        wallets.add(DemoWallet(p.signer, p.did, f"{p.did}#key-1", p.wallet))
+        wallets.add(DemoWallet(p.signer, p.did, f"{p.did}#key-1", p.wallet, p.rewards))
     keys = DemoStaffKeys()
     for member in staff:
         keys.add(net.config.member(org, member))

@@ -1,5 +1,6 @@
 """The patient's view: my record, who accessed it, my consents, my credentials, break-glass
-notices. Role ``patient`` (DID authentication, :mod:`careledger.web.login`).
+notices, my rewards (:mod:`careledger.web.rewards`). Role ``patient`` (DID authentication,
+:mod:`careledger.web.login`).
 
 Everything is keyed by the DID the session authenticated — never by anything in the URL — so a
 page cannot show another patient's data. Consents are signed by the patient's wallet: through
@@ -29,7 +30,7 @@ from careledger.credentials.request import PresentationRequest
 from careledger.errors import CareLedgerError
 from careledger.longitudinal.accounting import accounting_of_disclosures, break_glass_notices
 from careledger.longitudinal.ledger import PatientLink
-from careledger.web import qr
+from careledger.web import qr, rewards
 from careledger.web.consent_form import (
     CLASSES,
     PURPOSES,
@@ -75,6 +76,7 @@ def _b64(data: bytes) -> str:
 
 
 def routes(router: APIRouter, ctx: UiContext) -> None:
+    rewards.routes(router, ctx)  # the rewards wallet (careledger.web.rewards)
     query = gateway_query(ctx.node.gateway)  # consents are the ledger's, FHIR side or not
 
     def consents(did: str) -> list[Any]:
@@ -290,6 +292,7 @@ VIEW = register(
             NavEntry("Who accessed my data", "/ui/patient/access"),
             NavEntry("Consents", "/ui/patient/consents"),
             NavEntry("Credentials", "/ui/patient/credentials"),
+            NavEntry("Rewards", "/ui/patient/rewards"),
         ),
     )
 )
