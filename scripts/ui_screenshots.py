@@ -61,6 +61,7 @@ async def photograph(browser: Browser, base: str, session: DemoUiSession, out: P
     await shoot(patient, out, "patient-consents", "/ui/patient/consents")
     await shoot(patient, out, "patient-credentials",
                 "/ui/patient/credentials?claims=memberId&claims=planId")  # fmt: skip
+    await shoot(patient, out, "patient-rewards", "/ui/patient/rewards")
 
     staff = await browser.new_page(base_url=base, viewport=view)
     await staff.goto("/ui/login/staff")
