@@ -191,6 +191,9 @@ class Claim(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     total_charge_cents: Cents
     """``CLM02``: equals the sum of the line charges (checked)."""
     frequency_code: FrequencyCode = "1"
+    responsibility: Responsibility = "primary"
+    """This payer's place as the provider declares it (2000B ``SBR01``); the ``claims`` contract
+    re-derives it from the coverage and the other coverage declared (docs/payer.md, COB)."""
     rendering_npi: Npi | None = None
     """2310B rendering provider (None: the billing provider renders)."""
     place_of_service: PlaceOfService | None = None
@@ -275,6 +278,7 @@ class ClaimSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Keyed hash of the whole canonical :class:`Claim` (proves the off-chain claim)."""
     kind: Literal["professional", "institutional"]
     frequency_code: FrequencyCode
+    responsibility: Responsibility
     member: Handle
     payer: OrgId
     billing: HexDigest
