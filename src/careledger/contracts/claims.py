@@ -16,7 +16,7 @@ State (all keyed by hashes, handles, plan ids and years):
   payer's ``review``;
 * ``accumulator/<member>/<plan>/<year>`` — PR 1 / PR 3 / PR 2 sums of the plan year;
 * ``authuse/<authorization number>`` — units of a prior authorization already paid;
-* ``dupline/<sha256(member, code)>/<claim key>/<line>`` — processed lines, for duplicates.
+* ``dupline/<sha256(payer, member, code)>/<claim key>/<line>`` — processed lines, for duplicates.
 
 Refusals are :class:`ClaimRefused` with a machine code (``claims/duplicate-submission``,
 ``claims/not-payer``…); a denial is a result (status 4 with its CARCs), not a refusal.
@@ -84,8 +84,11 @@ def adjudication_key(claim_key: str) -> str:
     return f"adjudication/{claim_key}"
 
 
-def dup_prefix(member: str, code: str) -> str:
-    return "dupline/" + hashlib.sha256(f"{member}\x00{code}".encode()).hexdigest() + "/"
+def dup_prefix(payer: str, member: str, code: str) -> str:
+    """Duplicates are within one payer: the same service billed to a secondary payer is
+    coordination of benefits, not a duplicate."""
+    digest = hashlib.sha256(f"{payer}\x00{member}\x00{code}".encode()).hexdigest()
+    return f"dupline/{digest}/"
 
 
 def check_submission(claim: ClaimSubmission) -> None:
@@ -203,7 +206,7 @@ class Claims(Contract):
         authorization, used = self._authorization(stub, claim)
         prior: list[PriorLine] = []
         for code in sorted({line.code for line in claim.lines}):
-            prefix = dup_prefix(claim.member, code)
+            prefix = dup_prefix(claim.payer, claim.member, code)
             prior.extend(line for _k, line in stub.range(prefix, prefix[:-1] + "0"))
         inputs = AdjudicationInputs(
             coverages=own,
@@ -235,7 +238,7 @@ class Claims(Contract):
                 f"authuse/{authorization.number}", AuthorizationUse(outcome.authorization_used)
             )
         for line in outcome.new_lines:
-            prefix = dup_prefix(claim.member, line.code)
+            prefix = dup_prefix(claim.payer, claim.member, line.code)
             stub.put(f"{prefix}{line.claim_key}/{line.line:03d}", line)
         summary = {
             "claim_key": result.claim_key,
