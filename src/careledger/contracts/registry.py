@@ -47,9 +47,7 @@ def default_registry() -> ContractRegistry:
 
     registry = ContractRegistry()
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
-    for cls in (*builtins, RecordLocator, Consents, Audit):
-        registry.register(cls)
-    for cls in (Plans, Claims):  # payer workflows (docs/payer.md)
+    for cls in (*builtins, RecordLocator, Consents, Audit, Plans, Claims):
         registry.register(cls)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())
