@@ -15,9 +15,10 @@ from careledger.endorsement.simulator import Simulation
 from careledger.identity.msp import MemberCert, Role
 from careledger.ledger.state.base import BlockUpdate, StateWrite
 from careledger.ledger.state.memory import MemoryStateStore
-from careledger.payer.benefits import Benefit, BenefitPlan, Coverage
+from careledger.payer.adjudication import AdjudicationInputs, Outcome, YearAccumulator, adjudicate
+from careledger.payer.benefits import Benefit, BenefitPlan, Coverage, CoverageRecord, PlanRecord
 from careledger.payer.ledger_form import ClaimKeyer, ledger_form
-from careledger.payer.model import Claim, ClaimLine, ClaimSubmission, day_number
+from careledger.payer.model import Claim, ClaimLine, ClaimSubmission, LineAdjudication, day_number
 
 MEMBER = "ph1" + "a1" * 32
 OTHER_MEMBER = "ph1" + "b2" * 32
@@ -131,3 +132,38 @@ class LedgerDouble:
 
 def plain(value: msgspec.Struct) -> Any:
     return msgspec.to_builtins(value)
+
+
+def record(cov: Coverage | None = None, payer: str = PAYER) -> CoverageRecord:
+    return CoverageRecord(cov or coverage(), payer, 0)
+
+
+def inputs(
+    *,
+    the_plan: BenefitPlan | None = None,
+    coverages: list[CoverageRecord] | None = None,
+    accumulators: list[YearAccumulator] | None = None,
+    received: int = JAN1 + 70,
+    **changes: Any,
+) -> AdjudicationInputs:
+    base = AdjudicationInputs(
+        coverages=[record()] if coverages is None else coverages,
+        revoked=[],
+        plan=PlanRecord(the_plan or plan(), 1, 0),
+        accumulators=accumulators or [],
+        authorization=None,
+        authorization_used=0,
+        prior_lines=[],
+        received=received,
+        adjudicated=received,
+        control_number="ab" * 16,
+    )
+    return msgspec.structs.replace(base, **changes)
+
+
+def run(sub: ClaimSubmission, **changes: Any) -> Outcome:
+    return adjudicate(sub, inputs(**changes))
+
+
+def reasons(adj: LineAdjudication) -> list[tuple[str, str, int]]:
+    return [(a.group, a.reason, a.amount_cents) for a in adj.adjustments]
