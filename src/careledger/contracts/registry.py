@@ -35,9 +35,11 @@ class ContractRegistry:
 def default_registry() -> ContractRegistry:
     """Built-in contracts plus any from the ``careledger.contracts`` entry point group."""
     from careledger.contracts.audit import Audit
+    from careledger.contracts.claims import Claims
     from careledger.contracts.consent import Consents
     from careledger.contracts.dids import Dids
     from careledger.contracts.governance import Governance
+    from careledger.contracts.plans import Plans
     from careledger.contracts.record_locator import RecordLocator
     from careledger.contracts.status_lists import StatusLists
     from careledger.contracts.tokens import Tokens
@@ -45,7 +47,7 @@ def default_registry() -> ContractRegistry:
 
     registry = ContractRegistry()
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
-    for cls in (*builtins, RecordLocator, Consents, Audit):
+    for cls in (*builtins, RecordLocator, Consents, Audit, Plans, Claims):
         registry.register(cls)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())
