@@ -64,12 +64,14 @@ def acknowledge(
     envelope: Envelope | None = None,
     limits: Limits = DEFAULT_LIMITS,
     out: BinaryIO | None = None,
+    on_set: Callable[[int, int, bool], None] | None = None,
 ) -> Acknowledgment:
     """Read the interchange in ``stream`` and acknowledge it with a 999.
 
     ``envelope`` fixes the 999's own ISA (time and control-number seed). When omitted, it is
     derived from the received ISA (sender and receiver swapped, the received date and time, the
     received control number as seed), so the same file always gets the same 999.
+    ``on_set(group_index, set_index, accepted)`` is told each set's verdict as it is written.
     """
     interchange = Interchange(stream, limits)
     head = interchange.header
@@ -88,16 +90,18 @@ def acknowledge(
     writer = InterchangeWriter(sink, envelope, transaction="999", version=VERSION)
     result = Acknowledgment(data=b"")
     checks = checkers or {}
-    for group in interchange.groups():
+    for g, group in enumerate(interchange.groups()):
         writer.begin_set()
         gs = group.header
         writer.segment("AK1", gs.functional_id, gs.control_number, gs.version)
-        for tx in group.sets():
+        for s, tx in enumerate(group.sets()):
             checker = checks.get(tx.header.id)
             if checker is not None and not tx.outcome.problems:
                 checker(tx)
             tx.drain()
             verdict = _write_set(writer, tx)
+            if on_set is not None:
+                on_set(g, s, verdict.accepted)
             if verdict.accepted:
                 result.accepted_sets += 1
             else:
@@ -118,7 +122,9 @@ def _write_set(writer: InterchangeWriter, tx: TransactionSet) -> SetVerdict:
     writer.segment("AK2", head.id, head.control_number, head.convention)
     outcome = tx.outcome
     for problem in outcome.segment_problems[:MAX_SEGMENT_ERRORS]:
-        writer.segment("IK3", problem.segment_id, str(problem.position), problem.loop, problem.code)
+        # IK303 holds at most 4 characters: the loop number without its letter suffix.
+        loop = problem.loop[:4]
+        writer.segment("IK3", problem.segment_id, str(problem.position), loop, problem.code)
         if problem.element is not None:
             where: list[str] = [str(problem.element)]
             if problem.component is not None:

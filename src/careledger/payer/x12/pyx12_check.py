@@ -30,9 +30,12 @@ def pyx12_validate(data: bytes | str) -> Pyx12Verdict:
     import pyx12.x12n_document  # type: ignore[import-untyped]
 
     text = data.decode("ascii") if isinstance(data, bytes) else data
+    # pyx12 logs every finding at ERROR through child loggers; the verdict carries them.
     logger = logging.getLogger("pyx12")
-    previous = logger.disabled
-    logger.disabled = True  # pyx12 logs every finding at ERROR; the verdict carries them
+    previous = logger.propagate
+    logger.propagate = False
+    quiet = logging.NullHandler()
+    logger.addHandler(quiet)
     report_io = io.StringIO()
     try:
         pyx12.x12n_document.x12n_document(
@@ -42,7 +45,8 @@ def pyx12_validate(data: bytes | str) -> Pyx12Verdict:
     except Exception as exc:  # pyx12 raising is a rejection, with its message kept
         return Pyx12Verdict(False, [f"pyx12 raised {type(exc).__name__}: {exc}"])
     finally:
-        logger.disabled = previous
+        logger.removeHandler(quiet)
+        logger.propagate = previous
     errors = _errors(report)
     acks = [
         node.get("ack_code")
