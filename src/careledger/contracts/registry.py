@@ -38,6 +38,7 @@ def default_registry() -> ContractRegistry:
     from careledger.contracts.consent import Consents
     from careledger.contracts.dids import Dids
     from careledger.contracts.governance import Governance
+    from careledger.contracts.prior_auth import PriorAuth
     from careledger.contracts.record_locator import RecordLocator
     from careledger.contracts.status_lists import StatusLists
     from careledger.contracts.tokens import Tokens
@@ -47,6 +48,7 @@ def default_registry() -> ContractRegistry:
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
     for cls in (*builtins, RecordLocator, Consents, Audit):
         registry.register(cls)
+    registry.register(PriorAuth)  # payer workflows (docs/payer-pas.md)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())
     return registry
