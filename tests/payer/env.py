@@ -183,3 +183,25 @@ def review_action(response: dict[str, Any], item: int = 0) -> str:
     ext = response["item"][item]["adjudication"][0]["extension"][0]
     code = next(e for e in ext["extension"] if e["url"] == "code")
     return str(code["valueCodeableConcept"]["coding"][0]["code"])
+
+
+class ProposalClock:
+    """Simulated time for proposals: the gateway stamps proposals with ``time.time()``, which
+    contracts see as :attr:`Stub.timestamp`; moving this clock moves the contracts' "now"
+    (request signatures and everything else keep the real clock)."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.now_ms = start_ms
+
+    def time(self) -> float:
+        return self.now_ms / 1000
+
+    @staticmethod
+    def monotonic() -> float:
+        import time
+
+        return time.monotonic()
+
+    def advance(self, ms: int) -> int:
+        self.now_ms += ms
+        return self.now_ms
