@@ -40,6 +40,7 @@ def default_registry() -> ContractRegistry:
     from careledger.contracts.dids import Dids
     from careledger.contracts.governance import Governance
     from careledger.contracts.plans import Plans
+    from careledger.contracts.prior_auth import PriorAuth
     from careledger.contracts.record_locator import RecordLocator
     from careledger.contracts.status_lists import StatusLists
     from careledger.contracts.tokens import Tokens
@@ -47,7 +48,9 @@ def default_registry() -> ContractRegistry:
 
     registry = ContractRegistry()
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
-    for cls in (*builtins, RecordLocator, Consents, Audit, Plans, Claims):
+    health = (RecordLocator, Consents, Audit)
+    payer = (Plans, Claims, PriorAuth)
+    for cls in (*builtins, *health, *payer):
         registry.register(cls)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())

@@ -1,0 +1,226 @@
+"""The payer routes a node serves: Da Vinci PAS operations, the review desk, the CMS report,
+eligibility, and the Plan-Net directory (:mod:`careledger.payer.directory_routes`).
+
+Every route takes a signed request (the node API's ``X-CareLedger-*`` headers, docs/api.md) from
+a consortium member; the caller's organisation is the requester. FHIR routes answer errors as
+an ``OperationOutcome`` whose issues name the location (``Bundle.entry[0].resource.use``); the
+other routes as the node API's JSON errors. Routes parse and delegate to
+:class:`~careledger.payer.prior_auth_service.PriorAuthService`.
+
+=================================================  ==========================================
+``POST /fhir/Claim/$submit``                        PAS request, update or cancellation
+``POST /fhir/Claim/$inquire``                       the caller's requests for a member
+``POST /fhir/CoverageEligibilityRequest/$submit``   eligibility (plans contract)
+``POST /payer/prior-auth/subscriptions``            rest-hook for the caller's decisions
+``GET  /payer/prior-auth/pending``                  the review queue (payer's own users)
+``GET  /payer/prior-auth/metrics?year=&payer=``     CMS public-report figures from the chain
+``POST /payer/prior-auth/deadlines``                mark breached deadlines (payer)
+``GET  /payer/prior-auth/{number}``                 the response Bundle (payer or requester)
+``POST /payer/prior-auth/{number}/decision``        a reviewer's decision (payer)
+``POST /payer/prior-auth/{number}/extension``       take the extended timeframe (payer)
+``POST /payer/prior-auth/{number}/appeal``          appeal a denial (requester)
+=================================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from careledger.api.app import error_response
+from careledger.api.auth import check_request
+from careledger.errors import AccessDenied, CareLedgerError, InvalidInput
+from careledger.fhir.outcome import operation_outcome, outcome_for
+from careledger.identity.msp import MemberCert
+from careledger.node.gateway import Gateway
+from careledger.payer.eligibility import EligibilitySource, eligibility_response
+from careledger.payer.pas import PasBundleInvalid
+from careledger.payer.prior_auth_service import PriorAuthService
+
+FHIR_JSON = "application/fhir+json"
+_NUMBER = r"^PA[A-Z]{20}$"
+_NUMBER_RE = re.compile(_NUMBER)
+
+
+def caller(request: Request, body: bytes, gateway: Gateway) -> MemberCert:
+    """The consortium member who signed ``request`` (NotAuthenticated otherwise)."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+    membership = gateway.peer.validator.membership()
+    return check_request(membership, request.method, target, request.headers, body)
+
+
+def fhir_error(error: BaseException) -> Response:
+    if isinstance(error, PasBundleInvalid):
+        status, body = 400, operation_outcome(error.issues())
+    else:
+        status, body = outcome_for(error)
+    return Response(msgspec.json.encode(body), status, media_type=FHIR_JSON)
+
+
+def fhir_ok(body: Any) -> Response:
+    return Response(msgspec.json.encode(body), 200, media_type=FHIR_JSON)
+
+
+Handler = Callable[[Request, MemberCert, bytes], Awaitable[Any]]
+
+
+def _fhir_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def route(request: Request) -> Response:
+        try:
+            body = await request.body()
+            member = caller(request, body, gateway)
+            return fhir_ok(await handler(request, member, body))
+        except CareLedgerError as exc:
+            return fhir_error(exc)
+
+    return route
+
+
+def _json_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def route(request: Request) -> Response:
+        try:
+            body = await request.body()
+            member = caller(request, body, gateway)
+            result = await handler(request, member, body)
+        except CareLedgerError as exc:
+            return error_response(exc)
+        if isinstance(result, Response):
+            return result
+        return JSONResponse(result)
+
+    return route
+
+
+def _number(request: Request) -> str:
+    number = str(request.path_params.get("number", ""))
+    if not _NUMBER_RE.match(number):
+        raise InvalidInput("an authorization number is PA and 20 capital letters")
+    return number
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("the body is a JSON object")
+    return value
+
+
+def add_payer_routes(
+    app: FastAPI,
+    pas: PriorAuthService,
+    eligibility: EligibilitySource | None = None,
+) -> None:
+    """Add the PAS, review-desk, metrics and eligibility routes to the node's FastAPI ``app``
+    (before ``/fhir`` is mounted, so these paths win over the FHIR store's)."""
+    gateway = pas.gateway
+
+    def own_users(member: MemberCert) -> None:
+        if member.org != pas.org:
+            raise AccessDenied(f"only {pas.org}'s own users act for the payer")
+
+    async def submit(_r: Request, member: MemberCert, body: bytes) -> Any:
+        return await pas.submit(body, member.org)
+
+    async def inquire(_r: Request, member: MemberCert, body: bytes) -> Any:
+        return await pas.inquire(body, member.org)
+
+    async def eligible(_r: Request, member: MemberCert, body: bytes) -> Any:
+        if eligibility is None:
+            raise InvalidInput("this node answers no eligibility requests (not a payer)")
+        return await eligibility_response(body, eligibility, pas.org, pas.secret)
+
+    async def subscribe(_r: Request, member: MemberCert, body: bytes) -> Any:
+        endpoint = _json_object(body).get("endpoint")
+        if not isinstance(endpoint, str):
+            raise InvalidInput("endpoint: the rest-hook URL")
+        return {"endpoints": pas.subscribe(member.org, endpoint)}
+
+    async def pending(_r: Request, member: MemberCert, _b: bytes) -> Any:
+        own_users(member)
+        return {"pending": await pas.pending()}
+
+    async def deadlines(_r: Request, member: MemberCert, body: bytes) -> Any:
+        own_users(member)
+        now = _json_object(body).get("now")
+        if not isinstance(now, int) or isinstance(now, bool) or now < 0:
+            raise InvalidInput("now: milliseconds since the epoch")
+        return await pas.check_deadlines(now)
+
+    async def read(request: Request, member: MemberCert, _b: bytes) -> Any:
+        record = await pas.get(_number(request))
+        if member.org not in (pas.org, record["requester"]):
+            raise AccessDenied("only the payer and the requester read a request")
+        return Response(msgspec.json.encode(pas.response(record)), media_type=FHIR_JSON)
+
+    async def decide(request: Request, member: MemberCert, body: bytes) -> Any:
+        own_users(member)
+        bundle = await pas.decide(_number(request), body)
+        return Response(msgspec.json.encode(bundle), media_type=FHIR_JSON)
+
+    async def extend(request: Request, member: MemberCert, body: bytes) -> Any:
+        own_users(member)
+        reason = _json_object(body).get("reason")
+        if not isinstance(reason, str):
+            raise InvalidInput("reason: an X12 HCR03 reason code")
+        bundle = await pas.extend(_number(request), reason)
+        return Response(msgspec.json.encode(bundle), media_type=FHIR_JSON)
+
+    async def appeal(request: Request, member: MemberCert, _b: bytes) -> Any:
+        bundle = await pas.appeal(_number(request), member.org)
+        return Response(msgspec.json.encode(bundle), media_type=FHIR_JSON)
+
+    fhir: list[str | Enum] = ["fhir"]
+    app.add_api_route(
+        "/fhir/Claim/$submit", _fhir_route(gateway, submit), methods=["POST"], tags=fhir
+    )
+    app.add_api_route(
+        "/fhir/Claim/$inquire", _fhir_route(gateway, inquire), methods=["POST"], tags=fhir
+    )
+    app.add_api_route(
+        "/fhir/CoverageEligibilityRequest/$submit",
+        _fhir_route(gateway, eligible),
+        methods=["POST"],
+        tags=fhir,
+    )
+    tags: list[str | Enum] = ["payer"]
+    base = "/payer/prior-auth"
+    app.add_api_route(
+        f"{base}/subscriptions", _json_route(gateway, subscribe), methods=["POST"], tags=tags
+    )
+    app.add_api_route(f"{base}/pending", _json_route(gateway, pending), methods=["GET"], tags=tags)
+    app.add_api_route(
+        f"{base}/deadlines", _json_route(gateway, deadlines), methods=["POST"], tags=tags
+    )
+
+    @app.get(f"{base}/metrics", tags=tags)
+    async def metrics(
+        request: Request,
+        year: Annotated[int, Query(ge=1970, le=9999)],
+        payer: Annotated[str | None, Query(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] = None,
+    ) -> Response:
+        """CMS public-report figures of ``year`` from this node's copy of the chain."""
+        try:
+            caller(request, b"", gateway)
+        except CareLedgerError as exc:
+            return error_response(exc)
+        return JSONResponse(pas.metrics(year, payer).to_json())
+
+    app.add_api_route(f"{base}/{{number}}", _json_route(gateway, read), methods=["GET"], tags=tags)
+    for suffix, handler in (("decision", decide), ("extension", extend), ("appeal", appeal)):
+        app.add_api_route(
+            f"{base}/{{number}}/{suffix}",
+            _json_route(gateway, handler),
+            methods=["POST"],
+            tags=tags,
+        )
