@@ -35,6 +35,7 @@ class ContractRegistry:
 def default_registry() -> ContractRegistry:
     """Built-in contracts plus any from the ``careledger.contracts`` entry point group."""
     from careledger.contracts.audit import Audit
+    from careledger.contracts.claim_fingerprints import ClaimFingerprints
     from careledger.contracts.consent import Consents
     from careledger.contracts.dids import Dids
     from careledger.contracts.governance import Governance
@@ -45,7 +46,7 @@ def default_registry() -> ContractRegistry:
 
     registry = ContractRegistry()
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
-    for cls in (*builtins, RecordLocator, Consents, Audit):
+    for cls in (*builtins, RecordLocator, Consents, Audit, ClaimFingerprints):
         registry.register(cls)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())
