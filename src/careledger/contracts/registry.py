@@ -35,6 +35,7 @@ class ContractRegistry:
 def default_registry() -> ContractRegistry:
     """Built-in contracts plus any from the ``careledger.contracts`` entry point group."""
     from careledger.contracts.audit import Audit
+    from careledger.contracts.claim_fingerprints import ClaimFingerprints
     from careledger.contracts.claims import Claims
     from careledger.contracts.consent import Consents
     from careledger.contracts.dids import Dids
@@ -49,7 +50,7 @@ def default_registry() -> ContractRegistry:
     registry = ContractRegistry()
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
     health = (RecordLocator, Consents, Audit)
-    payer = (Plans, Claims, PriorAuth)
+    payer = (Plans, Claims, PriorAuth, ClaimFingerprints)
     for cls in (*builtins, *health, *payer):
         registry.register(cls)
     for ep in entry_points(group="careledger.contracts"):
