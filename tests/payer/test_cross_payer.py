@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from careledger.contracts.payer.model import Claim, ClaimLine
 from careledger.contracts.registry import default_registry
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.node.consortium import ConsortiumConfig
@@ -20,7 +21,6 @@ from careledger.payer.fingerprints import (
     ledger_meter,
     line_keys,
 )
-from careledger.payer.model import Claim, ClaimLine
 from tests.harness import running, settle
 
 HANDLE = "ph1" + "ab" * 32

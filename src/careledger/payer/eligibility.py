@@ -21,9 +21,9 @@ import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from careledger.contracts.payer.model import day_number
 from careledger.errors import InvalidInput
 from careledger.fhir.errors import Issue
-from careledger.payer.model import day_number
 from careledger.payer.pas import ORG_SYSTEM, PasBundleInvalid, member_handle
 
 JSON = dict[str, Any]

@@ -30,9 +30,9 @@ from typing import Any, Protocol
 import rbcl
 from oprf import data, mask
 
+from careledger.contracts.payer.model import Claim
 from careledger.crypto import encoding
 from careledger.errors import InvalidInput
-from careledger.payer.model import Claim
 
 KEY_DOMAIN = b"careledger/payer/claim-line-key/v1\x00"
 FINALIZE_DOMAIN = b"careledger/payer/fingerprint/v1\x00"

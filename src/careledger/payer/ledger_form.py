@@ -17,9 +17,7 @@ import hmac
 
 import msgspec
 
-from careledger.crypto import encoding
-from careledger.errors import InvalidInput
-from careledger.payer.model import (
+from careledger.contracts.payer.model import (
     Claim,
     ClaimLine,
     ClaimSubmission,
@@ -27,6 +25,8 @@ from careledger.payer.model import (
     LedgerOtherCoverage,
     day_number,
 )
+from careledger.crypto import encoding
+from careledger.errors import InvalidInput
 
 MIN_KEY_BYTES = 32
 

@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import msgspec
 
-from careledger.contracts.prior_auth import Decision, PaSubmission, RequestedService
+from careledger.contracts.payer.model import day_number
+from careledger.contracts.payer.prior_auth import Decision, PaSubmission, RequestedService
 from careledger.errors import AccessDenied, InvalidInput, NotFound
 from careledger.fhir.errors import Issue
 from careledger.node.gateway import Gateway
-from careledger.payer.model import day_number
 from careledger.payer.pa_metrics import PriorAuthReport, prior_auth_events, prior_auth_report
 from careledger.payer.pas import (
     PasBundleInvalid,

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from hypothesis import strategies as st
 
-from careledger.payer.model import (
+from careledger.contracts.payer.model import (
     Adjustment,
     Claim,
     ClaimAdjudication,

@@ -6,7 +6,7 @@ without service lines) on the :class:`~careledger.payer.x12.envelope.Transaction
 yields one :class:`ParsedClaim` per ``CLM`` as soon as the claim ends, so a set of thousands of
 claims is held one claim at a time.
 
-Mapping to :class:`careledger.payer.model.Claim` needs the payer's directory (which
+Mapping to :class:`careledger.contracts.payer.model.Claim` needs the payer's directory (which
 organisation is this payer id, which pseudonymous handle has this member): see
 :class:`ClaimDirectory`. A claim that is well-formed X12 but cannot become a canonical claim
 (unknown payer or member, charges that do not add up, a code the model refuses) is not a 999
@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from careledger.payer.model import Claim
+from careledger.contracts.payer.model import Claim
 from careledger.payer.x12.claim837_map import (
     ClaimDirectory,
     ClaimRejection,

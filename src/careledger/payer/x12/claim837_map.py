@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from careledger.payer.model import Claim, ClaimParties
+from careledger.contracts.payer.model import Claim, ClaimParties
 from careledger.payer.x12.elements import cents, iso, whole_units
 from careledger.payer.x12.offchain import Address, ClaimOffChain, ProviderParty, SubmissionHeader
 

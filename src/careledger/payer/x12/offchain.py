@@ -1,17 +1,18 @@
 """What an 837 carries beyond the canonical claim: the people and places, kept off chain.
 
-:class:`careledger.payer.model.Claim` holds what adjudication needs; :class:`ClaimOffChain` holds
-the rest of what the X12 documents must repeat (a 277CA names the patient, an 835 the patient and
-payee, a re-emitted 837 everything): member id, names, birth date and addresses (PHI), and the
-provider and payer names and addresses (not PHI, but not the ledger's business either). Nothing
-here is a contract argument; a node keeps it in its own off-chain store next to the claim.
+:class:`careledger.contracts.payer.model.Claim` holds what adjudication needs;
+:class:`ClaimOffChain` holds the rest of what the X12 documents must repeat (a 277CA names the
+patient, an 835 the patient and payee, a re-emitted 837 everything): member id, names, birth date
+and addresses (PHI), and the provider and payer names and addresses (not PHI, but not the ledger's
+business either). Nothing here is a contract argument; a node keeps it in its own off-chain store
+next to the claim.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from careledger.payer.model import ClaimParties
+from careledger.contracts.payer.model import ClaimParties
 
 
 class Address(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

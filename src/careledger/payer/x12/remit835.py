@@ -24,7 +24,7 @@ from typing import BinaryIO, Literal
 
 import msgspec
 
-from careledger.payer.model import (
+from careledger.contracts.payer.model import (
     Adjustment,
     Claim,
     ClaimAdjudication,
