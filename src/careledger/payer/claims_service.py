@@ -1,0 +1,182 @@
+"""A payer's claims desk: claims in (FHIR ``Claim`` or an 837), adjudicated on the ledger,
+remittance out (835 and the member's ExplanationOfBenefit).
+
+The desk is the off-chain half of the ``claims`` contract. It keeps what the ledger must not —
+the claim as billed and the people on it (:class:`ClaimArchive`) — and sends the ledger form
+(:func:`careledger.payer.ledger_form.ledger_form`: keyed hashes, codes, day numbers, cents).
+The adjudication itself happens inside endorsement, the same on every endorser; the desk reads
+the committed result back. After a claim is adjudicated its lines' cross-payer fingerprints are
+recorded (:mod:`careledger.payer.fingerprints`) when the desk has a fingerprint service; a claim
+that declares other coverage is coordination of benefits, never a cross-payer duplicate.
+
+Remittance is a pure function of committed adjudications and the archive: the same claims and
+payment give the same 835 bytes (:func:`remittance_835`), so replaying the chain reproduces every
+835 a payer sent.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO, Protocol
+
+import msgspec
+
+from careledger.contracts.payer.model import Claim, ClaimAdjudication, ClaimParties
+from careledger.errors import InvalidInput
+from careledger.payer.fingerprints import FingerprintClient, fingerprint_claim
+from careledger.payer.ledger_form import ClaimKeyer, ledger_form
+from careledger.payer.x12.claim837_map import ClaimDirectory
+from careledger.payer.x12.inbound import Inbound837
+from careledger.payer.x12.remit835 import Payment, RemittanceItem, write_835
+from careledger.payer.x12.writer import Envelope
+
+Evaluate = Callable[[list[bytes]], Awaitable[list[bytes]]]
+
+
+class Ledger(Protocol):
+    """What the desk needs of a gateway."""
+
+    async def submit(self, contract: str, function: str, args: list[Any]) -> Any: ...
+
+    async def evaluate(self, contract: str, function: str, args: list[Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ArchivedClaim:
+    """A claim as billed and the people on it: off chain, at the payer only (PHI)."""
+
+    claim: Claim
+    parties: ClaimParties
+    filing_indicator: str = "CI"
+
+
+class ClaimArchive(Protocol):
+    """The payer's off-chain store of the claims it adjudicated, by ledger claim key."""
+
+    def put(self, claim_key: str, item: ArchivedClaim) -> None: ...
+
+    def get(self, claim_key: str) -> ArchivedClaim | None: ...
+
+
+@dataclass
+class MemoryClaimArchive:
+    """An in-memory :class:`ClaimArchive` (tests, the demo)."""
+
+    items: dict[str, ArchivedClaim] = field(default_factory=dict)
+
+    def put(self, claim_key: str, item: ArchivedClaim) -> None:
+        self.items[claim_key] = item
+
+    def get(self, claim_key: str) -> ArchivedClaim | None:
+        return self.items.get(claim_key)
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    """One claim's committed adjudication and what the cross-payer check found."""
+
+    adjudication: ClaimAdjudication
+    cross_payer_duplicates: list[str] = field(default_factory=list)
+    """Organisations that recorded the same service first (not coordination of benefits)."""
+
+
+@dataclass(frozen=True)
+class Receipt837:
+    """What a received 837 produced: the 999, the 277CA and each accepted claim's outcome."""
+
+    ack_999: bytes
+    status_277ca: bytes
+    outcomes: list[ClaimOutcome]
+    accepted_sets: int
+    rejected_sets: int
+
+
+class ClaimsDesk:
+    """One payer organisation's claims intake and remittance."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        keyer: ClaimKeyer,
+        archive: ClaimArchive | None = None,
+        *,
+        fingerprints: Evaluate | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._keyer = keyer
+        self.archive: ClaimArchive = archive if archive is not None else MemoryClaimArchive()
+        self._evaluate = fingerprints
+        self._client = FingerprintClient()
+
+    async def adjudicate(
+        self, claim: Claim, parties: ClaimParties, *, filing_indicator: str = "CI"
+    ) -> ClaimOutcome:
+        """Adjudicate one claim on the ledger (:class:`InvalidInput` if it is malformed; the
+        contract's refusals, e.g. a resubmitted claim number, raise as they come)."""
+        submission = ledger_form(claim, self._keyer)
+        await self._ledger.submit("claims", "submit", [msgspec.to_builtins(submission)])
+        adjudication = await self.adjudication(submission.claim_key)
+        if adjudication is None:  # committed but not readable: a fault, not a result
+            raise InvalidInput("the claim was committed but its adjudication is not readable")
+        self.archive.put(submission.claim_key, ArchivedClaim(claim, parties, filing_indicator))
+        duplicates = await self._cross_payer(claim) if self._evaluate is not None else []
+        return ClaimOutcome(adjudication, duplicates)
+
+    async def adjudication(self, claim_key: str) -> ClaimAdjudication | None:
+        found = await self._ledger.evaluate("claims", "adjudication", [claim_key])
+        return None if found is None else msgspec.convert(found, ClaimAdjudication)
+
+    async def receive_837(
+        self, stream: BinaryIO, directory: ClaimDirectory, *, moment: datetime | None = None
+    ) -> Receipt837:
+        """An 837 file: the 999 first (structure of the whole interchange), then every claim of
+        the accepted sets adjudicated one at a time, then the 277CA."""
+        inbound = Inbound837(stream, directory=directory, moment=moment)
+        ack = inbound.acknowledge()
+        outcomes = []
+        for parsed in inbound.claims():
+            if parsed.claim is None or parsed.offchain is None:
+                continue
+            outcomes.append(await self.adjudicate(parsed.claim, parsed.offchain.parties))
+        return Receipt837(
+            ack.data, inbound.status_report, outcomes, ack.accepted_sets, ack.rejected_sets
+        )
+
+    async def remittance_items(self, claim_keys: Sequence[str]) -> list[RemittanceItem]:
+        """Committed adjudications joined with the archived claims, in the order given."""
+        items = []
+        for key in claim_keys:
+            adjudication = await self.adjudication(key)
+            archived = self.archive.get(key)
+            if adjudication is None or archived is None:
+                raise InvalidInput(f"no adjudicated claim {key[:12]}… at this payer")
+            items.append(
+                RemittanceItem(
+                    adjudication=adjudication,
+                    claim=archived.claim,
+                    parties=archived.parties,
+                    filing_indicator=archived.filing_indicator,
+                )
+            )
+        return items
+
+    async def _cross_payer(self, claim: Claim) -> list[str]:
+        assert self._evaluate is not None
+        prints = await fingerprint_claim(claim, self._client, self._evaluate)
+        cob = bool(claim.other_coverage)
+        entries = [{"fingerprint": p, "cob": cob} for p in prints]
+        result = await self._ledger.submit("claim_fingerprints", "record", [entries])
+        matches = result.result if hasattr(result, "result") else result
+        return sorted({payer for match in matches or [] for payer in match["payers"]})
+
+
+def remittance_835(
+    envelope: Envelope, payments: Sequence[tuple[Payment, Sequence[RemittanceItem]]]
+) -> bytes:
+    """One interchange with an 835 per (payment, claims): deterministic bytes."""
+    out = io.BytesIO()
+    write_835(out, envelope, payments)
+    return out.getvalue()
