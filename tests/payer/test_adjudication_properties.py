@@ -21,6 +21,7 @@ from careledger.payer.adjudication import (
 from careledger.payer.benefits import Accumulator, Benefit, BenefitPlan, PlanRecord, plan_year
 from careledger.payer.ledger_form import ledger_form
 from careledger.payer.model import ClaimAdjudication, ClaimSubmission, OtherCoverage, iso_day
+from careledger.payer.reversal import reverse
 from tests.payer.factories import JAN1, KEYER, claim, coverage, line, record
 
 CODES = ["73560", "80053", "99213", "99214", "J1100"]
@@ -142,6 +143,11 @@ def test_adjudication_invariants(history) -> None:  # type: ignore[no-untyped-de
             assert out.new_lines == []
             continue
         _balanced(adj)
+        undone = reverse(adj, 0)  # a void: the same balance, every amount negated
+        assert undone.total_charge_cents == undone.paid_cents + sum(
+            a.amount_cents for ln in undone.lines for a in ln.adjustments
+        )
+        assert undone.patient_responsibility_cents == -adj.patient_responsibility_cents
         pr_by_year: dict[int, int] = defaultdict(int)
         for ledger_line, ln in zip(sub.lines, adj.lines, strict=True):
             year = plan_year(plan, ledger_line.service_from)

@@ -128,8 +128,10 @@ def test_a_claim_number_is_adjudicated_once(ledger: LedgerDouble) -> None:
     before = ledger.written()
     with pytest.raises(ClaimRefused, match="claims/duplicate-submission"):
         submit(ledger)
-    with pytest.raises(ClaimRefused, match="claims/unsupported-frequency"):
+    with pytest.raises(InvalidInput, match="original_reference"):
         submit(ledger, claim_id="PCN-B2", frequency_code="7")
+    with pytest.raises(ClaimRefused, match="claims/no-original"):
+        submit(ledger, frequency_code="8", original_reference="0123abcd")
     assert ledger.written() == before
 
 
@@ -232,3 +234,46 @@ def test_plaintext_identifiers_never_reach_state(ledger: LedgerDouble) -> None:
     for needle in ("PCN-A1", "1234567893", "2026-03-02", "S72001A"):
         assert needle.encode() not in raw
         assert needle not in keys
+
+
+def test_a_void_reverses_the_claim_and_gives_back_what_it_accrued(ledger: LedgerDouble) -> None:
+    xray = line(code="73560", charge=40_000, units=5)
+    first = submit(ledger, xray)
+    control = first["payer_claim_control_number"]
+    void = submit(ledger, xray, frequency_code="8", original_reference=control)
+    assert void["status"] == "22"
+    assert void["patient_responsibility_cents"] == -40_000
+    reversal = ledger.query("claims", "adjudication", [first["claim_key"]])
+    assert reversal is None  # the claim number is free again
+    spent = ledger.query("claims", "accumulator", [MEMBER, "gold", 2026])
+    assert spent["out_of_pocket_cents"] == 0
+    stored_reversal = ledger.state.get("claims", f"reversal/{first['claim_key']}/{control}")
+    assert stored_reversal is not None
+    # The voided line left the duplicate index: the same service is a new claim, not OA 18.
+    assert submit(ledger, xray)["disposition"] == "processed"
+
+
+def test_a_replacement_reverses_then_adjudicates_afresh(ledger: LedgerDouble) -> None:
+    first = submit(ledger, line(charge=15_000))
+    control = first["payer_claim_control_number"]
+    with pytest.raises(ClaimRefused, match="claims/no-original"):
+        submit(ledger, frequency_code="7", original_reference="ffff0000")
+    again = submit(ledger, line(charge=12_000), frequency_code="7", original_reference=control)
+    assert again["reversed"] == control
+    assert (again["status"], again["disposition"]) == ("1", "processed")
+    assert again["payer_claim_control_number"] != control
+    spent = ledger.query("claims", "accumulator", [MEMBER, "gold", 2026])
+    assert spent["deductible_cents"] == 10_000  # once, not twice
+
+
+def test_a_void_gives_the_authorization_units_back(ledger: LedgerDouble) -> None:
+    auth = AuthorizationRecord(
+        "PA-ab12", PAYER, MEMBER, ["HC:27447"], 1, JAN1, day_number("2026-06-30"), "approved"
+    )
+    ledger.seed("prior_auth", "authorization/PA-ab12", auth)
+    knee = line(code="27447", charge=2_000_000)
+    first = submit(ledger, knee, prior_authorization="PA-ab12")
+    submit(ledger, knee, prior_authorization="PA-ab12", frequency_code="8",
+           original_reference=first["payer_claim_control_number"])  # fmt: skip
+    redo = submit(ledger, knee, prior_authorization="PA-ab12", claim_id="PCN-B2")
+    assert redo["paid_cents"] > 0

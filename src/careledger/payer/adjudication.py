@@ -443,6 +443,7 @@ def adjudicate(claim: ClaimSubmission, inputs: AdjudicationInputs) -> Outcome:
         payer_claim_control_number=inputs.control_number,
         adjudicated=inputs.adjudicated,
         related=run.related,
+        prior_authorization=claim.prior_authorization,
     )
     years = sorted(run.accumulators)
     accumulators = [YearAccumulator(year, run.accumulators[year]) for year in years]
@@ -475,4 +476,5 @@ def _pended(
         payer_claim_control_number=inputs.control_number,
         adjudicated=inputs.adjudicated,
         related=related,
+        prior_authorization=claim.prior_authorization,
     )
