@@ -143,7 +143,7 @@ class LedgerDouble:
         sim = self._simulation(contract, PROVIDER, JAN1, read_only=True)
         return sim.contract.call(sim, fn, args, "query")
 
-    def keys(self) -> list[tuple[str, str]]:
+    def written(self) -> list[tuple[str, str]]:
         return [(ns, key) for ns in ("plans", "claims") for key, _v in self.state.range(ns, "", "")]
 
 

@@ -7,6 +7,7 @@ import msgspec
 from careledger.contracts.payer.adjudication import Outcome, PriorLine, YearAccumulator
 from careledger.contracts.payer.benefits import Accumulator
 from careledger.contracts.payer.model import AuthorizationRecord, OtherCoverage, day_number
+from careledger.contracts.phi_guard import screen_text
 from tests.payer.factories import (
     JAN1,
     MEMBER,
@@ -189,3 +190,9 @@ def test_the_plan_covering_the_member_as_subscriber_is_primary() -> None:
     other = OtherCoverage("PAYERA", "primary", "spouse", 0)
     out = run(submission(responsibility="secondary", other_coverage=[other]))
     assert out.adjudication.status == "1"
+
+
+def test_the_phi_guard_accepts_a_qualified_procedure_code_and_nothing_like_it() -> None:
+    assert screen_text("HC:99213") is None
+    for text in ("99213", "HC:902101", "XX:90210", "HC:90210 ", "HC:90210:1"):
+        assert screen_text(text) is not None, text

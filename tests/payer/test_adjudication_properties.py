@@ -30,6 +30,7 @@ from careledger.contracts.payer.model import (
     OtherCoverage,
     iso_day,
 )
+from careledger.contracts.payer.reversal import reverse
 from careledger.crypto import encoding
 from careledger.payer.ledger_form import ledger_form
 from tests.payer.factories import JAN1, KEYER, claim, coverage, line, record
@@ -153,6 +154,11 @@ def test_adjudication_invariants(history) -> None:  # type: ignore[no-untyped-de
             assert out.new_lines == []
             continue
         _balanced(adj)
+        undone = reverse(adj, 0)  # a void: the same balance, every amount negated
+        assert undone.total_charge_cents == undone.paid_cents + sum(
+            a.amount_cents for ln in undone.lines for a in ln.adjustments
+        )
+        assert undone.patient_responsibility_cents == -adj.patient_responsibility_cents
         pr_by_year: dict[int, int] = defaultdict(int)
         for ledger_line, ln in zip(sub.lines, adj.lines, strict=True):
             year = plan_year(plan, ledger_line.service_from)

@@ -289,63 +289,71 @@ def _eligibility_reason(
     return "26" if line.service_from < min(c.coverage.start for c in coverages) else "27"
 
 
-def adjudicate(claim: ClaimSubmission, inputs: AdjudicationInputs) -> Outcome:
-    """Adjudicate ``claim``; see the module docstring for the rules and their order."""
-    own = [c for c in inputs.coverages if c.payer == claim.payer]
-    chosen = select_coverage(claim, own, inputs.revoked)
-    plan = inputs.plan.plan if inputs.plan is not None and chosen is not None else None
-    if plan is not None and chosen is not None and plan.plan != chosen.coverage.plan:
-        raise ValueError("inputs.plan is not the plan of the selected coverage")
-    accumulators = {entry.year: entry.accumulator for entry in inputs.accumulators}
-    relationship: Relationship = chosen.coverage.relationship if chosen else "self"
-    position = cob_position(claim, relationship)
-    prior_paid, prior_complete = _payers_ahead_paid(claim, relationship)
-    shares = _spread(prior_paid, claim) if position > 1 else [0] * len(claim.lines)
-    used = inputs.authorization_used
-    prior = list(inputs.prior_lines)
-    lines: list[LineAdjudication] = []
-    new_lines: list[PriorLine] = []
-    related: str | None = None
-    pended = False
-    for line, share in zip(claim.lines, shares, strict=True):
-        reason = _eligibility_reason(line, chosen, own)
+class _Run:
+    """One claim's adjudication in progress: what earlier lines of the claim changed."""
+
+    def __init__(self, claim: ClaimSubmission, inputs: AdjudicationInputs) -> None:
+        self.claim = claim
+        self.inputs = inputs
+        self.own = [c for c in inputs.coverages if c.payer == claim.payer]
+        self.chosen = select_coverage(claim, self.own, inputs.revoked)
+        self.plan = inputs.plan.plan if inputs.plan is not None and self.chosen else None
+        if self.plan is not None and self.chosen and self.plan.plan != self.chosen.coverage.plan:
+            raise ValueError("inputs.plan is not the plan of the selected coverage")
+        self.accumulators = {entry.year: entry.accumulator for entry in inputs.accumulators}
+        relationship: Relationship = self.chosen.coverage.relationship if self.chosen else "self"
+        self.position = cob_position(claim, relationship)
+        paid_ahead, self.ahead_complete = _payers_ahead_paid(claim, relationship)
+        self.shares = _spread(paid_ahead, claim) if self.position > 1 else [0] * len(claim.lines)
+        self.used = inputs.authorization_used
+        self.prior = list(inputs.prior_lines)
+        self.new_lines: list[PriorLine] = []
+        self.related: str | None = None
+        self.pended = False
+
+    def denial(self, line: LedgerLine) -> LineAdjudication | Benefit | None:
+        """The line denied, or its benefit when it may be priced (None: the claim pends)."""
+        reason = _eligibility_reason(line, self.chosen, self.own)
+        plan = self.plan
         if reason is not None or plan is None:
-            lines.append(_denied(line, "CO", reason or "31"))
-            continue
-        if inputs.review != "not-duplicate":
-            found = _duplicate(line, claim, prior)
+            return _denied(line, "CO", reason or "31")
+        if self.inputs.review != "not-duplicate":
+            found = _duplicate(line, self.claim, self.prior)
             if found is not None:
                 kind, key = found.split(":", 1)
-                related = related or key
-                if kind == "exact" or inputs.review == "duplicate":
-                    lines.append(_denied(line, "OA", "18"))
-                    continue
-                pended = True
-                continue
-        if inputs.received - line.service_to > plan.timely_filing_days:
-            lines.append(_denied(line, "CO", "29"))
-            continue
+                self.related = self.related or key
+                if kind == "exact" or self.inputs.review == "duplicate":
+                    return _denied(line, "OA", "18")
+                self.pended = True
+                return None
+        if self.inputs.received - line.service_to > plan.timely_filing_days:
+            return _denied(line, "CO", "29")
         benefit = benefit_for(plan, line.code)
         if line.code in plan.excluded or benefit is None:
-            lines.append(_denied(line, "CO", "96" if line.code in plan.excluded else "204"))
-            continue
+            return _denied(line, "CO", "96" if line.code in plan.excluded else "204")
         if benefit.prior_auth:
-            auth_reason = _authorization_reason(line, claim, inputs.authorization, used)
+            auth = self.inputs.authorization
+            auth_reason = _authorization_reason(line, self.claim, auth, self.used)
             if auth_reason is not None:
-                lines.append(_denied(line, "CO", auth_reason))
-                if inputs.authorization is not None and auth_reason == "197":
-                    lines[-1] = msgspec.structs.replace(lines[-1], remarks=["N54"])
-                continue
-        if position > 1 and not prior_complete:
-            lines.append(_denied(line, "CO", "22"))
-            continue
+                denied = _denied(line, "CO", auth_reason)
+                if auth is not None and auth_reason == "197":
+                    denied = msgspec.structs.replace(denied, remarks=["N54"])
+                return denied
+        if self.position > 1 and not self.ahead_complete:
+            return _denied(line, "CO", "22")
+        return benefit
+
+    def price(self, line: LedgerLine, benefit: Benefit, share: int) -> LineAdjudication:
+        """Allowed amount and cost sharing; accrues to the accumulators and the index."""
+        plan = self.plan
+        assert plan is not None  # denial() returned a benefit only under a plan
         year = plan_year(plan, line.service_from)
-        acc = accumulators.get(year, Accumulator())
+        acc = self.accumulators.get(year, Accumulator())
         allowed = min(line.charge_cents, benefit.allowed_cents * line.units)
         deductible, copay, coinsurance = _cost_share(allowed, benefit, plan, acc)
-        prior_impact = min(share, allowed)
+        prior_impact = min(share, allowed) if self.position > 1 else 0
         paid = allowed - deductible - copay - coinsurance
-        if position > 1:
+        if self.position > 1:
             paid = min(paid, allowed - prior_impact)
             excess = deductible + copay + coinsurance - (allowed - prior_impact - paid)
             for_coins = min(coinsurance, excess)
@@ -353,43 +361,19 @@ def adjudicate(claim: ClaimSubmission, inputs: AdjudicationInputs) -> Outcome:
             for_copay = min(copay, excess)
             copay, excess = copay - for_copay, excess - for_copay
             deductible -= excess
-        accumulators[year] = Accumulator(
+        self.accumulators[year] = Accumulator(
             acc.deductible_cents + deductible,
             acc.copay_cents + copay,
             acc.coinsurance_cents + coinsurance,
         )
         if benefit.prior_auth:
-            used += line.units
-        adjustments = [
-            Adjustment(group, reason, amount)  # type: ignore[arg-type]
-            for group, reason, amount in (
-                ("CO", "45", line.charge_cents - allowed),
-                ("OA", "23", prior_impact if position > 1 else 0),
-                ("PR", "1", deductible),
-                ("PR", "3", copay),
-                ("PR", "2", coinsurance),
-            )
-            if amount > 0
-        ]
-        lines.append(
-            LineAdjudication(
-                line=line.line,
-                code=line.code,
-                modifiers=list(line.modifiers),
-                charge_cents=line.charge_cents,
-                allowed_cents=allowed,
-                paid_cents=paid,
-                adjustments=adjustments,
-                remarks=[],
-                units_paid=line.units,
-            )
-        )
+            self.used += line.units
         entry = PriorLine(
-            claim.claim_key,
+            self.claim.claim_key,
             line.line,
             line.code,
             line.rendering,
-            claim.billing,
+            self.claim.billing,
             list(line.modifiers),
             line.place_of_service,
             line.units,
@@ -397,13 +381,48 @@ def adjudicate(claim: ClaimSubmission, inputs: AdjudicationInputs) -> Outcome:
             line.service_from,
             line.service_to,
         )
-        prior.append(entry)
-        new_lines.append(entry)
-    status: ClaimStatus = ("1", "2", "3")[position - 1]
-    if pended:
-        result = _pended(claim, inputs, chosen, plan, status, related)
+        self.prior.append(entry)
+        self.new_lines.append(entry)
+        amounts = (
+            ("CO", "45", line.charge_cents - allowed),
+            ("OA", "23", prior_impact),
+            ("PR", "1", deductible),
+            ("PR", "3", copay),
+            ("PR", "2", coinsurance),
+        )
+        return LineAdjudication(
+            line=line.line,
+            code=line.code,
+            modifiers=list(line.modifiers),
+            charge_cents=line.charge_cents,
+            allowed_cents=allowed,
+            paid_cents=paid,
+            adjustments=[
+                Adjustment(group, reason, amount)  # type: ignore[arg-type]
+                for group, reason, amount in amounts
+                if amount > 0
+            ],
+            remarks=[],
+            units_paid=line.units,
+        )
+
+
+def adjudicate(claim: ClaimSubmission, inputs: AdjudicationInputs) -> Outcome:
+    """Adjudicate ``claim``; see the module docstring for the rules and their order."""
+    run = _Run(claim, inputs)
+    lines: list[LineAdjudication] = []
+    for line, share in zip(claim.lines, run.shares, strict=True):
+        decided = run.denial(line)
+        if isinstance(decided, LineAdjudication):
+            lines.append(decided)
+        elif decided is not None:
+            lines.append(run.price(line, decided, share))
+    plan = run.plan
+    status: ClaimStatus = ("1", "2", "3")[run.position - 1]
+    if run.pended:
+        result = _pended(claim, inputs, plan, status, run.related)
         return Outcome(result, inputs.accumulators, inputs.authorization_used, [])
-    denied = all(adj.allowed_cents == 0 and adj.units_paid == 0 for adj in lines)
+    denied = all(adj.units_paid == 0 for adj in lines)
     result = ClaimAdjudication(
         claim_key=claim.claim_key,
         digest=claim.digest,
@@ -423,21 +442,17 @@ def adjudicate(claim: ClaimSubmission, inputs: AdjudicationInputs) -> Outcome:
         remarks=[],
         payer_claim_control_number=inputs.control_number,
         adjudicated=inputs.adjudicated,
-        related=related,
+        related=run.related,
+        prior_authorization=claim.prior_authorization,
     )
-    years = sorted(accumulators)
-    return Outcome(
-        result,
-        [YearAccumulator(year, accumulators[year]) for year in years],
-        used,
-        new_lines,
-    )
+    years = sorted(run.accumulators)
+    accumulators = [YearAccumulator(year, run.accumulators[year]) for year in years]
+    return Outcome(result, accumulators, run.used, run.new_lines)
 
 
 def _pended(
     claim: ClaimSubmission,
     inputs: AdjudicationInputs,
-    chosen: CoverageRecord | None,
     plan: BenefitPlan | None,
     status: ClaimStatus,
     related: str | None,
@@ -448,7 +463,7 @@ def _pended(
         digest=claim.digest,
         payer=claim.payer,
         member=claim.member,
-        plan=plan.plan if plan is not None and chosen is not None else None,
+        plan=plan.plan if plan is not None else None,
         plan_year=plan_year(plan, min(x.service_from for x in claim.lines)) if plan else 0,
         status=status,
         disposition="pended",
@@ -461,4 +476,5 @@ def _pended(
         payer_claim_control_number=inputs.control_number,
         adjudicated=inputs.adjudicated,
         related=related,
+        prior_authorization=claim.prior_authorization,
     )

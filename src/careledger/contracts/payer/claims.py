@@ -16,10 +16,14 @@ State (all keyed by hashes, handles, plan ids and years):
   payer's ``review``;
 * ``accumulator/<member>/<plan>/<year>`` — PR 1 / PR 3 / PR 2 sums of the plan year;
 * ``authuse/<authorization number>`` — units of a prior authorization already paid;
-* ``dupline/<sha256(payer, member, code)>/<claim key>/<line>`` — processed lines, for duplicates.
+* ``dupline/<sha256(payer, member, code)>/<claim key>/<line>`` — processed lines, for duplicates;
+* ``reversal/<claim key>/<payer claim control number>`` — the reversal (``CLP02`` 22) of an
+  adjudication by a void (frequency 8, which also frees the claim number) or a replacement (7,
+  which is then adjudicated afresh).
 
 Refusals are :class:`ClaimRefused` with a machine code (``claims/duplicate-submission``,
-``claims/not-payer``…); a denial is a result (status 4 with its CARCs), not a refusal.
+``claims/no-original``, ``claims/not-payer``…); a denial is a result (status 4 with its
+CARCs), not a refusal.
 """
 
 from __future__ import annotations
@@ -46,10 +50,12 @@ from careledger.contracts.payer.benefits import (
     PlanId,
     PlanRecord,
     accumulator_key,
+    plan_year,
 )
 from careledger.contracts.payer.model import AuthorizationRecord, ClaimAdjudication, ClaimSubmission
 from careledger.contracts.payer.plans import NAMESPACE as PLANS_NAMESPACE
 from careledger.contracts.payer.plans import plan_key
+from careledger.contracts.payer.reversal import give_back, reverse
 from careledger.contracts.phi_guard import Handle, HexDigest, check_schema, check_struct, require
 from careledger.contracts.status_lists import NAMESPACE as STATUS_NAMESPACE
 from careledger.contracts.status_lists import PublishedStatusList, parse_status_list_credential
@@ -59,7 +65,7 @@ from careledger.errors import ContractError, InvalidInput
 NAMESPACE = "claims"
 PRIOR_AUTH_NAMESPACE = "prior_auth"
 DAY_MS = 86_400_000
-UNSUPPORTED_FREQUENCIES = frozenset({"7", "8"})
+REPLACEMENT, VOID = "7", "8"
 
 
 class AuthorizationUse(msgspec.Struct, frozen=True):
@@ -109,9 +115,10 @@ def check_submission(claim: ClaimSubmission) -> None:
             raise InvalidInput(f"claim.lines[{i}].code: a professional line needs a HCPCS code")
     if sum(o.paid_cents for o in claim.other_coverage) > claim.total_charge_cents:
         raise InvalidInput("claim.other_coverage: prior payers paid more than the claim charges")
-    if claim.frequency_code in UNSUPPORTED_FREQUENCIES:
-        raise NotImplementedError(
-            "replacement (7) and void (8) claims are not adjudicated yet (issue 9)"
+    if claim.frequency_code in (REPLACEMENT, VOID) and claim.original_reference is None:
+        raise InvalidInput(
+            "claim.original_reference: a replacement or void names the payer claim control "
+            "number of the claim it changes (REF*F8)"
         )
 
 
@@ -139,23 +146,84 @@ class Claims(Contract):
         "accumulator": Accumulator,
         "authuse": AuthorizationUse,
         "dupline": PriorLine,
+        "reversal": ClaimAdjudication,
     }
 
     @invoke
     def submit(self, stub: Stub, claim: ClaimSubmission) -> dict[str, Any]:
         """Adjudicate ``claim`` and record the result; returns the summary."""
-        try:
-            check_submission(claim)
-        except NotImplementedError as exc:
-            raise ClaimRefused("claims/unsupported-frequency", str(exc)) from None
+        check_submission(claim)
         key = adjudication_key(claim.claim_key)
-        if stub.get(key) is not None:
+        existing: ClaimAdjudication | None = stub.get(key)
+        if claim.frequency_code not in (REPLACEMENT, VOID):
+            if existing is not None:
+                raise ClaimRefused(
+                    "claims/duplicate-submission",
+                    "this claim (payer, billing provider, patient control number) is already "
+                    "adjudicated; send a replacement or a new claim number",
+                )
+            return self._adjudicate(stub, claim, "none", stub.timestamp // DAY_MS)
+        if existing is None or existing.payer_claim_control_number != claim.original_reference:
             raise ClaimRefused(
-                "claims/duplicate-submission",
-                "this claim (payer, billing provider, patient control number) is already "
-                "adjudicated; send a replacement or a new claim number",
+                "claims/no-original",
+                "no adjudication of this claim with that payer claim control number (REF*F8)",
             )
-        return self._adjudicate(stub, claim, "none", stub.timestamp // DAY_MS)
+        if existing.disposition == "pended":
+            raise ClaimRefused("claims/original-pended", "the claim it changes awaits review")
+        reversal = self._reverse(stub, existing)
+        if claim.frequency_code == VOID:
+            stub.delete(key)
+            return {
+                "claim_key": reversal.claim_key,
+                "payer": reversal.payer,
+                "status": reversal.status,
+                "disposition": reversal.disposition,
+                "paid_cents": reversal.paid_cents,
+                "patient_responsibility_cents": reversal.patient_responsibility_cents,
+                "payer_claim_control_number": reversal.payer_claim_control_number,
+            }
+        summary = self._adjudicate(stub, claim, "none", stub.timestamp // DAY_MS)
+        return {**summary, "reversed": reversal.payer_claim_control_number}
+
+    def _reverse(self, stub: Stub, original: ClaimAdjudication) -> ClaimAdjudication:
+        """Record the reversal of ``original`` and undo what it accrued: accumulators,
+        authorization units, its lines in the duplicate index."""
+        reversal = reverse(original, stub.timestamp // DAY_MS)
+        check_struct(reversal)
+        control = original.payer_claim_control_number
+        stub.put(f"reversal/{original.claim_key}/{control}", reversal)
+        entries: dict[int, PriorLine] = {}
+        for ln in original.lines:
+            prefix = dup_prefix(original.payer, original.member, ln.code)
+            key = f"{prefix}{original.claim_key}/{ln.line:03d}"
+            entry: PriorLine | None = stub.get(key)
+            if entry is not None:
+                entries[ln.line] = entry
+                stub.delete(key)
+        raw_plan = (
+            None
+            if original.plan is None
+            else stub.read_namespace(PLANS_NAMESPACE, plan_key(original.plan))
+        )
+        if raw_plan is not None and entries:
+            plan: PlanRecord = decode_value(raw_plan, PlanRecord)
+            years = sorted({plan_year(plan.plan, e.service_from) for e in entries.values()})
+            keys = {y: accumulator_key(original.member, plan.plan.plan, y) for y in years}
+            before = {y: stub.get(keys[y]) or Accumulator() for y in years}
+            after, units = give_back(original, entries, plan.plan, before)
+            for year in years:
+                if after[year] != before[year]:
+                    stub.put(keys[year], after[year])
+            if units and original.prior_authorization is not None:
+                use_key = f"authuse/{original.prior_authorization}"
+                use: AuthorizationUse | None = stub.get(use_key)
+                if use is not None:
+                    stub.put(use_key, AuthorizationUse(max(0, use.units - units)))
+        stub.emit(
+            "claim.reversed",
+            {"claim_key": original.claim_key, "payer": original.payer, "control": control},
+        )
+        return reversal
 
     @invoke
     def review(self, stub: Stub, claim_key: str, duplicate: bool) -> dict[str, Any]:
