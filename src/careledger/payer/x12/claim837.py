@@ -300,6 +300,7 @@ class Claim837Reader:
             self._loop = _2310[self.version].get(code, "2310")
             if code == "82":
                 self._claim["rendering_npi"] = seg.get(9)
+                self._claim["rendering"] = names
         self._current = target
         if target is not None:
             target.fields.update(names)
