@@ -69,7 +69,7 @@ def synthetic_claims(count: int) -> list[tuple[Claim, ClaimOffChain]]:
         name="BEN KILDARE SERVICE",
         npi="1912301953",
         tax_id="587654321",
-        address=Address(line1="234 SEAWAY ST", city="MIAMI", state="FL", postal_code="33111"),
+        address=Address(line1="234 SEAWAY ST", city="MIAMI", state="FL", postal_code="331110000"),
         taxonomy="203BF0100Y",
     )
     out: list[tuple[Claim, ClaimOffChain]] = []

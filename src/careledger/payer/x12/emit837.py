@@ -106,6 +106,8 @@ class ClaimWriter:
         facility = (claim.facility_type if self.institutional else claim.place_of_service) or "11"
         qualifier = "A" if self.institutional else "B"
         flags = off.claim_flags
+        if self.institutional:  # CLM06 (provider signature) is "not used" in the 837I
+            flags = ("", *flags[1:])
         w.segment(
             "CLM", claim.claim_id, money(claim.total_charge_cents), "", "",
             [facility, qualifier, claim.frequency_code], *flags,
@@ -159,8 +161,14 @@ class ClaimWriter:
             if self.institutional:
                 raise X12Error("content", f"claim {claim.claim_id} has no principal diagnosis")
             return
-        elements = [[principal, codes[0]], *([other, code] for code in codes[1:12])]
-        self._w.segment("HI", *elements)
+        others = [[other, code] for code in codes[1:12]]
+        if self.institutional:
+            # 837I: the principal diagnosis has its own HI; the others follow in another.
+            self._w.segment("HI", [principal, codes[0]])
+            if others:
+                self._w.segment("HI", *others)
+        else:
+            self._w.segment("HI", [principal, codes[0]], *others)
 
     def _line(self, claim: Claim, line: ClaimLine) -> None:
         w = self._w
