@@ -240,6 +240,7 @@ class Claim837Reader:
         if seg.get(1) != str(self._hl_count):
             self._element(seg, 1, "628", "7", "is not the next HL number")
         level, parent = seg.get(3), seg.get(2)
+        self._loop = {"20": "2000A", "22": "2000B", "23": "2000C"}.get(level, "2000")
         expected_parent = {"20": None, "22": "20", "23": "22"}
         if level not in expected_parent:
             self._element(seg, 3, "735", "7", f"level {level!r} is not 20, 22 or 23")
@@ -300,6 +301,7 @@ class Claim837Reader:
             self._loop = _2310[self.version].get(code, "2310")
             if code == "82":
                 self._claim["rendering_npi"] = seg.get(9)
+                self._claim["rendering"] = names
         self._current = target
         if target is not None:
             target.fields.update(names)

@@ -233,7 +233,19 @@ def _offchain(raw: RawClaim, member_id: str) -> ClaimOffChain:
         payer_responsibility=sub.get("responsibility", "") or "P",
         claim_flags=raw.claim["flags"],
         icd9_diagnoses=tuple(raw.claim["icd9"]),
+        rendering=_rendering(raw.claim.get("rendering")),
         admission_type=cl1[0],
         admission_source=cl1[1],
         patient_status=cl1[2],
+    )
+
+
+def _rendering(names: dict[str, str] | None) -> ProviderParty | None:
+    if not names:
+        return None
+    return ProviderParty(
+        name=names.get("name", ""),
+        first_name=names.get("first", ""),
+        entity_type=names.get("type", "1") or "1",
+        npi=names.get("id", ""),
     )

@@ -9,7 +9,7 @@ submitted)::
     for parsed in inbound.claims():      # pass 2: only sets the 999 accepted
         if parsed.claim is not None:
             submit(parsed.claim)         # parsed.offchain stays off chain
-    inbound.status_report                # the 277CA bytes
+    inbound.status_report                # the 277CA bytes (or pass status_out=a file)
 
 A stream that cannot seek (a socket, a pipe) is first spooled to a temporary file, under the
 same size cap.
@@ -51,6 +51,7 @@ class Inbound837:
         limits: Limits = DEFAULT_LIMITS,
         payer: Party | None = None,
         moment: datetime | None = None,
+        status_out: BinaryIO | None = None,
     ) -> None:
         self._stream = _seekable(stream, limits)
         self._start = self._stream.tell()
@@ -60,6 +61,8 @@ class Inbound837:
         self._moment = moment
         self._ack: Acknowledgment | None = None
         self._rejected: set[tuple[int, int]] = set()
+        self._status_out = status_out
+        #: The 277CA bytes after :meth:`claims` ran (empty when written to ``status_out``).
         self.status_report = b""
 
     def acknowledge(self) -> Acknowledgment:
@@ -90,7 +93,7 @@ class Inbound837:
             seed=f"277:{head.sender_id}:{head.control_number}".encode(),
             usage=head.usage,
         )
-        out = io.BytesIO()
+        out = self._status_out if self._status_out is not None else io.BytesIO()
         writer = InterchangeWriter(out, envelope, transaction="277", version=STATUS_VERSION)
         wrote = False
         for g, group in enumerate(interchange.groups()):
@@ -104,7 +107,8 @@ class Inbound837:
                 write_status_set(writer, batch, moment)
                 wrote = wrote or bool(batch)
         writer.close()
-        self.status_report = out.getvalue() if wrote else b""
+        if isinstance(out, io.BytesIO) and wrote:
+            self.status_report = out.getvalue()
 
 
 def _seekable(stream: BinaryIO, limits: Limits) -> BinaryIO:

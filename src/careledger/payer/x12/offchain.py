@@ -67,6 +67,7 @@ class ClaimOffChain(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     claim_flags: tuple[str, str, str, str] = ("Y", "A", "Y", "I")
     #: ICD-9 diagnoses (HI BK/BF) of claims from before ICD-10; the canonical model is ICD-10.
     icd9_diagnoses: tuple[str, ...] = ()
+    rendering: ProviderParty | None = None  # 2310B (837P) / 2310D (837I) NM1*82
     admission_type: str = ""  # 837I CL1-01
     admission_source: str = ""  # CL1-02
     patient_status: str = ""  # CL1-03
