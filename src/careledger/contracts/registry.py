@@ -37,6 +37,7 @@ def default_registry() -> ContractRegistry:
     from careledger.contracts.audit import Audit
     from careledger.contracts.consent import Consents
     from careledger.contracts.dids import Dids
+    from careledger.contracts.directory import Directory
     from careledger.contracts.governance import Governance
     from careledger.contracts.prior_auth import PriorAuth
     from careledger.contracts.record_locator import RecordLocator
@@ -49,6 +50,7 @@ def default_registry() -> ContractRegistry:
     for cls in (*builtins, RecordLocator, Consents, Audit):
         registry.register(cls)
     registry.register(PriorAuth)  # payer workflows (docs/payer-pas.md)
+    registry.register(Directory)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())
     return registry
