@@ -98,7 +98,9 @@ def to_fhir(stored: Mapping[str, Any], verified: bool | None = None) -> JSON:
             "profile": [f"{PLANNET}/plannet-{kind}"],
         },
     }
-    if kind != "Endpoint" and kind != "InsurancePlan":
+    if kind == "Location":
+        resource["status"] = "active" if entry["active"] else "inactive"
+    elif kind not in ("Endpoint", "InsurancePlan"):
         resource["active"] = entry["active"]
     name = entry.get("name")
     if kind == "Practitioner" and name:
