@@ -37,9 +37,7 @@ def default_registry() -> ContractRegistry:
     from careledger.contracts.audit import Audit
     from careledger.contracts.consent import Consents
     from careledger.contracts.dids import Dids
-    from careledger.contracts.directory import Directory
     from careledger.contracts.governance import Governance
-    from careledger.contracts.prior_auth import PriorAuth
     from careledger.contracts.record_locator import RecordLocator
     from careledger.contracts.status_lists import StatusLists
     from careledger.contracts.tokens import Tokens
@@ -49,8 +47,12 @@ def default_registry() -> ContractRegistry:
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
     for cls in (*builtins, RecordLocator, Consents, Audit):
         registry.register(cls)
-    registry.register(PriorAuth)  # payer workflows (docs/payer-pas.md)
-    registry.register(Directory)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())
+    # Payer workflows: prior authorization and the provider directory (docs/payer-pas.md).
+    from careledger.contracts.directory import Directory
+    from careledger.contracts.prior_auth import PriorAuth
+
+    for payer_cls in (PriorAuth, Directory):
+        registry.register(payer_cls)
     return registry

@@ -92,8 +92,10 @@ Relationship = Literal["self", "spouse", "child", "other"]
 ClaimStatus = Literal["1", "2", "3", "4", "22"]
 """835 ``CLP02``: 1 processed as primary, 2 as secondary, 3 as tertiary, 4 denied,
 22 reversal of previous payment."""
-Disposition = Literal["processed", "denied", "pended"]
-"""What happened: ``pended`` claims (suspect duplicates) get no 835 until reviewed."""
+Disposition = Literal["processed", "denied", "pended", "reversed"]
+"""What happened: ``pended`` claims (suspect duplicates) get no 835 until reviewed;
+``reversed`` is the reversal (``CLP02`` 22, amounts negated) of an earlier adjudication, made
+by a void (frequency 8) or a replacement (7)."""
 
 
 def day_number(iso: str) -> int:
@@ -191,6 +193,9 @@ class Claim(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     total_charge_cents: Cents
     """``CLM02``: equals the sum of the line charges (checked)."""
     frequency_code: FrequencyCode = "1"
+    responsibility: Responsibility = "primary"
+    """This payer's place as the provider declares it (2000B ``SBR01``); the ``claims`` contract
+    re-derives it from the coverage and the other coverage declared (docs/payer.md, COB)."""
     rendering_npi: Npi | None = None
     """2310B rendering provider (None: the billing provider renders)."""
     place_of_service: PlaceOfService | None = None
@@ -275,6 +280,7 @@ class ClaimSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Keyed hash of the whole canonical :class:`Claim` (proves the off-chain claim)."""
     kind: Literal["professional", "institutional"]
     frequency_code: FrequencyCode
+    responsibility: Responsibility
     member: Handle
     payer: OrgId
     billing: HexDigest
@@ -295,10 +301,11 @@ class LineAdjudication(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The claim line number (835 ``REF*6R``)."""
     code: BillingCode
     modifiers: list[Modifier]
-    charge_cents: Cents
-    allowed_cents: Cents
+    charge_cents: SignedCents
+    """Negative only in a reversal, like every amount here."""
+    allowed_cents: SignedCents
     """Allowed amount (835 ``AMT*B6``)."""
-    paid_cents: Cents
+    paid_cents: SignedCents
     adjustments: list[Adjustment]
     remarks: list[Rarc]
     """RARCs (835 ``LQ*HE``)."""
@@ -322,11 +329,11 @@ class ClaimAdjudication(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     status: ClaimStatus
     """835 ``CLP02``."""
     disposition: Disposition
-    total_charge_cents: Cents
-    """``CLP03``."""
-    paid_cents: Cents
+    total_charge_cents: SignedCents
+    """``CLP03`` (negative only in a reversal, like every amount here)."""
+    paid_cents: SignedCents
     """``CLP04``."""
-    patient_responsibility_cents: Cents
+    patient_responsibility_cents: SignedCents
     """``CLP05``: the sum of PR adjustments."""
     lines: list[LineAdjudication]
     adjustments: list[Adjustment]
@@ -339,6 +346,8 @@ class ClaimAdjudication(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     """Adjudication date (from the proposal timestamp)."""
     related: HexDigest | None = None
     """The earlier claim this one duplicates (OA 18) or is suspected to duplicate (pended)."""
+    prior_authorization: AuthorizationNumber | None = None
+    """The authorization whose units the claim used (``REF*G1``), so a reversal gives them back."""
 
 
 class AuthorizationRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
