@@ -17,13 +17,17 @@ import msgspec
 from careledger.api.app import create_app
 from careledger.api.auth import sign_request
 from careledger.api.service import NodeService
+from careledger.credentials.ledger import gateway_query
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.network import EmbeddedNetwork
+from careledger.payer.directory import DirectoryReader
+from careledger.payer.directory_desk import DirectoryDesk
 from careledger.payer.eligibility import MemoryEligibility
+from careledger.payer.licence import LicenceCheck
 from careledger.payer.pas_store import MemoryPasStore
 from careledger.payer.prior_auth_service import PriorAuthService
 from careledger.payer.routes import add_payer_routes
-from tests.harness import running
+from tests.harness import ORGS, running
 
 PAYER = "Org2"
 PROVIDER = "Org1"
@@ -37,8 +41,12 @@ class PayerNode:
     consortium: ConsortiumConfig
     service: PriorAuthService
     eligibility: MemoryEligibility
-    http: httpx.AsyncClient
+    nodes: dict[str, httpx.AsyncClient]
     hooks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self.nodes[PAYER]
 
     async def call(
         self,
@@ -48,15 +56,15 @@ class PayerNode:
         *,
         org: str = PROVIDER,
         member: str = "client0",
+        at: str = PAYER,
     ) -> httpx.Response:
+        """A request signed by ``org``.``member`` to ``at``'s node."""
         raw = (
-            b""
-            if body is None
-            else (body if isinstance(body, bytes) else msgspec.json.encode(body))
+            b"" if body is None else body if isinstance(body, bytes) else msgspec.json.encode(body)
         )
         headers = sign_request(self.consortium.member(org, member), method, path, raw)
         headers["Content-Type"] = "application/fhir+json"
-        return await self.http.request(method, path, content=raw, headers=headers)
+        return await self.nodes[at].request(method, path, content=raw, headers=headers)
 
 
 @asynccontextmanager
@@ -73,17 +81,27 @@ async def payer_node(
         hook_client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.MockTransport(hook))
         )
-        gateway = net.gateway(PAYER)
-        service = PriorAuthService(gateway, MemoryPasStore(), SECRET, client=hook_client)
-        node = NodeService(net.peers[PAYER], gateway)
-        stack.callback(node.close)
-        app = create_app(node)
         eligibility = MemoryEligibility()
-        add_payer_routes(app.app, service, eligibility)
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payer")
-        )
-        yield PayerNode(net, consortium, service, eligibility, http, hooks)
+        services: dict[str, PriorAuthService] = {}
+        nodes: dict[str, httpx.AsyncClient] = {}
+        for org in ORGS:
+            gateway = net.gateway(org)
+            services[org] = PriorAuthService(gateway, MemoryPasStore(), SECRET, client=hook_client)
+            node = NodeService(net.peers[org], gateway)
+            stack.callback(node.close)
+            app = create_app(node)
+            directory = None
+            if "directory" in contracts:
+                licences = LicenceCheck(gateway_query(gateway))
+                directory = (
+                    DirectoryReader(gateway.evaluate, licences),
+                    DirectoryDesk(gateway, licences),
+                )
+            add_payer_routes(app.app, services[org], eligibility, directory)
+            nodes[org] = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://node")
+            )
+        yield PayerNode(net, consortium, services[PAYER], eligibility, nodes, hooks)
 
 
 _BASE: dict[str, Any] = {

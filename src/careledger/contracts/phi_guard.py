@@ -186,7 +186,9 @@ _ID_PREFIX = re.compile(r"(?i)(mrn|ssn|dob|npi|medicaid|medicare|passport|licen[
 _B64 = re.compile(r"^[A-Za-z0-9+/_-]{12,}={0,2}$")
 _HEXTEXT = re.compile(r"^(?:[0-9a-fA-F]{2}){6,}$")
 MAX_TEXT = 128
-EXEMPT_NAMESPACES = frozenset({"_gov"})
+# ``_gov`` describes organisations; ``directory`` is the public provider directory (names,
+# addresses, taxonomy codes), whose contract types every field (contracts/directory.py).
+EXEMPT_NAMESPACES = frozenset({"_gov", "directory"})
 
 
 _PRINTABLE = bytes([9, 10, 13, *range(32, 127)])

@@ -40,6 +40,7 @@ def default_registry() -> ContractRegistry:
     from careledger.contracts.governance import Governance
     from careledger.contracts.payer.claim_fingerprints import ClaimFingerprints
     from careledger.contracts.payer.claims import Claims
+    from careledger.contracts.payer.directory import Directory
     from careledger.contracts.payer.plans import Plans
     from careledger.contracts.payer.prior_auth import PriorAuth
     from careledger.contracts.record_locator import RecordLocator
@@ -50,7 +51,7 @@ def default_registry() -> ContractRegistry:
     registry = ContractRegistry()
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
     health = (RecordLocator, Consents, Audit)
-    payer = (Plans, Claims, PriorAuth, ClaimFingerprints)
+    payer = (Plans, Claims, PriorAuth, Directory, ClaimFingerprints)
     for cls in (*builtins, *health, *payer):
         registry.register(cls)
     for ep in entry_points(group="careledger.contracts"):

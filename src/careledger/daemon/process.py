@@ -83,6 +83,7 @@ from careledger.node.consortium import load_config
 from careledger.node.gateway import Endorser, Gateway, LocalEndorser
 from careledger.node.peer import Peer
 from careledger.ordering.base import OrderingService
+from careledger.payer.node_wiring import PayerSide, open_payer
 
 log = logging.getLogger("careledger.node")
 
@@ -302,6 +303,7 @@ class NodeProcess:
         self._peer_task: asyncio.Task[None] | None = None
         self._replica: Any = None
         self.fhir: FhirNode | None = None
+        self.payer: PayerSide | None = None
 
     @property
     def url(self) -> str:
@@ -346,6 +348,7 @@ class NodeProcess:
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
         )
         scheme = "https" if cfg.tls.serves_https else "http"
+        self.payer = open_payer(app, gateway, cfg.data_dir, verify=verify)  # docs/payer-pas.md
         if cfg.fhir.enabled:
             self.fhir = open_fhir(
                 cfg.fhir,
@@ -397,6 +400,8 @@ class NodeProcess:
             await self.server.stop()
         if self.fhir is not None:
             await self.fhir.close()
+        if self.payer is not None:
+            await self.payer.close()
         if self.ordering is not None and self._shared_ordering is None:
             await self.ordering.close()
         if self._peer_task is not None:

@@ -3,8 +3,10 @@
 The answer comes from an :class:`EligibilitySource`: the member's coverage on the date of
 service, remaining deductible and out-of-pocket amounts (cents) and the codes that need prior
 authorization. :class:`MemoryEligibility` is the in-memory implementation tests use;
-:class:`LedgerEligibility` — the ``plans`` contract and its accumulators — is built on the
-payer-adjudication work and is not wired here yet (it raises ``NotImplementedError``).
+:class:`LedgerEligibility` answers from the ``plans`` contract (coverages, the plan) and the
+``claims`` contract's accumulators, through a node's queries by contract and function name. The
+coverage credential's revocation is not checked here (the claims contract checks it at
+adjudication).
 
 The member is named in the request by ``patient.identifier`` (the member id); the payer turns it
 into its keyed handle (:func:`careledger.payer.pas.member_handle`) before asking the source, so
@@ -13,8 +15,9 @@ the source, like the ledger, never sees the member id.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -54,13 +57,42 @@ class MemoryEligibility:
         return self.members.get(member, CoverageAnswer(active=False))
 
 
+Evaluate = Callable[[str, str, list[Any]], Awaitable[Any]]
+
+
+def plan_year(year_start_month: int, day: int) -> int:
+    """The plan year (labelled by the calendar year it starts in) that ``day`` falls in."""
+    when = date(1970, 1, 1) + timedelta(days=day)
+    return when.year if when.month >= year_start_month else when.year - 1
+
+
 class LedgerEligibility:
-    """Coverage from the ``plans`` contract and the claims accumulators (payer-adjudication)."""
+    """Coverage of ``payer``'s members from the ``plans`` and ``claims`` contracts."""
+
+    def __init__(self, evaluate: Evaluate, payer: str) -> None:
+        self._evaluate = evaluate
+        self._payer = payer
 
     async def coverage(self, member: str, day: int) -> CoverageAnswer:
-        raise NotImplementedError(
-            "eligibility from the plans contract: wire it once the plans contract is merged"
-        )
+        records = await self._evaluate("plans", "coverages", [member])
+        current = [
+            r
+            for r in records
+            if r["payer"] == self._payer and r["coverage"]["start"] <= day <= r["coverage"]["end"]
+        ]
+        if not current:
+            return CoverageAnswer(active=False)
+        plan_id = current[0]["coverage"]["plan"]
+        published = await self._evaluate("plans", "plan", [plan_id])
+        if published is None:
+            return CoverageAnswer(active=False)
+        plan = published["plan"]
+        year = plan_year(int(plan.get("year_start_month", 1)), day)
+        spent = await self._evaluate("claims", "accumulator", [member, plan_id, year])
+        deductible_left = max(0, plan["deductible_cents"] - spent["deductible_cents"])
+        oop_left = max(0, plan["oop_max_cents"] - spent["out_of_pocket_cents"])
+        codes = tuple(b["code"] for b in plan["benefits"] if b.get("prior_auth"))
+        return CoverageAnswer(True, plan_id, deductible_left, oop_left, codes)
 
 
 def _money(cents: int) -> JSON:

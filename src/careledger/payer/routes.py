@@ -25,7 +25,6 @@ other routes as the node API's JSON errors. Routes parse and delegate to
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Annotated, Any
 
@@ -34,69 +33,17 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from careledger.api.app import error_response
-from careledger.api.auth import check_request
 from careledger.errors import AccessDenied, CareLedgerError, InvalidInput
-from careledger.fhir.outcome import operation_outcome, outcome_for
 from careledger.identity.msp import MemberCert
-from careledger.node.gateway import Gateway
+from careledger.payer.directory import DirectoryReader
+from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.directory_routes import add_directory_routes
 from careledger.payer.eligibility import EligibilitySource, eligibility_response
-from careledger.payer.pas import PasBundleInvalid
+from careledger.payer.http import FHIR_JSON, caller, fhir_route, json_object, json_route
 from careledger.payer.prior_auth_service import PriorAuthService
 
-FHIR_JSON = "application/fhir+json"
 _NUMBER = r"^PA[A-Z]{20}$"
 _NUMBER_RE = re.compile(_NUMBER)
-
-
-def caller(request: Request, body: bytes, gateway: Gateway) -> MemberCert:
-    """The consortium member who signed ``request`` (NotAuthenticated otherwise)."""
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    query = request.scope.get("query_string", b"")
-    target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
-    membership = gateway.peer.validator.membership()
-    return check_request(membership, request.method, target, request.headers, body)
-
-
-def fhir_error(error: BaseException) -> Response:
-    if isinstance(error, PasBundleInvalid):
-        status, body = 400, operation_outcome(error.issues())
-    else:
-        status, body = outcome_for(error)
-    return Response(msgspec.json.encode(body), status, media_type=FHIR_JSON)
-
-
-def fhir_ok(body: Any) -> Response:
-    return Response(msgspec.json.encode(body), 200, media_type=FHIR_JSON)
-
-
-Handler = Callable[[Request, MemberCert, bytes], Awaitable[Any]]
-
-
-def _fhir_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def route(request: Request) -> Response:
-        try:
-            body = await request.body()
-            member = caller(request, body, gateway)
-            return fhir_ok(await handler(request, member, body))
-        except CareLedgerError as exc:
-            return fhir_error(exc)
-
-    return route
-
-
-def _json_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def route(request: Request) -> Response:
-        try:
-            body = await request.body()
-            member = caller(request, body, gateway)
-            result = await handler(request, member, body)
-        except CareLedgerError as exc:
-            return error_response(exc)
-        if isinstance(result, Response):
-            return result
-        return JSONResponse(result)
-
-    return route
 
 
 def _number(request: Request) -> str:
@@ -106,24 +53,18 @@ def _number(request: Request) -> str:
     return number
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        value = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidInput("the body is a JSON object")
-    return value
-
-
 def add_payer_routes(
     app: FastAPI,
     pas: PriorAuthService,
     eligibility: EligibilitySource | None = None,
+    directory: tuple[DirectoryReader, DirectoryDesk] | None = None,
 ) -> None:
     """Add the PAS, review-desk, metrics and eligibility routes to the node's FastAPI ``app``
-    (before ``/fhir`` is mounted, so these paths win over the FHIR store's)."""
+    (before ``/fhir`` is mounted, so these paths win over the FHIR store's), and the directory's
+    when ``directory`` is given."""
     gateway = pas.gateway
+    if directory is not None:
+        add_directory_routes(app, gateway, *directory)
 
     def own_users(member: MemberCert) -> None:
         if member.org != pas.org:
@@ -141,7 +82,7 @@ def add_payer_routes(
         return await eligibility_response(body, eligibility, pas.org, pas.secret)
 
     async def subscribe(_r: Request, member: MemberCert, body: bytes) -> Any:
-        endpoint = _json_object(body).get("endpoint")
+        endpoint = json_object(body).get("endpoint")
         if not isinstance(endpoint, str):
             raise InvalidInput("endpoint: the rest-hook URL")
         return {"endpoints": pas.subscribe(member.org, endpoint)}
@@ -152,7 +93,7 @@ def add_payer_routes(
 
     async def deadlines(_r: Request, member: MemberCert, body: bytes) -> Any:
         own_users(member)
-        now = _json_object(body).get("now")
+        now = json_object(body).get("now")
         if not isinstance(now, int) or isinstance(now, bool) or now < 0:
             raise InvalidInput("now: milliseconds since the epoch")
         return await pas.check_deadlines(now)
@@ -170,7 +111,7 @@ def add_payer_routes(
 
     async def extend(request: Request, member: MemberCert, body: bytes) -> Any:
         own_users(member)
-        reason = _json_object(body).get("reason")
+        reason = json_object(body).get("reason")
         if not isinstance(reason, str):
             raise InvalidInput("reason: an X12 HCR03 reason code")
         bundle = await pas.extend(_number(request), reason)
@@ -182,25 +123,25 @@ def add_payer_routes(
 
     fhir: list[str | Enum] = ["fhir"]
     app.add_api_route(
-        "/fhir/Claim/$submit", _fhir_route(gateway, submit), methods=["POST"], tags=fhir
+        "/fhir/Claim/$submit", fhir_route(gateway, submit), methods=["POST"], tags=fhir
     )
     app.add_api_route(
-        "/fhir/Claim/$inquire", _fhir_route(gateway, inquire), methods=["POST"], tags=fhir
+        "/fhir/Claim/$inquire", fhir_route(gateway, inquire), methods=["POST"], tags=fhir
     )
     app.add_api_route(
         "/fhir/CoverageEligibilityRequest/$submit",
-        _fhir_route(gateway, eligible),
+        fhir_route(gateway, eligible),
         methods=["POST"],
         tags=fhir,
     )
     tags: list[str | Enum] = ["payer"]
     base = "/payer/prior-auth"
     app.add_api_route(
-        f"{base}/subscriptions", _json_route(gateway, subscribe), methods=["POST"], tags=tags
+        f"{base}/subscriptions", json_route(gateway, subscribe), methods=["POST"], tags=tags
     )
-    app.add_api_route(f"{base}/pending", _json_route(gateway, pending), methods=["GET"], tags=tags)
+    app.add_api_route(f"{base}/pending", json_route(gateway, pending), methods=["GET"], tags=tags)
     app.add_api_route(
-        f"{base}/deadlines", _json_route(gateway, deadlines), methods=["POST"], tags=tags
+        f"{base}/deadlines", json_route(gateway, deadlines), methods=["POST"], tags=tags
     )
 
     @app.get(f"{base}/metrics", tags=tags)
@@ -216,11 +157,11 @@ def add_payer_routes(
             return error_response(exc)
         return JSONResponse(pas.metrics(year, payer).to_json())
 
-    app.add_api_route(f"{base}/{{number}}", _json_route(gateway, read), methods=["GET"], tags=tags)
+    app.add_api_route(f"{base}/{{number}}", json_route(gateway, read), methods=["GET"], tags=tags)
     for suffix, handler in (("decision", decide), ("extension", extend), ("appeal", appeal)):
         app.add_api_route(
             f"{base}/{{number}}/{suffix}",
-            _json_route(gateway, handler),
+            json_route(gateway, handler),
             methods=["POST"],
             tags=tags,
         )

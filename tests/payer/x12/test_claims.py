@@ -8,7 +8,7 @@ import io
 import msgspec
 import pytest
 
-from careledger.payer.model import Claim, OtherCoverage
+from careledger.contracts.payer.model import Claim, OtherCoverage
 from careledger.payer.x12.bench import synthetic_claims
 from careledger.payer.x12.emit837 import write_837
 from careledger.payer.x12.errors import X12Error

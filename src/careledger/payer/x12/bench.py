@@ -17,7 +17,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from careledger.payer.model import (
+from careledger.contracts.payer.model import (
     Adjustment,
     Claim,
     ClaimAdjudication,

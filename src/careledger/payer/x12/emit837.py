@@ -2,7 +2,7 @@
 
 Used to forward a claim to the next payer in coordination of benefits and to re-emit what was
 received from the canonical form (a round trip the tests hold to: read → write → read gives
-the same :class:`~careledger.payer.model.Claim`). One transaction set per call to
+the same :class:`~careledger.contracts.payer.model.Claim`). One transaction set per call to
 :meth:`ClaimWriter.add_set`; within it each claim gets its billing provider, subscriber and (when
 the patient is not the subscriber) patient levels. Deterministic like every writer here.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from careledger.payer.model import Claim, ClaimLine
+from careledger.contracts.payer.model import Claim, ClaimLine
 from careledger.payer.x12.elements import d8
 from careledger.payer.x12.errors import X12Error
 from careledger.payer.x12.offchain import Address, ClaimOffChain, ProviderParty

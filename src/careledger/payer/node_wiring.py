@@ -1,0 +1,65 @@
+"""The payer side of a node: what :class:`~careledger.node.process.NodeProcess` opens so its API
+serves the PAS, eligibility and directory routes (:func:`careledger.payer.routes.add_payer_routes`).
+
+Every node serves them: any organisation may be a payer (the routes act for the node's own
+organisation; a node whose organisation publishes no plans simply has no requests), and every
+node serves the shared directory. Off-chain files under the node's data directory:
+``payer-pas.sqlite`` (request Bundles, Patient entries, reviewers' texts) and
+``payer-member.secret`` (the key of the member handles; like the FHIR holder secret, it must not
+change).
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from careledger.api.app import NodeApp
+from careledger.credentials.ledger import gateway_query
+from careledger.node.gateway import Gateway
+from careledger.payer.directory import DirectoryReader
+from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.eligibility import LedgerEligibility
+from careledger.payer.licence import LicenceCheck
+from careledger.payer.pas_store import SQLitePasStore
+from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.routes import add_payer_routes
+
+
+@dataclass
+class PayerSide:
+    store: SQLitePasStore
+    client: httpx.AsyncClient
+    prior_auth: PriorAuthService
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        self.store.close()
+
+
+def open_payer(
+    node_app: NodeApp, gateway: Gateway, data_dir: Path, *, verify: ssl.SSLContext | bool = True
+) -> PayerSide:
+    """Open the payer side on ``gateway`` and add its routes to the node's API ``node_app``
+    (before ``/fhir`` is mounted there)."""
+    from careledger.node.process import holder_secret  # the same 0600 secret-file rule
+
+    app = node_app.app
+    assert isinstance(app, FastAPI)
+
+    secret = holder_secret(data_dir / "payer-member.secret")
+    store = SQLitePasStore(data_dir / "payer-pas.sqlite")
+    client = httpx.AsyncClient(timeout=10.0, verify=verify)
+    service = PriorAuthService(gateway, store, secret, client=client)
+    licences = LicenceCheck(gateway_query(gateway))
+    add_payer_routes(
+        app,
+        service,
+        LedgerEligibility(gateway.evaluate, gateway.identity.org),
+        (DirectoryReader(gateway.evaluate, licences), DirectoryDesk(gateway, licences)),
+    )
+    return PayerSide(store, client, service)
