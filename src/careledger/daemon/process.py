@@ -60,6 +60,7 @@ from careledger.daemon.config import (
     load_node_config,
 )
 from careledger.daemon.ordering_setup import client_tls, open_ordering, start_replica
+from careledger.daemon.payer_side import PayerSide, open_payer
 from careledger.errors import (
     AccessDenied,
     CareLedgerError,
@@ -83,7 +84,6 @@ from careledger.node.consortium import load_config
 from careledger.node.gateway import Endorser, Gateway, LocalEndorser
 from careledger.node.peer import Peer
 from careledger.ordering.base import OrderingService
-from careledger.payer.node_wiring import PayerSide, open_payer
 
 log = logging.getLogger("careledger.node")
 

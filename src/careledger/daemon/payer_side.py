@@ -1,4 +1,4 @@
-"""The payer side of a node: what :class:`~careledger.node.process.NodeProcess` opens so its API
+"""The payer side of a node: what :class:`~careledger.daemon.process.NodeProcess` opens so its API
 serves the PAS, eligibility and directory routes (:func:`careledger.payer.routes.add_payer_routes`).
 
 Every node serves them: any organisation may be a payer (the routes act for the node's own
@@ -46,7 +46,7 @@ def open_payer(
 ) -> PayerSide:
     """Open the payer side on ``gateway`` and add its routes to the node's API ``node_app``
     (before ``/fhir`` is mounted there)."""
-    from careledger.node.process import holder_secret  # the same 0600 secret-file rule
+    from careledger.daemon.process import holder_secret  # the same 0600 secret-file rule
 
     app = node_app.app
     assert isinstance(app, FastAPI)
