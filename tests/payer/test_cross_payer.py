@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from careledger.contracts.payer.model import Claim, ClaimLine
+from careledger.contracts.payer.model import Claim, ClaimLine, ClaimParties
 from careledger.contracts.registry import default_registry
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.node.consortium import ConsortiumConfig
@@ -24,6 +24,12 @@ from careledger.payer.fingerprints import (
 from tests.harness import running, settle
 
 HANDLE = "ph1" + "ab" * 32
+PATIENT = ClaimParties(
+    member_id="W1", subscriber_last="Rivera", subscriber_first="Ana", birth_date="1961-07-14"
+)
+OTHER = ClaimParties(
+    member_id="W2", subscriber_last="Chen", subscriber_first="Li", birth_date="1975-01-02"
+)
 BILLING, RENDERING = "1234567893", "1987654321"
 
 
@@ -60,24 +66,32 @@ def run(coro):  # type: ignore[no-untyped-def]
 def test_one_service_key_gives_one_fingerprint_whoever_blinds() -> None:
     service = FingerprintService(meter=_free)
     first, second = FingerprintClient(), FingerprintClient()
-    a = run(fingerprint_claim(claim(), first, lambda e: service.evaluate("Org1", e)))
-    b = run(fingerprint_claim(claim(), second, lambda e: service.evaluate("Org2", e)))
+    a = run(fingerprint_claim(claim(), PATIENT, first, lambda e: service.evaluate("Org1", e)))
+    b = run(fingerprint_claim(claim(), PATIENT, second, lambda e: service.evaluate("Org2", e)))
     assert a == b
     # The service saw only blinded elements: two blindings of one key differ.
-    keys = line_keys(claim())
+    keys = line_keys(claim(), PATIENT)
     assert first.blind(keys).elements != second.blind(keys).elements
     # Another service key (or another claim) gives another fingerprint.
     other = FingerprintService(meter=_free)
-    assert run(fingerprint_claim(claim(), first, lambda e: other.evaluate("Org1", e))) != a
+    assert run(fingerprint_claim(claim(), PATIENT, first, lambda e: other.evaluate("Org1", e))) != a
     assert (
-        run(fingerprint_claim(claim(charge=12_600), first, lambda e: service.evaluate("Org1", e)))
+        run(
+            fingerprint_claim(
+                claim(charge=12_600), PATIENT, first, lambda e: service.evaluate("Org1", e)
+            )
+        )
         != a
     )
 
 
 def test_modifier_order_does_not_change_the_key_but_the_set_does() -> None:
-    assert line_keys(claim(modifiers=["25", "59"])) == line_keys(claim(modifiers=["59", "25"]))
-    assert line_keys(claim(modifiers=["25"])) != line_keys(claim(modifiers=["76"]))
+    assert line_keys(claim(modifiers=["25", "59"]), PATIENT) == line_keys(
+        claim(modifiers=["59", "25"]), PATIENT
+    )
+    assert line_keys(claim(modifiers=["25"]), PATIENT) != line_keys(
+        claim(modifiers=["76"]), PATIENT
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,8 +126,10 @@ def test_cross_payer_duplicates_cob_and_no_plaintext(consortium: ConsortiumConfi
             service = await _service(net, 100)
             client = FingerprintClient()
 
-            async def record(org: str, c: Claim, cob: bool = False) -> list[dict[str, object]]:
-                prints = await fingerprint_claim(c, client, lambda e: service.evaluate(org, e))
+            async def record(
+                org: str, c: Claim, cob: bool = False, who: ClaimParties = PATIENT
+            ) -> list[dict[str, object]]:
+                prints = await fingerprint_claim(c, who, client, lambda e: service.evaluate(org, e))
                 entries = [{"fingerprint": p, "cob": cob} for p in prints]
                 result = await net.gateway(org).submit("claim_fingerprints", "record", [entries])
                 return result.result  # type: ignore[no-any-return]
@@ -132,8 +148,10 @@ def test_cross_payer_duplicates_cob_and_no_plaintext(consortium: ConsortiumConfi
             assert await record("Org2", claim(charge=9_900)) == []
             # Coordination of benefits: declared other coverage, never a duplicate.
             other = claim(member="ph1" + "cd" * 32)
-            assert await record("Org1", other) == []
-            assert await record("Org2", other, cob=True) == []
+            assert await record("Org1", other, who=OTHER) == []
+            assert await record("Org2", other, cob=True, who=OTHER) == []
+            # Per-payer member handles differ; the same patient is still found.
+            assert await record("Org3", claim(member="ph1" + "ef" * 32)) != []
             await settle(net)
             _assert_no_plaintext(net, consortium.dir)
 
@@ -141,7 +159,7 @@ def test_cross_payer_duplicates_cob_and_no_plaintext(consortium: ConsortiumConfi
 
 
 def _assert_no_plaintext(net, directory: Path) -> None:  # type: ignore[no-untyped-def]
-    needles = [HANDLE, BILLING, RENDERING, "99213", "2026-03-14", "PCN-0001"]
+    needles = [HANDLE, BILLING, RENDERING, "99213", "2026-03-14", "PCN-0001", "Rivera", "1961"]
     for peer in net.peers.values():
         for _key, value in peer.state.range("claim_fingerprints", "", ""):
             text = msgspec.json.encode(_key) + bytes(value.value)
@@ -170,7 +188,9 @@ def test_guessing_is_metered_on_the_ledger_and_refused_past_the_limit(
                 line = msgspec.structs.replace(base.lines[0], service_from=f"2026-03-{day:02d}")
                 guess = msgspec.structs.replace(base, lines=[line])
                 try:
-                    await fingerprint_claim(guess, client, lambda e: service.evaluate("Org2", e))
+                    await fingerprint_claim(
+                        guess, PATIENT, client, lambda e: service.evaluate("Org2", e)
+                    )
                 except CareLedgerError as exc:
                     refused = str(exc)
                     break

@@ -122,7 +122,7 @@ class ClaimsDesk:
         if adjudication is None:  # committed but not readable: a fault, not a result
             raise InvalidInput("the claim was committed but its adjudication is not readable")
         self.archive.put(submission.claim_key, ArchivedClaim(claim, parties, filing_indicator))
-        duplicates = await self._cross_payer(claim) if self._evaluate is not None else []
+        duplicates = await self._cross_payer(claim, parties) if self._evaluate is not None else []
         return ClaimOutcome(adjudication, duplicates)
 
     async def adjudication(self, claim_key: str) -> ClaimAdjudication | None:
@@ -163,9 +163,9 @@ class ClaimsDesk:
             )
         return items
 
-    async def _cross_payer(self, claim: Claim) -> list[str]:
+    async def _cross_payer(self, claim: Claim, parties: ClaimParties) -> list[str]:
         assert self._evaluate is not None
-        prints = await fingerprint_claim(claim, self._client, self._evaluate)
+        prints = await fingerprint_claim(claim, parties, self._client, self._evaluate)
         cob = bool(claim.other_coverage)
         entries = [{"fingerprint": p, "cob": cob} for p in prints]
         result = await self._ledger.submit("claim_fingerprints", "record", [entries])

@@ -1,9 +1,9 @@
 """Cross-payer claim fingerprints through an OPRF, so the ledger cannot be used to test guesses.
 
-A claim line's *canonical key* (member handle, billing and rendering NPI, service dates,
+A claim line's *canonical key* (the patient, billing and rendering NPI, service dates,
 procedure code, sorted modifiers, place of service, units, charge) is what makes two lines "the
 same service". Hashing it with a static salt would let any member who can read the ledger
-enumerate dates and codes for a patient whose handle they know, and confirm visits. Instead the
+enumerate dates and codes for a patient they know, and confirm visits. Instead the
 fingerprint is an oblivious pseudo-random function (2HashDH over Ristretto255, the construction
 of RFC 9497's OPRF mode, through the ``oprf`` library on libsodium):
 
@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import rbcl
 from oprf import data, mask
 
-from careledger.contracts.payer.model import Claim
+from careledger.contracts.payer.model import Claim, ClaimParties
 from careledger.crypto import encoding
 from careledger.errors import InvalidInput
 
@@ -43,14 +43,24 @@ Meter = Callable[[str, int], Awaitable[object]]
 """Charges ``count`` evaluations to an organisation; raises when the ledger refuses."""
 
 
-def line_keys(claim: Claim) -> list[bytes]:
+def patient_identity(parties: ClaimParties) -> list[str]:
+    """Who the service was for, the same at every payer: member handles are per payer (keyed by
+    each payer's own secret), so the key uses the patient's normalised last and first name,
+    birth date and sex — PHI that never leaves the payer except blinded."""
+    last = parties.patient_last or parties.subscriber_last
+    first = parties.patient_first if parties.patient_last else parties.subscriber_first
+    return [_norm(last), _norm(first), parties.birth_date, parties.gender]
+
+
+def line_keys(claim: Claim, parties: ClaimParties) -> list[bytes]:
     """The canonical key of each line, as deterministic CBOR (the duplicate-claim key of
-    issue 9: member, rendering and billing provider, dates, code, sorted modifiers, place of
+    issue 9: patient, rendering and billing provider, dates, code, sorted modifiers, place of
     service, units, charge)."""
+    who = patient_identity(parties)
     keys = []
     for line in claim.lines:
         key = [
-            claim.member,
+            who,
             claim.billing_npi,
             line.rendering_npi or claim.rendering_npi or claim.billing_npi,
             line.service_from,
@@ -121,11 +131,12 @@ class FingerprintService:
 
 async def fingerprint_claim(
     claim: Claim,
+    parties: ClaimParties,
     client: FingerprintClient,
     evaluate: Callable[[list[bytes]], Awaitable[list[bytes]]],
 ) -> list[str]:
     """One fingerprint per line of ``claim`` (the caller's ``evaluate`` reaches the service)."""
-    blinded = client.blind(line_keys(claim))
+    blinded = client.blind(line_keys(claim, parties))
     return client.finalize(blinded, await evaluate(list(blinded.elements)))
 
 
@@ -143,6 +154,10 @@ def _check_point(element: bytes) -> None:
         or not rbcl.crypto_core_ristretto255_is_valid_point(bytes(element))
     ):
         raise InvalidInput("not a valid Ristretto255 group element")
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in name.upper() if ch.isalnum())
 
 
 def _framed(value: bytes) -> bytes:
