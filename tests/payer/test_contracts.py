@@ -277,3 +277,14 @@ def test_a_void_gives_the_authorization_units_back(ledger: LedgerDouble) -> None
            original_reference=first["payer_claim_control_number"])  # fmt: skip
     redo = submit(ledger, knee, prior_authorization="PA-ab12", claim_id="PCN-B2")
     assert redo["paid_cents"] > 0
+
+
+def test_only_the_submitter_or_the_payer_replaces_or_voids_a_claim(ledger: LedgerDouble) -> None:
+    first = submit(ledger)
+    control = first["payer_claim_control_number"]
+    void = plain(submission(frequency_code="8", original_reference=control))
+    before = ledger.written()
+    with pytest.raises(ClaimRefused, match="claims/not-submitter"):
+        ledger.invoke("claims", "submit", [void], org="Org3")
+    assert ledger.written() == before
+    assert ledger.invoke("claims", "submit", [void], org=PAYER)["status"] == "22"
