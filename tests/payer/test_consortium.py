@@ -93,6 +93,7 @@ def test_claims_adjudicated_through_endorsement_and_commit(consortium: Consortiu
             payer, provider = net.gateway("Org2"), net.gateway("Org1")
             await payer.submit("plans", "publish", [plain(plan(timely_filing_days=3650))])
             await payer.submit("plans", "enrol", [plain(coverage())])
+            await payer.submit("plans", "admit", ["Org1", True])
             billed = claim(line(charge=40_000, code="73560", units=5), diagnoses=["S72001A"])
             first_form = submission(*billed.lines, diagnoses=["S72001A"])
             first = await provider.submit("claims", "submit", [plain(first_form)])
@@ -142,6 +143,7 @@ def test_a_batch_with_many_claims_per_member_commits_every_claim(
         async with running(consortium, contracts=("plans", "claims")) as net:
             payer, provider = net.gateway("Org2"), net.gateway("Org1")
             await payer.submit("plans", "publish", [plain(plan(timely_filing_days=3650))])
+            await payer.submit("plans", "admit", ["Org1", True])
             for member in [MEMBER, *others]:
                 await payer.submit("plans", "enrol", [plain(coverage(member))])
             batch = [

@@ -52,6 +52,7 @@ def test_accumulators_follow_the_adjudications_in_force(history: list[Any]) -> N
     led = LedgerDouble()
     led.invoke("plans", "publish", [plain(plan(timely_filing_days=3650))])
     led.invoke("plans", "enrol", [plain(coverage())])
+    led.invoke("plans", "admit", ["Org1", True])
     live: list[tuple[str, str]] = []  # (claim id, payer claim control number)
     for n, (action, spec, pick) in enumerate(history):
         billed = _lines(spec)

@@ -56,7 +56,9 @@ from careledger.payer.benefits import (
     CredentialStatus,
     PlanId,
     PlanRecord,
+    TradingPartner,
     accumulator_key,
+    partner_key,
     plan_year,
 )
 from careledger.payer.model import AuthorizationRecord, ClaimAdjudication, ClaimSubmission
@@ -153,6 +155,7 @@ class Claims(Contract):
     def submit(self, stub: Stub, claim: ClaimSubmission) -> dict[str, Any]:
         """Adjudicate ``claim`` and record the result; returns the summary."""
         check_submission(claim)
+        self._check_submitter(stub, claim.payer)
         key = adjudication_key(claim.claim_key)
         existing: ClaimAdjudication | None = stub.get(key)
         if claim.frequency_code not in (REPLACEMENT, VOID):
@@ -191,6 +194,16 @@ class Claims(Contract):
         today = stub.timestamp // DAY_MS
         summary = self._adjudicate(stub, claim, "none", today, existing.submitter)
         return {**summary, "reversed": reversal.payer_claim_control_number}
+
+    def _check_submitter(self, stub: Stub, payer: str) -> None:
+        org = stub.creator.org
+        if org == payer:
+            return
+        raw = stub.read_namespace(PLANS_NAMESPACE, partner_key(payer, org))
+        if raw is None or not decode_value(raw, TradingPartner).active:
+            raise ClaimRefused(
+                "claims/not-a-trading-partner", f"{payer} does not accept claims from {org}"
+            )
 
     def _reverse(self, stub: Stub, original: ClaimAdjudication) -> ClaimAdjudication:
         """Record the reversal of ``original`` and undo what it accrued: accumulators,
