@@ -5,11 +5,12 @@ re-running the committed transactions against the state each saw."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 
 from careledger.contracts.base import to_plain
-from careledger.contracts.payer.model import ClaimParties
+from careledger.contracts.payer.model import ClaimParties, iso_day
 from careledger.contracts.phi_guard import PhiRejected, check_schema
 from careledger.contracts.registry import default_registry
 from careledger.crypto.keys import BatchVerifier
@@ -25,9 +26,20 @@ from careledger.ledger.transaction import (
 )
 from careledger.node.consortium import ConsortiumConfig
 from careledger.payer.ledger_form import claim_digest
+from careledger.payer.submitting import submit_claims
 from careledger.validation.validator import BlockValidator
 from tests.harness import assert_consistent, running, world
-from tests.payer.factories import KEYER, MEMBER, claim, coverage, line, plain, plan, submission
+from tests.payer.factories import (
+    JAN1,
+    KEYER,
+    MEMBER,
+    claim,
+    coverage,
+    line,
+    plain,
+    plan,
+    submission,
+)
 
 PARTIES = ClaimParties("W987654321", "Smith", "Jane", birth_date="1984-07-14", gender="F")
 NEEDLES = ["PCN-A1", "PCN-B2", "1234567893", "2026-03-02", "S72001A", "W987654321", "Smith",
@@ -81,6 +93,7 @@ def test_claims_adjudicated_through_endorsement_and_commit(consortium: Consortiu
             payer, provider = net.gateway("Org2"), net.gateway("Org1")
             await payer.submit("plans", "publish", [plain(plan(timely_filing_days=3650))])
             await payer.submit("plans", "enrol", [plain(coverage())])
+            await payer.submit("plans", "admit", ["Org1", True])
             billed = claim(line(charge=40_000, code="73560", units=5), diagnoses=["S72001A"])
             first_form = submission(*billed.lines, diagnoses=["S72001A"])
             first = await provider.submit("claims", "submit", [plain(first_form)])
@@ -119,3 +132,37 @@ def test_the_parties_struct_cannot_be_a_contract_argument() -> None:
     # ClaimParties has free-text fields: the strict PHI layer refuses such a type outright.
     with pytest.raises(PhiRejected):
         check_schema(ClaimParties)
+
+
+def test_a_batch_with_many_claims_per_member_commits_every_claim(
+    consortium: ConsortiumConfig,
+) -> None:
+    others = ["ph1" + hashlib.sha256(bytes([i])).hexdigest() for i in range(6)]
+
+    async def scenario() -> None:
+        async with running(consortium, contracts=("plans", "claims")) as net:
+            payer, provider = net.gateway("Org2"), net.gateway("Org1")
+            await payer.submit("plans", "publish", [plain(plan(timely_filing_days=3650))])
+            await payer.submit("plans", "admit", ["Org1", True])
+            for member in [MEMBER, *others]:
+                await payer.submit("plans", "enrol", [plain(coverage(member))])
+            batch = [
+                submission(
+                    line(service_from=iso_day(JAN1 + 30 + i)),
+                    claim_id=f"PCN-{i}",
+                    member=MEMBER if i % 2 else others[i % len(others)],
+                )
+                for i in range(24)
+            ]
+            outcomes = await submit_claims(provider.submit, batch)
+            assert [o["disposition"] for o in outcomes if isinstance(o, dict)] == ["processed"] * 24
+            spent = await payer.evaluate("claims", "accumulator", [MEMBER, "gold", 2026])
+            # 12 visits of 10,000 allowed: 50,000 of deductible, then copay and coinsurance.
+            assert spent["deductible_cents"] == 50_000
+            assert spent["out_of_pocket_cents"] == sum(
+                o["patient_responsibility_cents"]
+                for o, claim in zip(outcomes, batch, strict=True)
+                if isinstance(o, dict) and claim.member == MEMBER
+            )
+
+    asyncio.run(scenario())

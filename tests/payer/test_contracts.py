@@ -35,6 +35,7 @@ def ledger() -> LedgerDouble:
     led = LedgerDouble()
     led.invoke("plans", "publish", [plain(plan())])
     led.invoke("plans", "enrol", [plain(coverage())])
+    led.invoke("plans", "admit", ["Org1", True])
     return led
 
 
@@ -215,6 +216,7 @@ def test_the_same_service_billed_to_a_secondary_payer_is_not_a_duplicate(
     ledger: LedgerDouble,
 ) -> None:
     ledger.invoke("plans", "publish", [plain(plan(plan="teal", payer="Org3"))], org="Org3")
+    ledger.invoke("plans", "admit", ["Org1", True], org="Org3")
     ledger.invoke(
         "plans", "enrol", [plain(coverage(plan="teal", relationship="child"))], org="Org3"
     )
@@ -277,3 +279,28 @@ def test_a_void_gives_the_authorization_units_back(ledger: LedgerDouble) -> None
            original_reference=first["payer_claim_control_number"])  # fmt: skip
     redo = submit(ledger, knee, prior_authorization="PA-ab12", claim_id="PCN-B2")
     assert redo["paid_cents"] > 0
+
+
+def test_only_the_submitter_or_the_payer_replaces_or_voids_a_claim(ledger: LedgerDouble) -> None:
+    first = submit(ledger)
+    control = first["payer_claim_control_number"]
+    void = plain(submission(frequency_code="8", original_reference=control))
+    ledger.invoke("plans", "admit", ["Org3", True])  # a partner too, but not the submitter
+    before = ledger.written()
+    with pytest.raises(ClaimRefused, match="claims/not-submitter"):
+        ledger.invoke("claims", "submit", [void], org="Org3")
+    assert ledger.written() == before
+    assert ledger.invoke("claims", "submit", [void], org=PAYER)["status"] == "22"
+
+
+def test_a_payer_accepts_claims_only_from_its_trading_partners(ledger: LedgerDouble) -> None:
+    before = ledger.written()
+    with pytest.raises(ClaimRefused, match="claims/not-a-trading-partner"):
+        ledger.invoke("claims", "submit", [plain(submission())], org="Org3")
+    ledger.invoke("plans", "admit", ["Org1", False])
+    with pytest.raises(ClaimRefused, match="claims/not-a-trading-partner"):
+        submit(ledger)
+    assert [k for k in ledger.written() if k[1].startswith("adjudication/")] == []
+    assert before  # the plan and coverage were there all along
+    (partner,) = ledger.query("plans", "partners", [PAYER])
+    assert (partner["submitter"], partner["active"]) == ("Org1", False)

@@ -108,6 +108,16 @@ class CoverageRecord(msgspec.Struct, frozen=True):
     enrolled_at: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class TradingPartner(msgspec.Struct, frozen=True):
+    """An organisation a payer accepts claims from (``partner/<payer>/<org>`` in ``plans``):
+    the ledger's form of the trading-partner agreement behind every 837 a payer accepts."""
+
+    payer: OrgId
+    submitter: OrgId
+    active: bool
+    changed_at: Annotated[int, msgspec.Meta(ge=0)]
+
+
 class Accumulator(msgspec.Struct, frozen=True):
     """A member's cost sharing in one plan year
     (``accumulator/<member>/<plan>/<year>`` in the ``claims`` contract)."""
@@ -146,6 +156,10 @@ def benefit_for(plan: BenefitPlan, code: str) -> Benefit | None:
 
 def coverage_key(member: str, plan: str) -> str:
     return f"coverage/{member}/{plan}"
+
+
+def partner_key(payer: str, submitter: str) -> str:
+    return f"partner/{payer}/{submitter}"
 
 
 def accumulator_key(member: str, plan: str, year: int) -> str:

@@ -49,7 +49,9 @@ from careledger.contracts.payer.benefits import (
     CredentialStatus,
     PlanId,
     PlanRecord,
+    TradingPartner,
     accumulator_key,
+    partner_key,
     plan_year,
 )
 from careledger.contracts.payer.model import AuthorizationRecord, ClaimAdjudication, ClaimSubmission
@@ -153,6 +155,7 @@ class Claims(Contract):
     def submit(self, stub: Stub, claim: ClaimSubmission) -> dict[str, Any]:
         """Adjudicate ``claim`` and record the result; returns the summary."""
         check_submission(claim)
+        self._check_submitter(stub, claim.payer)
         key = adjudication_key(claim.claim_key)
         existing: ClaimAdjudication | None = stub.get(key)
         if claim.frequency_code not in (REPLACEMENT, VOID):
@@ -162,11 +165,17 @@ class Claims(Contract):
                     "this claim (payer, billing provider, patient control number) is already "
                     "adjudicated; send a replacement or a new claim number",
                 )
-            return self._adjudicate(stub, claim, "none", stub.timestamp // DAY_MS)
+            today = stub.timestamp // DAY_MS
+            return self._adjudicate(stub, claim, "none", today, stub.creator.org)
         if existing is None or existing.payer_claim_control_number != claim.original_reference:
             raise ClaimRefused(
                 "claims/no-original",
                 "no adjudication of this claim with that payer claim control number (REF*F8)",
+            )
+        if stub.creator.org not in (existing.submitter, existing.payer):
+            raise ClaimRefused(
+                "claims/not-submitter",
+                "only the organisation that submitted a claim, or its payer, replaces or voids it",
             )
         if existing.disposition == "pended":
             raise ClaimRefused("claims/original-pended", "the claim it changes awaits review")
@@ -182,8 +191,19 @@ class Claims(Contract):
                 "patient_responsibility_cents": reversal.patient_responsibility_cents,
                 "payer_claim_control_number": reversal.payer_claim_control_number,
             }
-        summary = self._adjudicate(stub, claim, "none", stub.timestamp // DAY_MS)
+        today = stub.timestamp // DAY_MS
+        summary = self._adjudicate(stub, claim, "none", today, existing.submitter)
         return {**summary, "reversed": reversal.payer_claim_control_number}
+
+    def _check_submitter(self, stub: Stub, payer: str) -> None:
+        org = stub.creator.org
+        if org == payer:
+            return
+        raw = stub.read_namespace(PLANS_NAMESPACE, partner_key(payer, org))
+        if raw is None or not decode_value(raw, TradingPartner).active:
+            raise ClaimRefused(
+                "claims/not-a-trading-partner", f"{payer} does not accept claims from {org}"
+            )
 
     def _reverse(self, stub: Stub, original: ClaimAdjudication) -> ClaimAdjudication:
         """Record the reversal of ``original`` and undo what it accrued: accumulators,
@@ -239,12 +259,18 @@ class Claims(Contract):
             )
         held: ClaimAdjudication | None = stub.get(adjudication_key(claim_key))
         received = stub.timestamp // DAY_MS if held is None else held.adjudicated
+        submitter = None if held is None else held.submitter
         stub.delete(f"pending/{claim_key}")
         decision: Review = "duplicate" if duplicate else "not-duplicate"
-        return self._adjudicate(stub, pending, decision, received)
+        return self._adjudicate(stub, pending, decision, received, submitter)
 
     def _adjudicate(
-        self, stub: Stub, claim: ClaimSubmission, review: Review, received: int
+        self,
+        stub: Stub,
+        claim: ClaimSubmission,
+        review: Review,
+        received: int,
+        submitter: str | None,
     ) -> dict[str, Any]:
         if stub.read_namespace("_gov", f"org/{claim.payer}") is None:
             raise ClaimRefused("claims/unknown-payer", f"{claim.payer} is not an organisation")
@@ -290,7 +316,7 @@ class Claims(Contract):
             review=review,
         )
         outcome = adjudicate(claim, inputs)
-        result = outcome.adjudication
+        result = msgspec.structs.replace(outcome.adjudication, submitter=submitter)
         check_struct(result)
         stub.put(adjudication_key(claim.claim_key), result)
         if result.disposition == "pended":

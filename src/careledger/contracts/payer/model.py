@@ -348,6 +348,8 @@ class ClaimAdjudication(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     """The earlier claim this one duplicates (OA 18) or is suspected to duplicate (pended)."""
     prior_authorization: AuthorizationNumber | None = None
     """The authorization whose units the claim used (``REF*G1``), so a reversal gives them back."""
+    submitter: OrgId | None = None
+    """The organisation that submitted the claim: it (or the payer) may replace or void it."""
 
 
 class AuthorizationRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -7,7 +7,9 @@ timely-filing limit, plan year) and enrols members: a
 plan for a period, optionally naming the status-list entry of the member's coverage credential (the
 ``claims`` contract treats a revoked credential as ended coverage). Only identities of the
 organisation that owns a plan may change it or enrol members in it; the owner is fixed by the first
-publication.
+publication. A payer also lists its *trading partners*, the organisations it accepts claims from
+(``admit``): the ``claims`` contract refuses a claim from any other organisation, so no member can
+spend another's accumulators or authorization units.
 
 The ``claims`` contract reads plans and coverages cross-namespace (``plan/<plan id>``,
 ``coverage/<member>/<plan id>``). Everything here passes the PHI guard's strict layer: plan ids,
@@ -27,15 +29,17 @@ from careledger.contracts.payer.benefits import (
     CoverageRecord,
     PlanId,
     PlanRecord,
+    TradingPartner,
     coverage_key,
+    partner_key,
 )
-from careledger.contracts.phi_guard import Handle, check_schema, check_struct, require
+from careledger.contracts.phi_guard import Handle, OrgId, check_schema, check_struct, require
 from careledger.errors import ContractError, InvalidInput
 
 NAMESPACE = "plans"
 MAX_COVERAGES_PER_MEMBER = 64
 
-for _schema in (PlanRecord, CoverageRecord, BenefitPlan, Coverage):
+for _schema in (PlanRecord, CoverageRecord, BenefitPlan, Coverage, TradingPartner):
     check_schema(_schema)
 
 
@@ -59,7 +63,7 @@ def check_plan(plan: BenefitPlan) -> None:
 class Plans(Contract):
     name = NAMESPACE
     version = "1.0"
-    schemas = {"plan": PlanRecord, "coverage": CoverageRecord}
+    schemas = {"plan": PlanRecord, "coverage": CoverageRecord, "partner": TradingPartner}
 
     @invoke
     def publish(self, stub: Stub, plan: BenefitPlan) -> dict[str, Any]:
@@ -109,6 +113,28 @@ class Plans(Contract):
             {"member": coverage.member, "plan": coverage.plan, "payer": current.plan.payer},
         )
         return {"member": coverage.member, "plan": coverage.plan}
+
+    @invoke
+    def admit(self, stub: Stub, submitter: str, active: bool) -> dict[str, Any]:
+        """The creator's organisation (a payer) accepts claims from ``submitter``, or stops."""
+        require(submitter, OrgId, "submitter")
+        if stub.read_namespace("_gov", f"org/{submitter}") is None:
+            raise ContractError(f"plans/unknown-org: {submitter} is not an organisation")
+        payer = stub.creator.org
+        stub.put(
+            partner_key(payer, submitter), TradingPartner(payer, submitter, active, stub.timestamp)
+        )
+        stub.emit("partner.changed", {"payer": payer, "submitter": submitter, "active": active})
+        return {"payer": payer, "submitter": submitter, "active": active}
+
+    @query
+    def partners(self, stub: Stub, payer: str) -> list[dict[str, Any]]:
+        """The organisations ``payer`` accepts claims from (and those it stopped)."""
+        require(payer, OrgId, "payer")
+        return [
+            msgspec.to_builtins(record)
+            for _key, record in stub.range(f"partner/{payer}/", f"partner/{payer}0")
+        ]
 
     @query
     def plan(self, stub: Stub, plan: str) -> dict[str, Any] | None:
