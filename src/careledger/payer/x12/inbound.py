@@ -4,12 +4,12 @@ Two passes over the file, both streaming, so nothing is acted on before the whol
 checked out (an IEA that does not match at byte 40,000,000 must not leave 4,999 claims
 submitted)::
 
-    inbound = Inbound837(stream, directory=directory)
-    ack = inbound.acknowledge()          # pass 1: structure, 999 bytes in ack.data
-    for parsed in inbound.claims():      # pass 2: only sets the 999 accepted
-        if parsed.claim is not None:
-            submit(parsed.claim)         # parsed.offchain stays off chain
-    inbound.status_report                # the 277CA bytes (or pass status_out=a file)
+    with Inbound837(stream, directory=directory) as inbound:
+        ack = inbound.acknowledge()      # pass 1: structure, 999 bytes in ack.data
+        for parsed in inbound.claims():  # pass 2: only sets the 999 accepted
+            if parsed.claim is not None:
+                submit(parsed.claim)     # parsed.offchain stays off chain
+        inbound.status_report            # the 277CA bytes (or pass status_out=a file)
 
 A stream that cannot seek (a socket, a pipe) is first spooled to a temporary file, under the
 same size cap.
@@ -54,6 +54,7 @@ class Inbound837:
         status_out: BinaryIO | None = None,
     ) -> None:
         self._stream = _seekable(stream, limits)
+        self._spooled = self._stream is not stream  # ours to close
         self._start = self._stream.tell()
         self._directory = directory
         self._limits = limits
@@ -64,6 +65,17 @@ class Inbound837:
         self._status_out = status_out
         #: The 277CA bytes after :meth:`claims` ran (empty when written to ``status_out``).
         self.status_report = b""
+
+    def close(self) -> None:
+        """Release the spool file a non-seekable stream was copied to (no-op otherwise)."""
+        if self._spooled:
+            self._stream.close()
+
+    def __enter__(self) -> Inbound837:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def acknowledge(self) -> Acknowledgment:
         """Pass 1: check every set and write the 999 (raises X12Error for interchange faults)."""

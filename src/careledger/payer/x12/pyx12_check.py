@@ -26,8 +26,8 @@ class Pyx12Verdict:
 
 def pyx12_validate(data: bytes | str) -> Pyx12Verdict:
     """pyx12's verdict on ``data``; ImportError without pyx12 (``pip install -e .[dev]``)."""
-    import pyx12.params  # type: ignore[import-untyped]
-    import pyx12.x12n_document  # type: ignore[import-untyped]
+    import pyx12.params
+    import pyx12.x12n_document
 
     text = data.decode("ascii") if isinstance(data, bytes) else data
     # pyx12 logs every finding at ERROR through child loggers; the verdict carries them.
