@@ -34,7 +34,7 @@ from careledger.payer.pas import (
     parse_request,
     response_bundle,
 )
-from careledger.payer.pas_store import PasStore
+from careledger.payer.pas_store import PasStore, text_hash
 
 log = logging.getLogger("careledger.payer")
 
@@ -165,7 +165,7 @@ class PriorAuthService:
         if body.text is not None:
             if not body.text.strip() or len(body.text) > MAX_TEXT:
                 raise InvalidInput(f"the explanation is 1-{MAX_TEXT} characters of text")
-            text_digest = self.store.put_text(body.text)
+            text_digest = text_hash(body.text)
         try:
             services = [
                 {
@@ -189,6 +189,8 @@ class PriorAuthService:
         except msgspec.ValidationError as exc:
             raise InvalidInput(f"decision: {exc}") from None
         result = await self.gateway.submit(NAMESPACE, "decide", [number, decision])
+        if body.text is not None:  # kept once the decision holds: nothing half-written
+            self.store.put_text(body.text)
         record = result.result
         bundle = self.response(record)
         await self._notify(record, bundle)
