@@ -239,6 +239,15 @@ def test_publishing_is_refused_for_a_revoked_or_foreign_licence_and_for_other_ow
             )
             assert refused.status_code == 422
             assert "revoked" in refused.text
+            someone_else, _ = board.licence("Ana Rivera")
+            stolen = await node.call(
+                "POST",
+                "/payer/directory/entries",
+                {"entry": role, "licence": someone_else},
+                org=PAYER,
+            )
+            assert stolen.status_code == 422
+            assert "not this practitioner's" in stolen.text
             forged = dict(board.licence("Sam Doe")[0], issuer=Ed25519Signer().did_key)
             refused = await node.call(
                 "POST", "/payer/directory/entries", {"entry": role, "licence": forged}, org=PAYER

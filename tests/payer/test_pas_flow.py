@@ -207,3 +207,26 @@ def test_partial_update_cancel_and_inquire(consortium: ConsortiumConfig) -> None
             assert as_org3.json()["entry"] == []  # only the requester's own requests
 
     asyncio.run(main())
+
+
+def test_rest_hooks_are_https_and_not_internal(consortium: ConsortiumConfig) -> None:
+    async def main() -> None:
+        async with payer_node(consortium) as node:
+            for endpoint in (
+                "http://org1.test/hook",
+                "https://127.0.0.1/hook",
+                "https://10.0.0.8/hook",
+                "https://[::1]/hook",
+                "https://localhost/hook",
+                "not a url",
+            ):
+                reply = await node.call(
+                    "POST", "/payer/prior-auth/subscriptions", {"endpoint": endpoint}
+                )
+                assert reply.status_code == 400, endpoint
+            ok = await node.call(
+                "POST", "/payer/prior-auth/subscriptions", {"endpoint": "https://org1.test/h"}
+            )
+            assert ok.json() == {"endpoints": ["https://org1.test/h"]}
+
+    asyncio.run(main())

@@ -11,6 +11,9 @@ change).
 
 from __future__ import annotations
 
+import base64
+import os
+import secrets
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ from fastapi import FastAPI
 
 from careledger.api.app import NodeApp
 from careledger.credentials.ledger import gateway_query
+from careledger.errors import InvalidInput
 from careledger.node.gateway import Gateway
 from careledger.payer.directory import DirectoryReader
 from careledger.payer.directory_desk import DirectoryDesk
@@ -28,6 +32,26 @@ from careledger.payer.licence import LicenceCheck
 from careledger.payer.pas_store import SQLitePasStore
 from careledger.payer.prior_auth_service import PriorAuthService
 from careledger.payer.routes import add_payer_routes
+
+
+def member_secret(path: Path) -> bytes:
+    """The member-handle key in ``path`` (base64url), created (32 random bytes, mode 0600) on
+    first use. It must not change: every member handle on the ledger derives from it."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text + "\n")
+    try:
+        secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError as exc:
+        raise InvalidInput(f"{path} does not hold a base64url secret") from exc
+    if len(secret) < 16:
+        raise InvalidInput(f"{path}: the member-handle secret needs at least 16 bytes")
+    return secret
 
 
 @dataclass
@@ -46,12 +70,10 @@ def open_payer(
 ) -> PayerSide:
     """Open the payer side on ``gateway`` and add its routes to the node's API ``node_app``
     (before ``/fhir`` is mounted there)."""
-    from careledger.daemon.process import holder_secret  # the same 0600 secret-file rule
-
     app = node_app.app
     assert isinstance(app, FastAPI)
 
-    secret = holder_secret(data_dir / "payer-member.secret")
+    secret = member_secret(data_dir / "payer-member.secret")
     store = SQLitePasStore(data_dir / "payer-pas.sqlite")
     client = httpx.AsyncClient(timeout=10.0, verify=verify)
     service = PriorAuthService(gateway, store, secret, client=client)

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from careledger.contracts.payer.directory import CorrectionReport, EntryInput
-from careledger.errors import InvalidInput
+from careledger.errors import InvalidInput, Unprocessable
 from careledger.node.gateway import Gateway
 from careledger.payer.licence import LicenceCheck
 
@@ -63,6 +63,11 @@ def correction_figures(
     )
 
 
+def _words(name: str) -> set[str]:
+    cleaned = "".join(c if c.isalnum() else " " for c in name.lower())
+    return set(cleaned.split()) - {"dr", "md", "do", "np", "pa", "rn"}
+
+
 def _convert(value: Any, kind: type[msgspec.Struct], what: str) -> Any:
     try:
         return msgspec.convert(value, kind)
@@ -88,9 +93,24 @@ class DirectoryDesk:
             if not isinstance(credential, dict):
                 raise InvalidInput("licence: the practitioner's licence credential (a VC)")
             entry["licence"] = self.licences.reference(credential)
+            await self._licence_names_practitioner(entry, credential)
         checked = _convert(entry, EntryInput, "entry")
         done = await self.gateway.submit(NAMESPACE, "publish", [msgspec.to_builtins(checked)])
         return dict(done.result)
+
+    async def _licence_names_practitioner(self, entry: JSON, credential: JSON) -> None:
+        """The licence must be the role's practitioner's: every word of the licensed name
+        appears in the directory name (titles like "Dr" aside)."""
+        practitioner = entry.get("practitioner")
+        if not isinstance(practitioner, str):
+            return  # the contract refuses a role without its practitioner
+        found = await self.gateway.evaluate(NAMESPACE, "entry", ["Practitioner", practitioner])
+        subject = credential.get("credentialSubject")
+        licensed = subject.get("practitionerName") if isinstance(subject, dict) else None
+        if found is None or not isinstance(licensed, str):
+            raise Unprocessable("the licence and the role must name a published Practitioner")
+        if not _words(licensed) <= _words(str(found["entry"].get("name") or "")):
+            raise Unprocessable("the licence credential is not this practitioner's")
 
     async def report(self, body: JSON) -> JSON:
         checked = _convert(body, CorrectionReport, "report")

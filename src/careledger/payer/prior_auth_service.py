@@ -14,6 +14,7 @@ stream, and the full response Bundle POSTed to each rest-hook endpoint it subscr
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -34,7 +35,7 @@ from careledger.payer.pas import (
     parse_request,
     response_bundle,
 )
-from careledger.payer.pas_store import PasStore
+from careledger.payer.pas_store import PasStore, text_hash
 
 log = logging.getLogger("careledger.payer")
 
@@ -141,10 +142,20 @@ class PriorAuthService:
 
     def subscribe(self, requester: str, endpoint: str) -> list[str]:
         """A rest-hook ``endpoint`` that receives the response Bundle of every decision on the
-        requester's requests (kept in memory: subscriptions are renewed after a restart)."""
-        url = httpx.URL(endpoint)
-        if url.scheme not in ("http", "https") or not url.host or len(endpoint) > 500:
-            raise InvalidInput("a rest-hook endpoint is an http(s) URL")
+        requester's requests (kept in memory: subscriptions are renewed after a restart).
+
+        HTTPS only, and not to an address of this machine or its private networks given as an
+        IP literal: the payer's node POSTs there, so a requester must not aim it at the payer's
+        internal services (names are not resolved here; a deployment that needs more limits
+        outbound traffic at its proxy)."""
+        try:
+            url = httpx.URL(endpoint)
+        except httpx.InvalidURL:
+            raise InvalidInput("a rest-hook endpoint is an https URL") from None
+        if url.scheme != "https" or not url.host or len(endpoint) > 500:
+            raise InvalidInput("a rest-hook endpoint is an https URL")
+        if _internal(url.host):
+            raise InvalidInput("a rest-hook endpoint cannot be a local or private address")
         hooks = self.subscriptions.setdefault(requester, [])
         if endpoint not in hooks:
             if len(hooks) >= MAX_SUBSCRIPTIONS:
@@ -165,7 +176,7 @@ class PriorAuthService:
         if body.text is not None:
             if not body.text.strip() or len(body.text) > MAX_TEXT:
                 raise InvalidInput(f"the explanation is 1-{MAX_TEXT} characters of text")
-            text_digest = self.store.put_text(body.text)
+            text_digest = text_hash(body.text)
         try:
             services = [
                 {
@@ -189,6 +200,8 @@ class PriorAuthService:
         except msgspec.ValidationError as exc:
             raise InvalidInput(f"decision: {exc}") from None
         result = await self.gateway.submit(NAMESPACE, "decide", [number, decision])
+        if body.text is not None:  # kept once the decision holds: nothing half-written
+            self.store.put_text(body.text)
         record = result.result
         bundle = self.response(record)
         await self._notify(record, bundle)
@@ -245,6 +258,16 @@ class PriorAuthService:
                 reply.raise_for_status()
             except httpx.HTTPError as exc:  # the event stream still carries the decision
                 log.warning("rest-hook %s not notified of %s: %r", endpoint, record["number"], exc)
+
+
+def _internal(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not address.is_global
 
 
 def _decode(raw: bytes) -> Any:
