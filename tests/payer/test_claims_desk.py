@@ -19,6 +19,7 @@ from careledger.payer.eob import explanation_of_benefit
 from careledger.payer.fingerprints import FingerprintService, ledger_meter
 from careledger.payer.ledger_form import ClaimKeyer
 from careledger.payer.x12.offchain import Address
+from careledger.payer.x12.pyx12_check import pyx12_validate
 from careledger.payer.x12.remit835 import PayeeInfo, PayerInfo, Payment
 from careledger.payer.x12.writer import Envelope, Party
 from tests.harness import running
@@ -91,6 +92,8 @@ def test_a_claim_is_adjudicated_remitted_and_explained_with_the_same_numbers(
             key = adjudication.claim_key
             items = await desk.remittance_items([key])
             x12 = remittance_835(ENVELOPE, [(_payment("TRN-1"), items)])
+            verdict = pyx12_validate(x12)
+            assert verdict.accepted, verdict.errors
             clp = _segments(x12, "CLP")[0]
             eob = explanation_of_benefit(
                 items[0], patient="Patient/p1", insurer=PAYER, provider="1234567893"

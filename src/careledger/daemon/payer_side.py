@@ -6,7 +6,8 @@ organisation; a node whose organisation publishes no plans simply has no request
 node serves the shared directory. Off-chain files under the node's data directory:
 ``payer-pas.sqlite`` (request Bundles, Patient entries, reviewers' texts) and
 ``payer-member.secret`` (the key of the member handles; like the FHIR holder secret, it must not
-change).
+change), ``payer-claims.sqlite`` (the claims adjudicated, as billed: the remittance's off-chain
+half) and ``payer-claim.key`` (the key of the claims' ledger form).
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ from careledger.api.app import NodeApp
 from careledger.credentials.ledger import gateway_query
 from careledger.errors import InvalidInput
 from careledger.node.gateway import Gateway
+from careledger.payer.claims.archive import SQLiteClaimArchive
+from careledger.payer.claims.routes import NodeClaimDirectory, add_claim_routes, member_system_of
+from careledger.payer.claims_service import ClaimsDesk
 from careledger.payer.directory import DirectoryReader
 from careledger.payer.directory_desk import DirectoryDesk
 from careledger.payer.eligibility import LedgerEligibility
+from careledger.payer.ledger_form import ClaimKeyer
 from careledger.payer.licence import LicenceCheck
 from careledger.payer.pas_store import SQLitePasStore
 from careledger.payer.prior_auth_service import PriorAuthService
@@ -59,10 +64,14 @@ class PayerSide:
     store: SQLitePasStore
     client: httpx.AsyncClient
     prior_auth: PriorAuthService
+    claims: ClaimsDesk | None = None
+    archive: SQLiteClaimArchive | None = None
 
     async def close(self) -> None:
         await self.client.aclose()
         self.store.close()
+        if self.archive is not None:
+            self.archive.close()
 
 
 def open_payer(
@@ -78,10 +87,18 @@ def open_payer(
     client = httpx.AsyncClient(timeout=10.0, verify=verify)
     service = PriorAuthService(gateway, store, secret, client=client)
     licences = LicenceCheck(gateway_query(gateway))
+    org = gateway.identity.org
+    # Claims intake and remittance (payer/claim_routes.py): before add_payer_routes, whose
+    # Claim/$submit it dispatches to by Claim.use.
+    archive = SQLiteClaimArchive(data_dir / "payer-claims.sqlite")
+    claim_key = ClaimKeyer(member_secret(data_dir / "payer-claim.key"))
+    desk = ClaimsDesk(gateway, claim_key, archive)
+    directory = NodeClaimDirectory(org, secret, member_system_of(org))
+    add_claim_routes(app, service, desk, directory)
     add_payer_routes(
         app,
         service,
         LedgerEligibility(gateway.evaluate, gateway.identity.org),
         (DirectoryReader(gateway.evaluate, licences), DirectoryDesk(gateway, licences)),
     )
-    return PayerSide(store, client, service)
+    return PayerSide(store, client, service, desk, archive)

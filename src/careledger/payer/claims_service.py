@@ -16,6 +16,7 @@ payment give the same 835 bytes (:func:`remittance_835`), so replaying the chain
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,12 +26,13 @@ from typing import Any, BinaryIO, Protocol
 import msgspec
 
 from careledger.contracts.payer.model import Claim, ClaimAdjudication, ClaimParties
-from careledger.errors import InvalidInput
+from careledger.errors import CareLedgerError, InvalidInput
 from careledger.payer.fingerprints import FingerprintClient, fingerprint_claim
 from careledger.payer.ledger_form import ClaimKeyer, ledger_form
 from careledger.payer.x12.claim837_map import ClaimDirectory
 from careledger.payer.x12.inbound import Inbound837
 from careledger.payer.x12.remit835 import Payment, RemittanceItem, write_835
+from careledger.payer.x12.tokens import DEFAULT_LIMITS, Limits
 from careledger.payer.x12.writer import Envelope
 
 Evaluate = Callable[[list[bytes]], Awaitable[list[bytes]]]
@@ -51,6 +53,10 @@ class ArchivedClaim:
     claim: Claim
     parties: ClaimParties
     filing_indicator: str = "CI"
+    submitter: str = ""
+    """The consortium organisation that sent the claim (it may read its remittance)."""
+    payee_name: str = ""
+    """The billing provider's name as the claim gave it (835 loop 1000B)."""
 
 
 class ClaimArchive(Protocol):
@@ -59,6 +65,11 @@ class ClaimArchive(Protocol):
     def put(self, claim_key: str, item: ArchivedClaim) -> None: ...
 
     def get(self, claim_key: str) -> ArchivedClaim | None: ...
+
+    def find(self, *, billing_npi: str | None = None, member: str | None = None) -> list[str]:
+        """Claim keys, in the order archived, of the claims billed by ``billing_npi`` and/or
+        for ``member`` (a handle)."""
+        ...
 
 
 @dataclass
@@ -72,6 +83,13 @@ class MemoryClaimArchive:
 
     def get(self, claim_key: str) -> ArchivedClaim | None:
         return self.items.get(claim_key)
+
+    def find(self, *, billing_npi: str | None = None, member: str | None = None) -> list[str]:
+        return [
+            key
+            for key, item in self.items.items()
+            if billing_npi in (None, item.claim.billing_npi) and member in (None, item.claim.member)
+        ]
 
 
 @dataclass(frozen=True)
@@ -112,7 +130,13 @@ class ClaimsDesk:
         self._client = FingerprintClient()
 
     async def adjudicate(
-        self, claim: Claim, parties: ClaimParties, *, filing_indicator: str = "CI"
+        self,
+        claim: Claim,
+        parties: ClaimParties,
+        *,
+        filing_indicator: str = "CI",
+        submitter: str = "",
+        payee_name: str = "",
     ) -> ClaimOutcome:
         """Adjudicate one claim on the ledger (:class:`InvalidInput` if it is malformed; the
         contract's refusals, e.g. a resubmitted claim number, raise as they come)."""
@@ -121,7 +145,10 @@ class ClaimsDesk:
         adjudication = await self.adjudication(submission.claim_key)
         if adjudication is None:  # committed but not readable: a fault, not a result
             raise InvalidInput("the claim was committed but its adjudication is not readable")
-        self.archive.put(submission.claim_key, ArchivedClaim(claim, parties, filing_indicator))
+        self.archive.put(
+            submission.claim_key,
+            ArchivedClaim(claim, parties, filing_indicator, submitter, payee_name),
+        )
         duplicates = await self._cross_payer(claim, parties) if self._evaluate is not None else []
         return ClaimOutcome(adjudication, duplicates)
 
@@ -130,20 +157,60 @@ class ClaimsDesk:
         return None if found is None else msgspec.convert(found, ClaimAdjudication)
 
     async def receive_837(
-        self, stream: BinaryIO, directory: ClaimDirectory, *, moment: datetime | None = None
+        self,
+        stream: BinaryIO,
+        directory: ClaimDirectory,
+        *,
+        moment: datetime | None = None,
+        submitter: str = "",
+        concurrency: int = 32,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> Receipt837:
-        """An 837 file: the 999 first (structure of the whole interchange), then every claim of
-        the accepted sets adjudicated one at a time, then the 277CA."""
-        inbound = Inbound837(stream, directory=directory, moment=moment)
-        ack = inbound.acknowledge()
-        outcomes = []
-        for parsed in inbound.claims():
-            if parsed.claim is None or parsed.offchain is None:
-                continue
-            outcomes.append(await self.adjudicate(parsed.claim, parsed.offchain.parties))
-        return Receipt837(
-            ack.data, inbound.status_report, outcomes, ack.accepted_sets, ack.rejected_sets
-        )
+        """An 837 file: the 999 first (structure of the whole interchange), then the claims of
+        the accepted sets adjudicated — one member's claims in file order (they move the same
+        accumulators), members in parallel up to ``concurrency`` — then the 277CA. A claim the
+        contract refuses (e.g. a claim number already adjudicated) is left out of the outcomes;
+        the others go on."""
+        with Inbound837(stream, directory=directory, moment=moment, limits=limits) as inbound:
+            ack = inbound.acknowledge()
+            accepted = [
+                (parsed.claim, parsed.offchain.parties, parsed.offchain.billing.name)
+                for parsed in inbound.claims()
+                if parsed.claim is not None and parsed.offchain is not None
+            ]
+            status = inbound.status_report
+        results = await self.adjudicate_many(accepted, submitter=submitter, concurrency=concurrency)
+        outcomes = [r for r in results if isinstance(r, ClaimOutcome)]
+        return Receipt837(ack.data, status, outcomes, ack.accepted_sets, ack.rejected_sets)
+
+    async def adjudicate_many(
+        self,
+        claims: Sequence[tuple[Claim, ClaimParties, str]],
+        *,
+        submitter: str = "",
+        concurrency: int = 32,
+    ) -> list[ClaimOutcome | CareLedgerError]:
+        """Adjudicate ``claims`` (claim, parties, payee name), each member's in the order given
+        and members in parallel; one outcome or refusal per claim, in the order given."""
+        queues: dict[str, list[int]] = {}
+        for index, (claim, _parties, _payee) in enumerate(claims):
+            queues.setdefault(claim.member, []).append(index)
+        results: list[ClaimOutcome | CareLedgerError | None] = [None] * len(claims)
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def member_queue(indices: list[int]) -> None:
+            async with gate:
+                for index in indices:
+                    claim, parties, payee = claims[index]
+                    try:
+                        results[index] = await self.adjudicate(
+                            claim, parties, submitter=submitter, payee_name=payee
+                        )
+                    except CareLedgerError as exc:
+                        results[index] = exc
+
+        await asyncio.gather(*(member_queue(indices) for indices in queues.values()))
+        return [r for r in results if r is not None]
 
     async def remittance_items(self, claim_keys: Sequence[str]) -> list[RemittanceItem]:
         """Committed adjudications joined with the archived claims, in the order given."""
