@@ -89,8 +89,10 @@ async def payer_node(
             stack.callback(node.close)
             app = create_app(node)
             assert isinstance(app.app, FastAPI)
-            add_claim_routes(app.app, pas, desk, directory, max_x12_bytes=max_x12_bytes)
             add_payer_routes(app.app, pas, MemoryEligibility())
+            add_claim_routes(app.app, pas, desk, directory, max_x12_bytes=max_x12_bytes)
+            submits = [r for r in app.app.routes if getattr(r, "path", "") == "/fhir/Claim/$submit"]
+            assert len(submits) == 1
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://node")
             )

@@ -88,17 +88,17 @@ def open_payer(
     service = PriorAuthService(gateway, store, secret, client=client)
     licences = LicenceCheck(gateway_query(gateway))
     org = gateway.identity.org
-    # Claims intake and remittance (payer/claim_routes.py): before add_payer_routes, whose
-    # Claim/$submit it dispatches to by Claim.use.
-    archive = SQLiteClaimArchive(data_dir / "payer-claims.sqlite")
-    claim_key = ClaimKeyer(member_secret(data_dir / "payer-claim.key"))
-    desk = ClaimsDesk(gateway, claim_key, archive)
-    directory = NodeClaimDirectory(org, secret, member_system_of(org))
-    add_claim_routes(app, service, desk, directory)
     add_payer_routes(
         app,
         service,
         LedgerEligibility(gateway.evaluate, gateway.identity.org),
         (DirectoryReader(gateway.evaluate, licences), DirectoryDesk(gateway, licences)),
     )
+    # Claims intake and remittance (payer/claims/routes.py); its Claim/$submit takes the PAS
+    # route's place and dispatches by Claim.use.
+    archive = SQLiteClaimArchive(data_dir / "payer-claims.sqlite")
+    claim_key = ClaimKeyer(member_secret(data_dir / "payer-claim.key"))
+    desk = ClaimsDesk(gateway, claim_key, archive)
+    directory = NodeClaimDirectory(org, secret, member_system_of(org))
+    add_claim_routes(app, service, desk, directory)
     return PayerSide(store, client, service, desk, archive)

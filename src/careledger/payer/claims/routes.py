@@ -24,12 +24,14 @@ from __future__ import annotations
 import base64
 import io
 import re
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from careledger.api.app import error_response
 from careledger.contracts.payer.model import day_number
@@ -96,9 +98,10 @@ def add_claim_routes(
     fingerprints: FingerprintService | None = None,
     max_x12_bytes: int = DEFAULT_MAX_X12_BYTES,
 ) -> None:
-    """Add the claim routes to the node's FastAPI ``app``. Call it before
+    """Add the claim routes to the node's FastAPI ``app``, after
     :func:`careledger.payer.routes.add_payer_routes`: its ``Claim/$submit`` dispatches by use
-    and hands PAS requests to ``pas``, so it must be the route matched first."""
+    and hands PAS requests to ``pas``, so it takes the PAS route's place (same position, one
+    operation in the OpenAPI document)."""
     gateway: Gateway = pas.gateway
     org = pas.org
     remit = remittance or RemittanceDesk(desk, org)
@@ -234,9 +237,7 @@ def add_claim_routes(
 
     fhir: list[str | Enum] = ["fhir"]
     tags: list[str | Enum] = ["payer"]
-    app.add_api_route(
-        "/fhir/Claim/$submit", fhir_route(gateway, submit), methods=["POST"], tags=fhir
-    )
+    _replace_route(app, "/fhir/Claim/$submit", fhir_route(gateway, submit), fhir)
     app.add_api_route("/payer/x12", receive_x12, methods=["POST"], tags=tags)
     app.add_api_route(
         "/payer/remittance/{npi}/{date}",
@@ -264,3 +265,23 @@ def _payee_name(bundle: Any) -> str:
             name = (entry.get("resource") or {}).get("name")
             return name[:60] if isinstance(name, str) else ""
     return ""
+
+
+def _replace_route(
+    app: FastAPI,
+    path: str,
+    endpoint: Callable[[Request], Awaitable[Response]],
+    tags: list[str | Enum],
+) -> None:
+    """Add a POST route at ``path``, in the place of one already there (the PAS route)."""
+    routes = app.router.routes
+    existing = [
+        i
+        for i, r in enumerate(routes)
+        if isinstance(r, APIRoute) and r.path == path and "POST" in r.methods
+    ]
+    app.add_api_route(path, endpoint, methods=["POST"], tags=tags)
+    if existing:
+        added = routes.pop()
+        routes[existing[0]] = added
+        app.openapi_schema = None
