@@ -278,7 +278,7 @@ def _replace_route(
     existing = [
         i
         for i, r in enumerate(routes)
-        if isinstance(r, APIRoute) and r.path == path and "POST" in r.methods
+        if isinstance(r, APIRoute) and r.path == path and "POST" in (r.methods or ())
     ]
     app.add_api_route(path, endpoint, methods=["POST"], tags=tags)
     if existing:
