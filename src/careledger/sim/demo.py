@@ -17,6 +17,7 @@ from careledger.node.peer import CommitEvent
 from careledger.sim.demo_credentials import CREDENTIAL_CHAPTER
 from careledger.sim.demo_fhir import FHIR_CHAPTER
 from careledger.sim.demo_ledger import CLOSING_CHAPTER, LEDGER_CHAPTER
+from careledger.sim.demo_payer import PAYER_CHAPTER
 from careledger.sim.story import ORGS, Chapter, DemoContext, Step
 
 __all__ = ["CHAPTERS", "ORGS", "STORY", "DemoContext", "Step", "run_demo"]
@@ -25,6 +26,7 @@ CHAPTERS: list[Chapter] = [
     LEDGER_CHAPTER,
     CREDENTIAL_CHAPTER,
     FHIR_CHAPTER,
+    PAYER_CHAPTER,
     CLOSING_CHAPTER,
 ]
 
