@@ -24,7 +24,6 @@ from careledger import __version__
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.codec import b64d
 from careledger.api.errors import error_body, status_of
-from careledger.api.guard import RequestGuard
 from careledger.api.models import (
     BlockOut,
     EndorseOut,
@@ -38,6 +37,7 @@ from careledger.api.models import (
 )
 from careledger.api.service import NodeService
 from careledger.errors import CareLedgerError, InvalidInput, NotFound
+from careledger.httpguard import RequestGuard
 from careledger.identity.did.keys import PublicKey
 from careledger.identity.did.web_method import did_web_for, render_did_json
 from careledger.identity.msp import MemberCert
