@@ -9,14 +9,25 @@ from typing import Any
 
 import msgspec
 
+from careledger.contracts.payer.adjudication import (
+    AdjudicationInputs,
+    Outcome,
+    YearAccumulator,
+    adjudicate,
+)
+from careledger.contracts.payer.benefits import (
+    Benefit,
+    BenefitPlan,
+    Coverage,
+    CoverageRecord,
+    PlanRecord,
+)
 from careledger.contracts.registry import default_registry
 from careledger.contracts.values import encode_value
 from careledger.endorsement.simulator import Simulation
 from careledger.identity.msp import MemberCert, Role
 from careledger.ledger.state.base import BlockUpdate, StateWrite
 from careledger.ledger.state.memory import MemoryStateStore
-from careledger.payer.adjudication import AdjudicationInputs, Outcome, YearAccumulator, adjudicate
-from careledger.payer.benefits import Benefit, BenefitPlan, Coverage, CoverageRecord, PlanRecord
 from careledger.payer.ledger_form import ClaimKeyer, ledger_form
 from careledger.payer.model import Claim, ClaimLine, ClaimSubmission, LineAdjudication, day_number
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
+from careledger.contracts.payer.adjudication import Outcome, PriorLine, YearAccumulator
+from careledger.contracts.payer.benefits import Accumulator
 from careledger.contracts.phi_guard import screen_text
-from careledger.payer.adjudication import Outcome, PriorLine, YearAccumulator
-from careledger.payer.benefits import Accumulator
 from careledger.payer.model import AuthorizationRecord, OtherCoverage, day_number
 from tests.payer.factories import (
     JAN1,

@@ -11,17 +11,23 @@ import msgspec
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from careledger.crypto import encoding
-from careledger.payer.adjudication import (
+from careledger.contracts.payer.adjudication import (
     AdjudicationInputs,
     PriorLine,
     YearAccumulator,
     adjudicate,
 )
-from careledger.payer.benefits import Accumulator, Benefit, BenefitPlan, PlanRecord, plan_year
+from careledger.contracts.payer.benefits import (
+    Accumulator,
+    Benefit,
+    BenefitPlan,
+    PlanRecord,
+    plan_year,
+)
+from careledger.contracts.payer.reversal import reverse
+from careledger.crypto import encoding
 from careledger.payer.ledger_form import ledger_form
 from careledger.payer.model import ClaimAdjudication, ClaimSubmission, OtherCoverage, iso_day
-from careledger.payer.reversal import reverse
 from tests.payer.factories import JAN1, KEYER, claim, coverage, line, record
 
 CODES = ["73560", "80053", "99213", "99214", "J1100"]

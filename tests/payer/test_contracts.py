@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from careledger.contracts.claims import ClaimRefused
+from careledger.contracts.payer.benefits import CredentialStatus
 from careledger.contracts.status_lists import PublishedStatusList
 from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
 from careledger.errors import ContractError, InvalidInput
-from careledger.payer.benefits import CredentialStatus
 from careledger.payer.model import AuthorizationRecord, OtherCoverage, day_number
 from tests.payer.factories import (
     JAN1,

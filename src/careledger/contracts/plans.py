@@ -1,14 +1,15 @@
 """The ``plans`` contract: benefit plans published by payers, and members' coverage.
 
-A payer organisation publishes a :class:`~careledger.payer.benefits.BenefitPlan` (fee schedule,
-deductible, copay, coinsurance, out-of-pocket maximum, prior-authorization codes, timely-filing
-limit, plan year) and enrols members: a :class:`~careledger.payer.benefits.Coverage` links a
-member's pseudonymous handle to a plan for a period, optionally naming the status-list entry of
-the member's coverage credential (the ``claims`` contract treats a revoked credential as ended
-coverage). Only identities of the organisation that owns a plan may change it or enrol members in
-it; the owner is fixed by the first publication. A payer also lists its *trading partners*, the
-organisations it accepts claims from (``admit``): the ``claims`` contract refuses a claim from
-any other organisation, so no member can spend another's accumulators or authorization units.
+A payer organisation publishes a :class:`~careledger.contracts.payer.benefits.BenefitPlan` (fee
+schedule, deductible, copay, coinsurance, out-of-pocket maximum, prior-authorization codes,
+timely-filing limit, plan year) and enrols members: a
+:class:`~careledger.contracts.payer.benefits.Coverage` links a member's pseudonymous handle to a
+plan for a period, optionally naming the status-list entry of the member's coverage credential (the
+``claims`` contract treats a revoked credential as ended coverage). Only identities of the
+organisation that owns a plan may change it or enrol members in it; the owner is fixed by the first
+publication. A payer also lists its *trading partners*, the organisations it accepts claims from
+(``admit``): the ``claims`` contract refuses a claim from any other organisation, so no member can
+spend another's accumulators or authorization units.
 
 The ``claims`` contract reads plans and coverages cross-namespace (``plan/<plan id>``,
 ``coverage/<member>/<plan id>``). Everything here passes the PHI guard's strict layer: plan ids,
@@ -22,9 +23,7 @@ from typing import Any
 import msgspec
 
 from careledger.contracts.base import Contract, Stub, invoke, query
-from careledger.contracts.phi_guard import Handle, OrgId, check_schema, check_struct, require
-from careledger.errors import ContractError, InvalidInput
-from careledger.payer.benefits import (
+from careledger.contracts.payer.benefits import (
     BenefitPlan,
     Coverage,
     CoverageRecord,
@@ -34,6 +33,8 @@ from careledger.payer.benefits import (
     coverage_key,
     partner_key,
 )
+from careledger.contracts.phi_guard import Handle, OrgId, check_schema, check_struct, require
+from careledger.errors import ContractError, InvalidInput
 
 NAMESPACE = "plans"
 MAX_COVERAGES_PER_MEMBER = 64

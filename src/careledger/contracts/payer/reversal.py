@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import msgspec
 
-from careledger.payer.adjudication import PriorLine
-from careledger.payer.benefits import Accumulator, BenefitPlan, benefit_for, plan_year
-from careledger.payer.model import Adjustment, ClaimAdjudication, LineAdjudication
+from careledger.contracts.payer.adjudication import PriorLine
+from careledger.contracts.payer.benefits import Accumulator, BenefitPlan, benefit_for, plan_year
+from careledger.contracts.payer.values import Adjustment, ClaimAdjudication, LineAdjudication
 
 _PR_FIELD = {"1": 0, "3": 1, "2": 2}
 

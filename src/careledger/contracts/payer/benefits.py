@@ -19,8 +19,8 @@ from typing import Annotated
 
 import msgspec
 
+from careledger.contracts.payer.values import BillingCode, Cents, Day, Relationship
 from careledger.contracts.phi_guard import Handle, OrgId
-from careledger.payer.model import BillingCode, Cents, Day, Relationship
 
 PlanId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
 BasisPoints = Annotated[int, msgspec.Meta(ge=0, le=10_000)]

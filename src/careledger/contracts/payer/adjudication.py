@@ -1,12 +1,12 @@
 """The adjudication engine: a pure function of a claim and what the ledger knows about it.
 
-:func:`adjudicate` takes a :class:`~careledger.payer.model.ClaimSubmission` and an
+:func:`adjudicate` takes a :class:`~careledger.contracts.payer.values.ClaimSubmission` and an
 :class:`AdjudicationInputs` (the member's coverages with the payer, the plan, the plan-year
-accumulators, the prior authorization named on the claim and its units used so far, earlier
-lines of the same member and codes) and returns an :class:`Outcome`: the
-:class:`~careledger.payer.model.ClaimAdjudication` and what to write back. It reads no clock,
-no randomness and no floats, so every endorser computes the same bytes and anyone can re-derive
-a stored adjudication from the block that holds the submission.
+accumulators, the prior authorization named on the claim and its units used so far, earlier lines of
+the same member and codes) and returns an :class:`Outcome`: the
+:class:`~careledger.contracts.payer.values.ClaimAdjudication` and what to write back. It reads no
+clock, no randomness and no floats, so every endorser computes the same bytes and anyone can
+re-derive a stored adjudication from the block that holds the submission.
 
 Each line goes through, in order (the first that fails decides, and the whole charge is
 adjusted with its group and CARC):
@@ -37,8 +37,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from careledger.contracts.phi_guard import HexDigest
-from careledger.payer.benefits import (
+from careledger.contracts.payer.benefits import (
     Accumulator,
     Benefit,
     BenefitPlan,
@@ -47,7 +46,7 @@ from careledger.payer.benefits import (
     benefit_for,
     plan_year,
 )
-from careledger.payer.model import (
+from careledger.contracts.payer.values import (
     Adjustment,
     AuthorizationRecord,
     BillingCode,
@@ -62,6 +61,7 @@ from careledger.payer.model import (
     PlaceOfService,
     Relationship,
 )
+from careledger.contracts.phi_guard import HexDigest
 
 REPEAT_MODIFIERS = frozenset({"76", "77", "91"})
 """Repeat procedure (same / another physician) and repeat clinical lab test: never duplicates."""
