@@ -27,7 +27,12 @@ from careledger.contracts.payer.benefits import (
 from careledger.contracts.payer.reversal import reverse
 from careledger.crypto import encoding
 from careledger.payer.ledger_form import ledger_form
-from careledger.payer.model import ClaimAdjudication, ClaimSubmission, OtherCoverage, iso_day
+from careledger.payer.model import (
+    ClaimAdjudication,
+    ClaimSubmission,
+    OtherCoverage,
+    iso_day,
+)
 from tests.payer.factories import JAN1, KEYER, claim, coverage, line, record
 
 CODES = ["73560", "80053", "99213", "99214", "J1100"]
@@ -174,6 +179,14 @@ def test_adjudication_invariants(history) -> None:  # type: ignore[no-untyped-de
                 # Deductible accrues before coinsurance: none is charged until it is met.
                 year = plan_year(plan, ledger_line.service_from)
                 assert last[year].deductible_cents == plan.deductible_cents
+        if adj.status == "2":
+            # As secondary the plan never pays more, nor leaves the patient more, than it would
+            # as primary (per claim: the OOP room one line leaves may be used by the next).
+            alone = adjudicate(
+                msgspec.structs.replace(sub, other_coverage=[], responsibility="primary"), inputs
+            ).adjudication
+            assert adj.paid_cents <= alone.paid_cents
+            assert adj.patient_responsibility_cents <= alone.patient_responsibility_cents
         # Determinism: the same inputs, even decoded from their encoding, give the same bytes.
         again = adjudicate(
             msgspec.msgpack.decode(msgspec.msgpack.encode(sub), type=ClaimSubmission),
