@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from careledger.contracts.claims import ClaimRefused
 from careledger.contracts.payer.benefits import CredentialStatus
+from careledger.contracts.payer.claims import ClaimRefused
 from careledger.contracts.status_lists import PublishedStatusList
 from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
 from careledger.errors import ContractError, InvalidInput

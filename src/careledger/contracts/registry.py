@@ -35,11 +35,11 @@ class ContractRegistry:
 def default_registry() -> ContractRegistry:
     """Built-in contracts plus any from the ``careledger.contracts`` entry point group."""
     from careledger.contracts.audit import Audit
-    from careledger.contracts.claims import Claims
     from careledger.contracts.consent import Consents
     from careledger.contracts.dids import Dids
     from careledger.contracts.governance import Governance
-    from careledger.contracts.plans import Plans
+    from careledger.contracts.payer.claims import Claims
+    from careledger.contracts.payer.plans import Plans
     from careledger.contracts.record_locator import RecordLocator
     from careledger.contracts.status_lists import StatusLists
     from careledger.contracts.tokens import Tokens

@@ -54,6 +54,8 @@ from careledger.contracts.payer.benefits import (
     partner_key,
     plan_year,
 )
+from careledger.contracts.payer.plans import NAMESPACE as PLANS_NAMESPACE
+from careledger.contracts.payer.plans import plan_key
 from careledger.contracts.payer.reversal import give_back, reverse
 from careledger.contracts.payer.values import (
     AuthorizationRecord,
@@ -61,8 +63,6 @@ from careledger.contracts.payer.values import (
     ClaimSubmission,
 )
 from careledger.contracts.phi_guard import Handle, HexDigest, check_schema, check_struct, require
-from careledger.contracts.plans import NAMESPACE as PLANS_NAMESPACE
-from careledger.contracts.plans import plan_key
 from careledger.contracts.status_lists import NAMESPACE as STATUS_NAMESPACE
 from careledger.contracts.status_lists import PublishedStatusList, parse_status_list_credential
 from careledger.contracts.values import decode_value
