@@ -179,6 +179,14 @@ def test_adjudication_invariants(history) -> None:  # type: ignore[no-untyped-de
                 # Deductible accrues before coinsurance: none is charged until it is met.
                 year = plan_year(plan, ledger_line.service_from)
                 assert last[year].deductible_cents == plan.deductible_cents
+        if adj.status == "2":
+            # As secondary the plan never pays more, nor leaves the patient more, than it would
+            # as primary (per claim: the OOP room one line leaves may be used by the next).
+            alone = adjudicate(
+                msgspec.structs.replace(sub, other_coverage=[], responsibility="primary"), inputs
+            ).adjudication
+            assert adj.paid_cents <= alone.paid_cents
+            assert adj.patient_responsibility_cents <= alone.patient_responsibility_cents
         # Determinism: the same inputs, even decoded from their encoding, give the same bytes.
         again = adjudicate(
             msgspec.msgpack.decode(msgspec.msgpack.encode(sub), type=ClaimSubmission),

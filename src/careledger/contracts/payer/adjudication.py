@@ -1,10 +1,10 @@
 """The adjudication engine: a pure function of a claim and what the ledger knows about it.
 
-:func:`adjudicate` takes a :class:`~careledger.contracts.payer.model.ClaimSubmission` and an
+:func:`adjudicate` takes a :class:`~careledger.contracts.payer.values.ClaimSubmission` and an
 :class:`AdjudicationInputs` (the member's coverages with the payer, the plan, the plan-year
-accumulators, the prior authorization named on the claim and its units used so far, earlier
-lines of the same member and codes) and returns an :class:`Outcome`: the
-:class:`~careledger.contracts.payer.model.ClaimAdjudication` and what to write back. It reads no
+accumulators, the prior authorization named on the claim and its units used so far, earlier lines of
+the same member and codes) and returns an :class:`Outcome`: the
+:class:`~careledger.contracts.payer.values.ClaimAdjudication` and what to write back. It reads no
 clock, no randomness and no floats, so every endorser computes the same bytes and anyone can
 re-derive a stored adjudication from the block that holds the submission.
 
@@ -46,7 +46,7 @@ from careledger.contracts.payer.benefits import (
     benefit_for,
     plan_year,
 )
-from careledger.contracts.payer.model import (
+from careledger.contracts.payer.values import (
     Adjustment,
     AuthorizationRecord,
     BillingCode,

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import msgspec
 
-from careledger.contracts.payer.model import BillingCode, Cents, Day, Relationship
+from careledger.contracts.payer.values import BillingCode, Cents, Day, Relationship
 from careledger.contracts.phi_guard import Handle, OrgId
 
 PlanId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]

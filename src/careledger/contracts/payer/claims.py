@@ -1,17 +1,17 @@
 """The ``claims`` contract: claims adjudicated on every endorser, the same way.
 
-``submit`` takes a :class:`~careledger.contracts.payer.model.ClaimSubmission` (the ledger form of a
+``submit`` takes a :class:`~careledger.contracts.payer.values.ClaimSubmission` (the ledger form of a
 claim: keyed hashes, codes, day numbers, cents — see :mod:`careledger.payer.ledger_form`), gathers
 what the result depends on from committed state — the member's coverages and the plan (``plans``
 namespace), the coverage credential's revocation bit (``status_lists``), the prior authorization
-(``prior_auth``), this namespace's accumulators, authorization usage and duplicate index — and
-runs the pure engine :func:`careledger.contracts.payer.adjudication.adjudicate`. Every read is in
-the read set, so a claim adjudicated against accumulators another claim changed in the same block is
+(``prior_auth``), this namespace's accumulators, authorization usage and duplicate index — and runs
+the pure engine :func:`careledger.contracts.payer.adjudication.adjudicate`. Every read is in the
+read set, so a claim adjudicated against accumulators another claim changed in the same block is
 invalidated (MVCC) rather than double-counting the deductible.
 
 State (all keyed by hashes, handles, plan ids and years):
 
-* ``adjudication/<claim key>`` — the :class:`~careledger.contracts.payer.model.ClaimAdjudication`;
+* ``adjudication/<claim key>`` — the :class:`~careledger.contracts.payer.values.ClaimAdjudication`;
 * ``pending/<claim key>`` — the submission of a claim pended as a suspect duplicate, until the
   payer's ``review``;
 * ``accumulator/<member>/<plan>/<year>`` — PR 1 / PR 3 / PR 2 sums of the plan year;
@@ -54,10 +54,14 @@ from careledger.contracts.payer.benefits import (
     partner_key,
     plan_year,
 )
-from careledger.contracts.payer.model import AuthorizationRecord, ClaimAdjudication, ClaimSubmission
 from careledger.contracts.payer.plans import NAMESPACE as PLANS_NAMESPACE
 from careledger.contracts.payer.plans import plan_key
 from careledger.contracts.payer.reversal import give_back, reverse
+from careledger.contracts.payer.values import (
+    AuthorizationRecord,
+    ClaimAdjudication,
+    ClaimSubmission,
+)
 from careledger.contracts.phi_guard import Handle, HexDigest, check_schema, check_struct, require
 from careledger.contracts.status_lists import NAMESPACE as STATUS_NAMESPACE
 from careledger.contracts.status_lists import PublishedStatusList, parse_status_list_credential

@@ -16,7 +16,7 @@ import msgspec
 
 from careledger.contracts.payer.adjudication import PriorLine
 from careledger.contracts.payer.benefits import Accumulator, BenefitPlan, benefit_for, plan_year
-from careledger.contracts.payer.model import Adjustment, ClaimAdjudication, LineAdjudication
+from careledger.contracts.payer.values import Adjustment, ClaimAdjudication, LineAdjudication
 
 _PR_FIELD = {"1": 0, "3": 1, "2": 2}
 
