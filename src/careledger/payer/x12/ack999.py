@@ -119,7 +119,7 @@ def acknowledge(
 
 def _write_set(writer: InterchangeWriter, tx: TransactionSet) -> SetVerdict:
     head = tx.header
-    writer.segment("AK2", head.id, head.control_number, head.convention)
+    writer.segment("AK2", head.id, head.control_number, _copy_of(head.convention)[:35])
     outcome = tx.outcome
     for problem in outcome.segment_problems[:MAX_SEGMENT_ERRORS]:
         # IK303 holds at most 4 characters: the loop number without its letter suffix.
@@ -159,7 +159,7 @@ def _write_group_trailer(writer: InterchangeWriter, group: Group) -> tuple[str, 
 
 def _copy_of(value: str) -> str:
     """IK404 copies the bad data when it can be written back safely (no separators, ≤ 99)."""
-    cleaned = value[:99]
+    cleaned = value[:99].rstrip()
     if any(char in cleaned for char in "*:^~") or not cleaned.isprintable():
         return ""
     return cleaned

@@ -96,6 +96,15 @@ _2420 = {
 }
 
 
+#: Segments each HL level needs before its claims: the billing provider's name (2010AA), the
+#: subscriber's SBR, name and payer (2000B/2010BA/2010BB), the patient's PAT and name (2000C).
+_LEVEL_NEEDS = {"20": ("NM1*85",), "22": ("SBR", "NM1*IL", "NM1*PR"), "23": ("PAT", "NM1*QC")}
+#: NM1 entities whose NM109 identifier the claim needs (submitter, receiver, billing provider,
+#: subscriber, payer), and those that must be named even as organisations.
+_IDENTIFIED = frozenset({"41", "40", "85", "IL", "PR"})
+_NAMED = frozenset({"41", "40", "85", "IL", "PR", "QC"})
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimPeople:
     """Names and ids a 277CA repeats (PHI, transient)."""
@@ -149,6 +158,8 @@ class Claim837Reader:
         self._loop = "HEADER"
         self._hl: dict[str, str] = {}
         self._hl_count = 0
+        self._level = ""  # HL03 of the level being read
+        self._level_seen: set[str] = set()
         self._header: dict[str, str] = {}
         self._billing = _Entity()
         self._subscriber = _Entity()
@@ -182,9 +193,18 @@ class Claim837Reader:
                 component=component,
                 element_ref=ref,
                 element_code=element_code,
-                value=seg.get(element) if element else "",
+                value=self._value(seg, element, component),
             )
         )
+
+    def _value(self, seg: Segment, element: int | None, component: int | None) -> str:
+        if not element:
+            return ""
+        value = seg.get(element)
+        if component is None:
+            return value
+        parts = value.split(self.tx_separators_component)
+        return parts[component - 1] if component <= len(parts) else ""
 
     def _element(self, seg: Segment, n: int, ref: str, problem: str | None, what: str) -> bool:
         if problem is None:
@@ -209,11 +229,17 @@ class Claim837Reader:
         done = self._finish_claim(last)
         if done is not None:
             yield done
+        self._close_level(last)
         if self._hl_count == 0 and last is not None:
             self._problem(last, "3", "no billing provider HL (2000A)")
+        for key, loop in (("submitter_id", "1000A"), ("receiver_id", "1000B")):
+            if key not in self._header and last is not None:
+                self._problem(last, "3", f"loop {loop} (NM1*{key[:2].upper()}) missing")
 
     def _segment(self, seg: Segment) -> ParsedClaim | None:
         sid = seg.id
+        if self._claim is None:
+            self._level_seen.add(f"{sid}*{seg.get(1)}" if sid == "NM1" else sid)
         if sid not in KNOWN_SEGMENTS:
             self._problem(seg, "1", f"{sid} is not an 837 segment")
             return None
@@ -234,7 +260,18 @@ class Claim837Reader:
         self._element(seg, 4, "373", date_problem(seg.get(4)), "is not a valid date")
         self._header.update(reference=seg.get(3), created=seg.get(4))
 
+    def _close_level(self, at: Segment | None) -> None:
+        """A level must hold its required segments (billing provider name, SBR, …)."""
+        missing = [
+            need for need in _LEVEL_NEEDS.get(self._level, ()) if need not in self._level_seen
+        ]
+        if missing and at is not None:
+            self._problem(at, "3", f"level {self._level} lacks {', '.join(missing)}")
+        self._level_seen = set()
+
     def _on_hl(self, seg: Segment) -> None:
+        self._close_level(seg)
+        self._level = seg.get(3)
         self._hl_count += 1
         self._line = self._other = None
         if seg.get(1) != str(self._hl_count):
@@ -264,6 +301,10 @@ class Claim837Reader:
 
     def _on_nm1(self, seg: Segment) -> None:
         code = seg.get(1)
+        if not seg.get(3) and code in _NAMED:
+            self._element(seg, 3, "1035", "1", "name missing")
+        if code in _IDENTIFIED and len(seg.get(9)) < 2:
+            self._element(seg, 9, "67", "1" if not seg.get(9) else "4", "identifier missing")
         names = {"name": seg.get(3), "first": seg.get(4), "type": seg.get(2), "id": seg.get(9)}
         loop = self._loop
         target: _Entity | None = None
@@ -365,8 +406,19 @@ class Claim837Reader:
         self._element(seg, 2, "782", decimal_problem(seg.get(2)), "is not an amount")
         facility = seg.get(5).split(self.tx_separators_component)
         want = "A" if self.institutional else "B"
-        if len(facility) < 3 or facility[1] != want or not facility[0]:
-            self._problem(seg, "8", "CLM05 must be facility:qualifier:frequency", 5, "C023", "7")
+        facility += [""] * (3 - len(facility))
+        for at, (ref, ok) in enumerate(
+            (
+                ("1331", bool(facility[0])),
+                ("1332", facility[1] == want),
+                ("1325", bool(facility[2])),
+            ),
+            start=1,
+        ):
+            if not ok:
+                code = "1" if not facility[at - 1] else "7"
+                text = f"CLM05-{at} must be facility:{want}:frequency"
+                self._problem(seg, "8", text, 5, ref, code, component=at)
         self._claim = {
             "start": seg,
             "claim_id": seg.get(1),
@@ -523,6 +575,8 @@ class Claim837Reader:
             parsed.rejection = ClaimRejection("A7", "21", str(exc))
         except msgspec.ValidationError as exc:
             parsed.rejection = ClaimRejection("A7", "21", f"claim refused by the model: {exc}")
+        except ValueError as exc:  # a number or date the structure pass let through
+            parsed.rejection = ClaimRejection("A7", "21", f"unreadable value: {exc}")
 
 
 def _safe_cents(value: str) -> int | None:

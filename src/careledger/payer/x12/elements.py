@@ -60,7 +60,7 @@ def cents(value: str) -> int:
 
 def whole_units(value: str) -> int:
     """An X12 quantity as whole units (``"1.00"`` → 1); fractional units are refused."""
-    if decimal_problem(value):
+    if decimal_problem(value) or value.startswith("-"):
         raise X12Error("content", f"{value!r} is not a quantity")
     whole, _, frac = value.partition(".")
     if frac.strip("0"):

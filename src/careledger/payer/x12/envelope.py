@@ -39,6 +39,16 @@ FUNCTIONAL_IDS: dict[str, str] = {
     "999": "FA",
 }
 
+#: GS01 codes of the HIPAA 5010 transactions: a group under any other code cannot even be
+#: named in a 999 (AK101) and is refused; known but unsupported ones get AK9 code 1.
+HIPAA_FUNCTIONAL_IDS = frozenset({"HC", "HP", "HS", "HB", "HN", "HR", "HI", "BE", "RA", "FA"})
+
+#: ST01 codes of the HIPAA transactions (and their acknowledgments); as for GS01, a set under
+#: any other id cannot be named in a 999 (AK201) and is refused.
+HIPAA_TRANSACTION_SETS = frozenset(
+    {"270", "271", "275", "276", "277", "278", "820", "824", "834", "835", "837", "997", "999"}
+)
+
 #: Implementation guides (GS08 / ST03) CareLedger supports, per transaction set id.
 CONVENTIONS: dict[str, tuple[str, ...]] = {
     "837": ("005010X222A1", "005010X223A2"),
@@ -172,9 +182,18 @@ class Group:
                 )
             )
         number = head.control_number
+        # A group the 999 cannot name (AK101..AK103 echo GS01, GS06, GS08) is refused whole.
         if not (number.isdigit() and 1 <= len(number) <= 9):
-            self.problems.append(("6", f"GS06 {number!r} is not 1-9 digits"))
-        elif number in self._interchange._group_numbers:
+            raise X12Error("envelope", f"GS06 {number!r} is not 1-9 digits", segment=gs.ordinal)
+        if head.functional_id not in HIPAA_FUNCTIONAL_IDS:
+            raise X12Error(
+                "envelope", f"GS01 {head.functional_id!r} is not a code", segment=gs.ordinal
+            )
+        if not (1 <= len(head.version) <= 12):
+            raise X12Error(
+                "envelope", f"GS08 {head.version!r} is not a version", segment=gs.ordinal
+            )
+        if number in self._interchange._group_numbers:
             self.problems.append(("19", f"GS06 {number!r} is used twice in the interchange"))
         self._interchange._group_numbers.add(number)
 
@@ -272,9 +291,20 @@ class TransactionSet:
         if head.convention and head.convention != gs.version:
             problems.append(("19", f"ST03 {head.convention!r} differs from GS08 {gs.version!r}"))
         number = head.control_number
+        # A set the 999 cannot name (AK201/AK202 echo ST01, ST02) is refused with the file.
         if not (4 <= len(number) <= 9 and number.isalnum()):
-            problems.append(("7", f"ST02 {number!r} is not a 4-9 character control number"))
-        elif number in self.group._set_numbers:
+            raise X12Error(
+                "envelope",
+                f"ST02 {number!r} is not 4-9 letters or digits",
+                segment=self.header.ordinal,
+            )
+        if head.id not in HIPAA_TRANSACTION_SETS:
+            raise X12Error(
+                "envelope",
+                f"ST01 {head.id!r} is not a transaction set id",
+                segment=self.header.ordinal,
+            )
+        if number in self.group._set_numbers:
             problems.append(("23", f"ST02 {number!r} is used twice in the group"))
         self.group._set_numbers.add(number)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 
-from careledger.payer.x12.claim837 import ParsedClaim
+from careledger.payer.x12.claim837 import ClaimPeople, ParsedClaim
 from careledger.payer.x12.elements import d8
 from careledger.payer.x12.writer import InterchangeWriter, money
 
@@ -45,7 +45,7 @@ def write_status_set(
     if not claims:
         return
     today = moment.strftime("%Y%m%d")
-    first = claims[0].people
+    first = _clean_people(claims[0].people)
     statuses = [ClaimStatus(claim) for claim in claims]
     writer.begin_set()
     writer.segment(
@@ -87,13 +87,13 @@ def _claim(
     writer: InterchangeWriter, status: ClaimStatus, hl: int, parent: int, today: str
 ) -> None:
     parsed = status.parsed
-    people = parsed.people
+    people = _clean_people(parsed.people)
     writer.segment("HL", str(hl), str(parent), "PT")
     writer.segment(
         "NM1", "QC", "1", people.patient_last or "UNKNOWN", people.patient_first, "", "", "",
         "MI", people.member_id or "0",
     )  # fmt: skip
-    writer.segment("TRN", "2", parsed.claim_id or "0")
+    writer.segment("TRN", "2", _clean(parsed.claim_id) or "0")
     rejection = parsed.rejection
     text = _message(rejection.text) if rejection else ""
     action = "WQ" if status.accepted else "U"
@@ -112,8 +112,17 @@ def _claim(
         writer.segment("DTP", "472", "D8", today)
 
 
+def _clean(value: str) -> str:
+    """A value read with the sender's separators, made safe to write with ours."""
+    return "".join(" " if ch in "*:^~" else ch for ch in value).strip()
+
+
+def _clean_people(people: ClaimPeople) -> ClaimPeople:
+    return ClaimPeople(*(_clean(getattr(people, f)) for f in ClaimPeople.__dataclass_fields__))
+
+
 def _provider(status: ClaimStatus) -> tuple[str, str]:
-    people = status.parsed.people
+    people = _clean_people(status.parsed.people)
     return people.billing_npi, people.billing_name
 
 

@@ -17,6 +17,7 @@ import os
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, NamedTuple
 
 from careledger.payer.x12.errors import X12Error
@@ -129,10 +130,18 @@ def parse_isa(head: bytes) -> InterchangeHeader:
         element=element, component=fields[15], repetition=fields[10], segment=text[ISA_LENGTH - 1]
     )
     separators.check()
+    seps = {element, separators.component, separators.repetition, separators.segment}
+    for value in fields[:10] + fields[11:15]:
+        if seps & set(value):
+            raise X12Error("isa-field", f"an ISA field holds a separator ({value!r})")
     if not fields[12].isdigit():
         raise X12Error("isa-field", f"ISA13 control number {fields[12]!r} is not 9 digits")
-    if not (fields[8].isdigit() and fields[9].isdigit()):
-        raise X12Error("isa-field", "ISA09/ISA10 date and time must be digits")
+    try:
+        datetime.strptime(fields[8] + fields[9], "%y%m%d%H%M")
+    except ValueError:
+        raise X12Error(
+            "isa-field", f"ISA09/ISA10 {fields[8]!r} {fields[9]!r} is not a date and time"
+        ) from None
     if fields[14] not in ("P", "T"):
         raise X12Error("isa-field", f"ISA15 usage {fields[14]!r} must be P or T")
     return InterchangeHeader(
@@ -179,6 +188,11 @@ class SegmentReader:
             raise X12Error("too-large", f"{size} bytes is over the {limits.max_bytes}-byte cap")
         self._read = 0
         head = self._take(ISA_LENGTH)
+        while 0 < len(head) < ISA_LENGTH:  # a raw stream may hand out short reads
+            more = self._take(ISA_LENGTH - len(head))
+            if not more:
+                break
+            head += more
         self.header = parse_isa(head)
         self._pending = head
 

@@ -120,6 +120,8 @@ class InterchangeWriter:
             env.usage,
             seps.component,
         )
+        for value in isa[1:11] + isa[12:16]:  # not ISA11 and ISA16, the separators
+            self._check("ISA", value)
         self._out.write((seps.element.join(isa) + seps.segment).encode("ascii"))
         self._raw(
             "GS",
