@@ -159,3 +159,26 @@ def test_no_plaintext_identifier_in_world_state_or_blocks(consortium: Consortium
                         assert secret.encode() not in where, secret
 
     asyncio.run(main())
+
+
+def test_the_deadline_watch_marks_what_is_due_once(
+    consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from careledger.payer.deadline_watch import DeadlineWatch
+
+    clock = ProposalClock(T0)
+    monkeypatch.setattr(gateway_module, "time", clock)
+
+    async def main() -> None:
+        async with payer_node(consortium) as node:
+            watch = DeadlineWatch(node.service, clock=clock.time)
+            expedited = await _submit(node, priority="stat")
+            standard = await _submit(node)
+            assert await watch.tick() == []
+            clock.advance(73 * HOUR)
+            assert await watch.tick() == [expedited]
+            assert await watch.tick() == []
+            clock.advance(7 * 24 * HOUR)
+            assert await watch.tick() == [standard]
+
+    asyncio.run(main())

@@ -2,8 +2,10 @@
 serves the PAS, eligibility and directory routes (:func:`careledger.payer.routes.add_payer_routes`).
 
 Every node serves them: any organisation may be a payer (the routes act for the node's own
-organisation; a node whose organisation publishes no plans simply has no requests), and every
-node serves the shared directory. Off-chain files under the node's data directory:
+organisation; a node whose organisation publishes no plans simply has no requests), every node
+serves the shared directory, and each watches its own organisation's prior-authorization
+deadlines (:class:`~careledger.payer.deadline_watch.DeadlineWatch`, every minute). Off-chain
+files under the node's data directory:
 ``payer-pas.sqlite`` (request Bundles, Patient entries, reviewers' texts) and
 ``payer-member.secret`` (the key of the member handles; like the FHIR holder secret, it must not
 change).
@@ -25,6 +27,7 @@ from careledger.api.app import NodeApp
 from careledger.credentials.ledger import gateway_query
 from careledger.errors import InvalidInput
 from careledger.node.gateway import Gateway
+from careledger.payer.deadline_watch import DeadlineWatch
 from careledger.payer.directory import DirectoryReader
 from careledger.payer.directory_desk import DirectoryDesk
 from careledger.payer.eligibility import LedgerEligibility
@@ -59,8 +62,10 @@ class PayerSide:
     store: SQLitePasStore
     client: httpx.AsyncClient
     prior_auth: PriorAuthService
+    deadlines: DeadlineWatch
 
     async def close(self) -> None:
+        await self.deadlines.stop()
         await self.client.aclose()
         self.store.close()
 
@@ -84,4 +89,6 @@ def open_payer(
         LedgerEligibility(gateway.evaluate, gateway.identity.org),
         (DirectoryReader(gateway.evaluate, licences), DirectoryDesk(gateway, licences)),
     )
-    return PayerSide(store, client, service)
+    deadlines = DeadlineWatch(service)
+    deadlines.start()
+    return PayerSide(store, client, service, deadlines)
