@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from careledger.aio import stop_task
-from careledger.errors import CareLedgerError
+from careledger.errors import CareLedgerError, UnknownContract
 from careledger.payer.prior_auth_service import PriorAuthService
 
 log = logging.getLogger("careledger.payer")
@@ -53,6 +53,8 @@ class DeadlineWatch:
                 marked = await self.tick()
                 if marked:
                     log.info("prior authorization deadlines breached: %s", ", ".join(marked))
+            except UnknownContract:
+                pass  # prior_auth not approved in this consortium (yet)
             except CareLedgerError as exc:  # retried at the next interval
                 log.warning("checking prior-authorization deadlines failed: %r", exc)
             await asyncio.sleep(self.interval)
