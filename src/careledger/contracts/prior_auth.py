@@ -119,6 +119,9 @@ class PriorAuthRecord(msgspec.Struct, frozen=True):
     status: Action
     submitted_at: Millis
     deadline: Millis
+    clock_start: (
+        Millis  # the request, its latest update or its appeal: what the deadline counts from
+    )
     decided_at: Millis | None = None
     reasons: list[ReasonCode] = []
     text: HexDigest | None = None
@@ -253,6 +256,7 @@ class PriorAuth(Contract):
             status="A4",
             submitted_at=stub.timestamp,
             deadline=deadline_for(submission.priority, stub.timestamp),
+            clock_start=stub.timestamp,
         )
         self._save(stub, record)
         stub.put(f"req/{submission.request}", RequestIndex(number, submission.bundle))
@@ -297,6 +301,7 @@ class PriorAuth(Contract):
             priority=submission.priority,
             status="A4",
             deadline=deadline_for(submission.priority, stub.timestamp),
+            clock_start=stub.timestamp,
             decided_at=None,
             reasons=[],
             text=None,
@@ -344,6 +349,7 @@ class PriorAuth(Contract):
             appealed=True,
             breached=False,
             deadline=deadline_for(record.priority, stub.timestamp),
+            clock_start=stub.timestamp,
         )
         self._save(stub, appealed)
         stub.emit(
@@ -393,6 +399,7 @@ class PriorAuth(Contract):
                 "action": decision.action,
                 "priority": record.priority,
                 "submitted_at": record.submitted_at,
+                "started_at": record.clock_start,
                 "decided_at": stub.timestamp,
                 "extended": record.extended,
                 "appealed": record.appealed,
