@@ -234,6 +234,10 @@ class Directory(Contract):
             raise InvalidInput("an Endpoint needs its url")
         if entry.kind != "Practitioner" and entry.kind != "PractitionerRole" and not entry.name:
             raise InvalidInput(f"a {entry.kind} needs a name")
+        twin = {"Organization": "Network", "Network": "Organization"}.get(entry.kind)
+        if twin is not None and self._get(stub, twin, entry.id) is not None:
+            # both are FHIR Organizations: one id space
+            raise ContractError(f"Organization/{entry.id} is already a {twin}")
         current = self._get(stub, entry.kind, entry.id)
         owner = stub.creator.org
         if current is not None and current.owner != owner:
