@@ -49,6 +49,17 @@ def fhir_ok(body: Any) -> Response:
 Handler = Callable[[Request, MemberCert, bytes], Awaitable[Any]]
 
 
+def _named(
+    route: Callable[[Request], Awaitable[Response]], handler: Callable[..., Any]
+) -> Callable[[Request], Awaitable[Response]]:
+    """The OpenAPI operation takes the handler's name and docstring (not its signature, which
+    FastAPI would read as parameters)."""
+    route.__name__ = handler.__name__
+    route.__qualname__ = handler.__qualname__
+    route.__doc__ = handler.__doc__
+    return route
+
+
 def fhir_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         try:
@@ -58,7 +69,7 @@ def fhir_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaita
         except CareLedgerError as exc:
             return fhir_error(exc)
 
-    return route
+    return _named(route, handler)
 
 
 def json_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -73,7 +84,7 @@ def json_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaita
             return result
         return JSONResponse(result)
 
-    return route
+    return _named(route, handler)
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -95,4 +106,4 @@ def public_fhir_route(
         except CareLedgerError as exc:
             return fhir_error(exc)
 
-    return route
+    return _named(route, handler)
