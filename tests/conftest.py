@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from careledger.netctl.pgserver import DSN_ENV, PostgresUnavailable, ThrowawayPostgres
 from careledger.node.consortium import ConsortiumConfig
-from careledger.testing.pgserver import DSN_ENV, PostgresUnavailable, ThrowawayPostgres
 from tests.harness import new_consortium
 
 PG_REQUIRED_ENV = "CARELEDGER_TEST_PG_REQUIRED"

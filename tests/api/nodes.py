@@ -21,10 +21,10 @@ import httpx
 from careledger.api.app import create_app
 from careledger.api.client import NodeClient
 from careledger.api.service import NodeService
-from careledger.node.config import HttpSettings, NodeConfig, OrderingSettings, TlsSettings
+from careledger.daemon.config import HttpSettings, NodeConfig, OrderingSettings, TlsSettings
+from careledger.daemon.process import NodeProcess
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.network import EmbeddedNetwork
-from careledger.node.process import NodeProcess
 from careledger.ordering.solo import SoloOrderer
 from careledger.tls import client_context, local_node_certificates
 from tests.harness import ORGS, TOKENS_POLICY, running

@@ -14,14 +14,14 @@ import pytest
 
 from careledger.api.app import NodeApp, create_app
 from careledger.api.service import NodeService
+from careledger.daemon.config import load_node_config, save_node_config
+from careledger.daemon.process import NodeProcess
 from careledger.errors import InvalidInput
 from careledger.identity.did import DidResolver
 from careledger.identity.did.base import ResolutionError
 from careledger.identity.did.keys import PublicKey
 from careledger.identity.did.web_method import DidWebMethod
-from careledger.node.config import load_node_config, save_node_config
 from careledger.node.consortium import ConsortiumConfig
-from careledger.node.process import NodeProcess
 from tests.api.nodes import free_port, node_config
 from tests.harness import running
 

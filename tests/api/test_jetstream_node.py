@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from careledger.api.client import NodeClient
-from careledger.netctl.bench import approve_tokens
+from careledger.bench.network import approve_tokens
+from careledger.daemon.config import HttpSettings, NodeConfig, OrderingSettings
+from careledger.daemon.process import NodeProcess
 from careledger.netctl.layout import NetworkSpec
-from careledger.node.config import HttpSettings, NodeConfig, OrderingSettings
 from careledger.node.consortium import init_consortium
-from careledger.node.process import NodeProcess
 
-nats = pytest.importorskip("careledger.testing.nats")
+nats = pytest.importorskip("careledger.netctl.nats_cluster")
 
 
 def test_node_orders_through_jetstream(tmp_path: Path) -> None:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from careledger.errors import InvalidInput
-from careledger.node.config import (
+from careledger.daemon.config import (
     NodeConfig,
     OrderingSettings,
     StateSettings,
@@ -16,6 +15,7 @@ from careledger.node.config import (
     load_node_config,
     save_node_config,
 )
+from careledger.errors import InvalidInput
 from careledger.tls import issue_certificate, make_local_ca
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "network.md").read_text()

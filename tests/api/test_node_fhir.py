@@ -16,11 +16,11 @@ import msgspec
 import pytest
 
 from careledger.api.auth import sign_request
-from careledger.fhir.ledger import enrolment_payload
-from careledger.node.config import FhirSettings, NodeConfig, load_node_config, save_node_config
+from careledger.daemon.config import FhirSettings, NodeConfig, load_node_config, save_node_config
+from careledger.daemon.process import fhir_paths
+from careledger.longitudinal.ledger import enrolment_payload
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.gateway import Gateway
-from careledger.node.process import fhir_paths
 from careledger.sim.demo_fhir import CONTRACT_POLICY, CONTRACTS, SyntheticPatient
 from tests.api.nodes import Cluster, cluster
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from careledger.cli.credentials import bench_credentials
+from careledger.cli.bench import bench_credentials
 from careledger.cli.wallet import PASSPHRASE_ENV, wallet
 from careledger.credentials import (
     INSURANCE_COVERAGE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from careledger.credentials import bench
+from careledger.bench import credentials as bench
 
 
 def test_bench_runs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,7 @@ client over httpx's in-memory ASGI transport (one event loop per test).
 
 ``store`` is parametrized: every test using it (or ``service``, ``client``) runs once on SQLite
 in a temp file and once on PostgreSQL, in a fresh schema of a throwaway server started once per
-session (:mod:`careledger.testing.pgserver`; ``CARELEDGER_TEST_PG_DSN`` uses an existing one).
+session (:mod:`careledger.netctl.pgserver`; ``CARELEDGER_TEST_PG_DSN`` uses an existing one).
 The PostgreSQL cases skip when there are no server binaries, unless
 ``CARELEDGER_TEST_PG_REQUIRED=1`` (CI) makes that a failure.
 """
@@ -22,9 +22,9 @@ import pytest
 
 from careledger.fhir.api import create_app
 from careledger.fhir.base import AccessPolicy, RecordingListener, ResourceStore
-from careledger.fhir.envelope import MasterKey
 from careledger.fhir.service import FhirService
-from careledger.fhir.sqlite import SQLiteResourceStore
+from careledger.fhir.store.envelope import MasterKey
+from careledger.fhir.store.sqlite import SQLiteResourceStore
 
 BASE = "http://fhir.test"
 STORE_KINDS = ["sqlite", "postgres"]
@@ -103,7 +103,7 @@ def open_store(
             return SQLiteResourceStore(tmp_path / "fhir.sqlite", key)
 
     else:
-        from careledger.fhir.postgres import PostgresResourceStore
+        from careledger.fhir.store.postgres import PostgresResourceStore
 
         dsn: str = request.getfixturevalue("postgres_dsn")
         schema: str = request.getfixturevalue("pg_schema")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from careledger.fhir.base import RecordingListener
-from careledger.fhir.synthetic import sample_bundles
+from careledger.sim.synthetic_fhir import sample_bundles
 from tests.fhir.conftest import Client, create, observation, patient
 
 PATIENT_URN = "urn:uuid:0c3c9d5e-6f42-4d0e-9a0b-1f8f1d2c3b4a"

@@ -12,8 +12,8 @@ from careledger.fhir.base import ChangedVersion, RecordingListener, ResourceEven
 from careledger.fhir.errors import ResourceGone
 from careledger.fhir.resources import CONFIDENTIALITY
 from careledger.fhir.service import FhirService
-from careledger.fhir.store_common import ChangeKey, ChangePage, change_page, iter_changes
-from careledger.fhir.store_common import microseconds as us
+from careledger.fhir.store.common import ChangeKey, ChangePage, change_page, iter_changes
+from careledger.fhir.store.common import microseconds as us
 from tests.fhir.conftest import Client, create, observation, patient
 
 

@@ -13,9 +13,9 @@ import pytest
 import uvicorn
 
 from careledger.fhir.api import create_app
-from careledger.fhir.envelope import MasterKey
 from careledger.fhir.service import FhirService
-from careledger.fhir.sqlite import SQLiteResourceStore
+from careledger.fhir.store.envelope import MasterKey
+from careledger.fhir.store.sqlite import SQLiteResourceStore
 
 
 def _free_port() -> int:

@@ -9,9 +9,9 @@ import pytest
 
 from careledger.errors import CryptoError
 from careledger.fhir.base import RecordingListener
-from careledger.fhir.envelope import MasterKey, Sealed, slot_of, unseal
 from careledger.fhir.service import FhirService
-from careledger.fhir.sqlite import SQLiteResourceStore
+from careledger.fhir.store.envelope import MasterKey, Sealed, slot_of, unseal
+from careledger.fhir.store.sqlite import SQLiteResourceStore
 from tests.fhir.conftest import Client, create, observation, patient
 
 

@@ -12,11 +12,11 @@ import pytest
 
 from careledger.errors import CryptoError, StorageError
 from careledger.fhir.base import Change, ResourceStore
-from careledger.fhir.envelope import MasterKey, Sealed, slot_of, unseal
 from careledger.fhir.errors import ResourceGone, VersionConflict
 from careledger.fhir.query import Clause, SearchQuery, StringValue
 from careledger.fhir.searchparams import IndexEntry
 from careledger.fhir.service import FhirService
+from careledger.fhir.store.envelope import MasterKey, Sealed, slot_of, unseal
 from tests.fhir.conftest import observation, patient
 
 T0 = "2024-01-01T00:00:00Z"
@@ -48,7 +48,7 @@ def pg_open(
     postgres_dsn: str, pg_schema: str, master_key: MasterKey
 ) -> Iterator[Callable[..., Any]]:
     """Opens PostgresResourceStores on the test's schema; all are closed after the test."""
-    from careledger.fhir.postgres import PostgresResourceStore
+    from careledger.fhir.store.postgres import PostgresResourceStore
 
     opened: list[PostgresResourceStore] = []
 
@@ -154,7 +154,7 @@ def test_schemas_are_separate_stores(
 
 
 def test_bad_schema_names_and_servers_are_refused(postgres_dsn: str) -> None:
-    from careledger.fhir.postgres import PostgresResourceStore
+    from careledger.fhir.store.postgres import PostgresResourceStore
 
     for bad in ("", "x" * 64, "a\0b"):
         with pytest.raises(Exception, match="schema name"):

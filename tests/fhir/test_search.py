@@ -195,7 +195,7 @@ def test_search_by_post(client: Client, people: dict[str, str]) -> None:
 
 
 def test_every_type_searches_by_patient(client: Client) -> None:
-    from careledger.fhir.synthetic import generate, transaction_bundle
+    from careledger.sim.synthetic_fhir import generate, transaction_bundle
 
     resources = generate(1, seed=3)
     assert client.post("/", json=transaction_bundle(resources)).status_code == 200

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from careledger.fhir.bench import run_ingest
+from careledger.bench.fhir_ingest import run_ingest
 from careledger.fhir.resources import validate
-from careledger.fhir.synthetic import (
+from careledger.sim.synthetic_fhir import (
     PAYER,
     SAMPLE_PATIENTS,
     SAMPLE_SEED,

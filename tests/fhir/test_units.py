@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from careledger.errors import CryptoError, InvalidInput
-from careledger.fhir.envelope import MasterKey, new_patient_key, seal, slot_of, unseal
 from careledger.fhir.query import DateValue, TokenValue, parse_search
 from careledger.fhir.resources import sensitivity
 from careledger.fhir.searchparams import date_range
+from careledger.fhir.store.envelope import MasterKey, new_patient_key, seal, slot_of, unseal
 
 
 def _us(text: str) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from careledger.cli.fhir_bench import bench_fhir
+from careledger.cli.bench import bench_fhir
 from careledger.node.consortium import init_consortium
 from careledger.node.network import EmbeddedNetwork
 from careledger.sim.demo import DemoContext

@@ -7,9 +7,9 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from careledger.fhir.accounting import accounting_of_disclosures, break_glass_notices
 from careledger.fhir.bundles import process_bundle
-from careledger.fhir.everything import DID_SYSTEM
+from careledger.longitudinal.accounting import accounting_of_disclosures, break_glass_notices
+from careledger.longitudinal.everything import DID_SYSTEM
 from careledger.node.consortium import ConsortiumConfig
 from tests.fhir_ledger.world import World, entries_of, outcome_of, sources, world
 

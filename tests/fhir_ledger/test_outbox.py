@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from careledger.errors import AccessDenied
-from careledger.fhir.outbox import LedgerOutbox, group_notes
+from careledger.longitudinal.outbox import LedgerOutbox, group_notes
 from careledger.node.consortium import ConsortiumConfig
 from tests.fhir_ledger.world import holder, observation
 from tests.harness import settle

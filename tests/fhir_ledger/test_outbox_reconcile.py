@@ -13,9 +13,9 @@ import pytest
 
 from careledger.errors import StorageError
 from careledger.fhir.base import RecordingListener, ResourceEvent
-from careledger.fhir.ledger import RECONCILE_MARGIN_US
-from careledger.fhir.outbox import LedgerOutbox
-from careledger.fhir.store_common import microseconds
+from careledger.fhir.store.common import microseconds
+from careledger.longitudinal.ledger import RECONCILE_MARGIN_US
+from careledger.longitudinal.outbox import LedgerOutbox
 from careledger.node.consortium import ConsortiumConfig
 from tests.fhir_ledger.world import Holder, entries_of, holder, observation, world
 from tests.harness import settle

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from careledger.fhir.bundles import process_bundle
-from careledger.fhir.envelope import MasterKey
-from careledger.fhir.ledger import ProviderLedger, enrolment_payload
 from careledger.fhir.service import FhirService
-from careledger.fhir.sqlite import SQLiteResourceStore
-from careledger.fhir.synthetic import transaction_bundle
+from careledger.fhir.store.envelope import MasterKey
+from careledger.fhir.store.sqlite import SQLiteResourceStore
+from careledger.longitudinal.ledger import ProviderLedger, enrolment_payload
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.network import EmbeddedNetwork
 from careledger.sim.demo_fhir import (
@@ -32,6 +31,7 @@ from careledger.sim.demo_fhir import (
     demo_records,
     open_providers,
 )
+from careledger.sim.synthetic_fhir import transaction_bundle
 from tests.harness import running, settle
 
 ROLES = {"Hospital": "Org1", "Lab": "Org2", "Payer": "Org3"}

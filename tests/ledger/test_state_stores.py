@@ -2,7 +2,7 @@
 
 Every ``store`` test runs once per implementation; the cross-store tests apply one sequence of
 blocks to all of them and compare. The PostgreSQL cases use a throwaway server
-(:mod:`careledger.testing.pgserver`) started once per session, one schema per test; they skip when
+(:mod:`careledger.netctl.pgserver`) started once per session, one schema per test; they skip when
 no server binaries are installed, unless ``CARELEDGER_TEST_PG_REQUIRED=1`` (CI) makes that a
 failure.
 """

@@ -21,14 +21,14 @@ from click.testing import CliRunner
 
 from careledger.api.client import sign_proposal
 from careledger.api.codec import b64e
+from careledger.bench.network import approve_tokens
 from careledger.cli.network import network
+from careledger.daemon.config import load_node_config
 from careledger.errors import CareLedgerError, OrderingError
 from careledger.netctl import control, processes
-from careledger.netctl.bench import approve_tokens
 from careledger.netctl.layout import NetworkLayout
-from careledger.node.config import load_node_config
+from careledger.netctl.nats_cluster import NatsUnavailable, find_nats_server
 from careledger.node.consortium import load_config
-from careledger.testing.nats import NatsUnavailable, find_nats_server
 from tests.netctl.consortium import (
     Ledger,
     admins,

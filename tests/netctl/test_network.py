@@ -19,9 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 from careledger.api.client import NodeClient
-from careledger.cli.network import bench_network, network
+from careledger.bench.network import approve_tokens
+from careledger.cli.bench import bench_network
+from careledger.cli.network import network
 from careledger.netctl import processes
-from careledger.netctl.bench import approve_tokens
 from careledger.netctl.control import client_verify
 from careledger.netctl.layout import NetworkLayout
 from careledger.node.consortium import load_config

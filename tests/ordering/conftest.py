@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from careledger.testing.nats import NatsCluster, NatsStartError, NatsUnavailable
+from careledger.netctl.nats_cluster import NatsCluster, NatsStartError, NatsUnavailable
 
 
 @contextmanager

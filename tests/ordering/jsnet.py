@@ -17,6 +17,7 @@ from careledger.contracts.registry import ContractRegistry, default_registry
 from careledger.crypto.keys import BatchVerifier
 from careledger.crypto.merkle import merkle_root
 from careledger.ledger.block import GENESIS_PREVIOUS_HASH
+from careledger.netctl.nats_cluster import NatsCluster
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.gateway import Gateway, LocalEndorser
 from careledger.node.network import open_peer
@@ -24,7 +25,6 @@ from careledger.node.peer import Peer
 from careledger.ordering.chain_rule import PeerChainView
 from careledger.ordering.jetstream import JetStreamOrderer, JetStreamOrdering
 from careledger.ordering.jetstream_streams import JetStreamSettings
-from careledger.testing.nats import NatsCluster
 from tests.harness import TOKENS_POLICY
 
 _channels = itertools.count()

@@ -10,10 +10,10 @@ from careledger.errors import InvalidInput
 from careledger.ledger.block import make_block
 from careledger.ledger.codes import ValidationCode
 from careledger.ledger.transaction import decode_envelope, tx_id_of
+from careledger.netctl.nats_cluster import NatsCluster
 from careledger.ordering.jetstream import JetStreamOrdering
 from careledger.ordering.jetstream_streams import TX_LAST_HEADER, publish
 from careledger.ordering.solo import sign_block
-from careledger.testing.nats import NatsCluster
 from tests.harness import endorsed, new_consortium
 from tests.ordering.jsnet import (
     JetStreamNetwork,

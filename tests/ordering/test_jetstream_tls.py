@@ -18,6 +18,7 @@ import pytest
 from cryptography import x509
 
 from careledger.errors import CareLedgerError, OrderingError
+from careledger.netctl.nats_cluster import NatsCluster, NatsUnavailable, free_port
 from careledger.ordering.jetstream import JetStreamOrdering
 from careledger.ordering.jetstream_streams import (
     JetStreamSettings,
@@ -26,7 +27,6 @@ from careledger.ordering.jetstream_streams import (
     ensure_streams,
     publish,
 )
-from careledger.testing.nats import NatsCluster, NatsUnavailable, free_port
 from careledger.tls import client_context, issue_certificate, make_local_ca
 from tests.harness import new_consortium
 from tests.ordering.conftest import own_cluster

@@ -23,8 +23,8 @@ from starlette.types import ASGIApp
 from careledger import __version__
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.codec import b64d
+from careledger.api.contexts import add_context_routes
 from careledger.api.errors import error_body, status_of
-from careledger.api.guard import RequestGuard
 from careledger.api.models import (
     BlockOut,
     EndorseOut,
@@ -37,7 +37,9 @@ from careledger.api.models import (
     TxOut,
 )
 from careledger.api.service import NodeService
+from careledger.api.status_list_tokens import add_status_list_token_routes
 from careledger.errors import CareLedgerError, InvalidInput, NotFound
+from careledger.httpguard import RequestGuard
 from careledger.identity.did.keys import PublicKey
 from careledger.identity.did.web_method import did_web_for, render_did_json
 from careledger.identity.msp import MemberCert
@@ -145,6 +147,8 @@ def create_app(
     )
 
     install_error_handlers(app)
+    add_context_routes(app)  # public JSON-LD contexts (careledger.api.contexts)
+    add_status_list_token_routes(app, service)  # public status list tokens
 
     @app.get("/v1/health", tags=["node"])
     async def health() -> HealthOut:

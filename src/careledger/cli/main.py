@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 
 from careledger import __version__
-from careledger.cli.credentials import bench_credentials
-from careledger.cli.fhir_bench import bench_fhir
-from careledger.cli.network import bench_network, network
+from careledger.cli.bench import bench
+from careledger.cli.credentials_context import credentials
+from careledger.cli.network import network
 from careledger.cli.node import node
 from careledger.cli.wallet import wallet
 from careledger.errors import CareLedgerError, ChainVerificationError
@@ -142,59 +140,11 @@ def verify(directory: Path, orgs: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-@cli.group()
-def bench() -> None:
-    """Benchmarks that print throughput and latency (Caliper-style)."""
-
-
-def _print_report(title: str, data: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    console.rule(title)
-    for key, value in data.items():
-        console.print(f"  {key:<24} {value}")
-
-
-@bench.command("ledger")
-@click.option(
-    "--transactions",
-    type=click.IntRange(100, 10_000_000),
-    default=20_000,
-    show_default=True,
-    help="Transfers to submit.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 100_000),
-    default=512,
-    show_default=True,
-    help="Transactions in flight at once.",
-)
-@click.option(
-    "--accounts",
-    type=click.IntRange(10, 10_000_000),
-    default=20_000,
-    show_default=True,
-    help="Accounts transfers pick from at random.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def bench_ledger(transactions: int, concurrency: int, accounts: int, as_json: bool) -> None:
-    """Read-modify-write transfers, 3 organisations, 2-of-3 endorsement, embedded network."""
-    from careledger.sim.bench_ledger import run_ledger_bench
-
-    report = asyncio.run(
-        run_ledger_bench(transactions=transactions, concurrency=concurrency, accounts=accounts)
-    )
-    _print_report("careledger bench ledger", report.as_dict(), as_json)
-
-
 cli.add_command(node)
 cli.add_command(network)
 cli.add_command(wallet)
-bench.add_command(bench_network)
-bench.add_command(bench_credentials)
-bench.add_command(bench_fhir)
+cli.add_command(bench)
+cli.add_command(credentials)
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""``careledger network up|down|status`` and ``careledger bench network`` (registered on the
-root command). Parse and delegate to :mod:`careledger.netctl`."""
+"""``careledger network up|down|status`` (registered on the root command). Parse and delegate
+to :mod:`careledger.netctl`; ``bench network`` is in :mod:`careledger.cli.bench`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
+from careledger.daemon.config import ORDERING_BACKENDS
 from careledger.errors import CareLedgerError
-from careledger.node.config import ORDERING_BACKENDS
 
 _DIR = click.option(
     "--dir",
@@ -116,67 +116,3 @@ def status(directory: Path, as_json: bool) -> None:
     heights = {(n.height, n.state_root) for n in nodes}
     if any(n.error for n in nodes) or len(heights) > 1 or not all(s.healthy for s in servers):
         sys.exit(1)
-
-
-@click.command("network")
-@_DIR
-@click.option(
-    "--transactions",
-    type=click.IntRange(10, 10_000_000),
-    default=2_000,
-    show_default=True,
-    help="Transfers to submit.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 10_000),
-    default=48,
-    show_default=True,
-    help="Transactions in flight at once.",
-)
-@click.option(
-    "--accounts",
-    type=click.IntRange(10, 1_000_000),
-    default=5_000,
-    show_default=True,
-    help="Accounts transfers pick from at random (few accounts: mostly MVCC conflicts).",
-)
-@click.option(
-    "--nats-messages",
-    type=click.IntRange(0, 10_000_000),
-    default=5_000,
-    show_default=True,
-    help="Messages for the NATS publish ceiling (jetstream; 0: skip it).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def bench_network(
-    directory: Path,
-    transactions: int,
-    concurrency: int,
-    accounts: int,
-    nats_messages: int,
-    as_json: bool,
-) -> None:
-    """Transfers through every organisation's node of a `network up` network."""
-    from careledger.netctl.bench import run_network_bench
-    from careledger.netctl.layout import NetworkLayout
-
-    try:
-        report = asyncio.run(
-            run_network_bench(
-                NetworkLayout(directory),
-                transactions=transactions,
-                concurrency=concurrency,
-                accounts=accounts,
-                nats_messages=nats_messages,
-            )
-        )
-    except CareLedgerError as exc:
-        _fail(str(exc))
-    data = report.as_dict()
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    click.echo("careledger bench network")
-    for key, value in data.items():
-        click.echo(f"  {key:<24} {value}")

@@ -31,7 +31,7 @@ def node() -> None:
 )
 def start(config_path: Path) -> None:
     """Run the node until SIGTERM or Ctrl-C."""
-    from careledger.node.process import run_node
+    from careledger.daemon.process import run_node
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 

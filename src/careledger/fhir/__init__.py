@@ -1,9 +1,10 @@
-"""FHIR R4 interoperability, off-chain half: each organisation's FHIR REST API over an encrypted
-store with crypto-shredding, and the hooks (:mod:`careledger.fhir.base`) through which the
-record locator, consent and audit on the ledger attach. See docs/fhir.md.
+"""The FHIR R4 server each organisation runs: REST API, interactions, search and Bundles over an
+encrypted store. It knows nothing of the ledger: the longitudinal record
+(:mod:`careledger.longitudinal`) attaches through the hooks in :mod:`careledger.fhir.base`
+(listeners, access policy). See docs/fhir.md.
 
 Modules: ``api`` (routes), ``service`` (interactions), ``bundles`` (transaction / batch),
 ``resources`` (validation, patient, labels), ``searchparams`` and ``query`` (search),
-``base`` (protocols), ``sqlite`` (store), ``envelope`` (encryption), ``errors`` and ``outcome``
-(OperationOutcome), ``capability``, ``synthetic`` (test data), ``bench``.
+``base`` (protocols), ``errors`` and ``outcome`` (OperationOutcome), ``capability``; the stores
+live in :mod:`careledger.fhir.store`.
 """

@@ -27,7 +27,6 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from careledger.api.guard import RequestGuard
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.fhir.base import StoredVersion
 from careledger.fhir.bundles import parse_etag, process_bundle
@@ -36,6 +35,7 @@ from careledger.fhir.errors import Issue, ResourceNotFound, UnsupportedMediaType
 from careledger.fhir.outcome import information, operation_outcome, outcome_for
 from careledger.fhir.resources import PROFILES
 from careledger.fhir.service import FhirService, decode_json
+from careledger.httpguard import RequestGuard
 
 log = logging.getLogger("careledger.fhir.api")
 
@@ -48,7 +48,8 @@ Everything = Callable[
     [str | None, list[tuple[str, str]], Mapping[str, str], str | None], Awaitable[Any]
 ]
 """``Patient/$everything``: (patient id or None at the type level, query parameters, headers,
-requesting organisation) -> a Bundle; see :class:`careledger.fhir.everything.LongitudinalRecord`."""
+requesting organisation) -> a Bundle; the longitudinal record
+(:mod:`careledger.longitudinal.everything`) provides it."""
 
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -1,7 +1,7 @@
 """Extension points of the FHIR capability: the resource store, change listeners, access policy.
 
 * :class:`ResourceStore` keeps encrypted resource versions and their search index;
-  :mod:`careledger.fhir.sqlite` is the embedded implementation (``":memory:"`` for tests).
+  :mod:`careledger.fhir.store.sqlite` is the embedded implementation (``":memory:"`` for tests).
 * :class:`ResourceListener` hears of every committed change: the hook the record locator, and
   the audit trail, attach to (they see hashes and identifiers, never content).
   :func:`version_event` is the one place an event's date and label are derived from content
@@ -75,7 +75,7 @@ class Change:
 class ChangedVersion:
     """One version listed by :meth:`ResourceStore.changes_since`: ``created`` when it made the
     resource exist (version 1, or the first version after a deletion); ``updated_us`` as the
-    store keeps it (:func:`careledger.fhir.store_common.microseconds` of ``last_updated``)."""
+    store keeps it (:func:`careledger.fhir.store.common.microseconds` of ``last_updated``)."""
 
     stored: StoredVersion
     created: bool

@@ -23,10 +23,7 @@ from dataclasses import dataclass
 import httpx
 
 from careledger.api.client import NodeClient
-from careledger.errors import CareLedgerError, InvalidInput
-from careledger.netctl import processes
-from careledger.netctl.layout import NatsPorts, NetworkLayout, NetworkSpec
-from careledger.node.config import (
+from careledger.daemon.config import (
     HttpSettings,
     NodeConfig,
     OrderingSettings,
@@ -34,9 +31,12 @@ from careledger.node.config import (
     load_node_config,
     save_node_config,
 )
+from careledger.errors import CareLedgerError, InvalidInput
+from careledger.netctl import processes
+from careledger.netctl.layout import NatsPorts, NetworkLayout, NetworkSpec
+from careledger.netctl.nats_cluster import NatsCluster
 from careledger.node.consortium import init_consortium, load_config
 from careledger.ordering.jetstream_streams import JetStreamSettings, denied_subjects
-from careledger.testing.nats import NatsCluster
 from careledger.tls import client_context, local_node_certificates
 
 CLIENT_CERT = "client"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import tomli_w
 
+from careledger.daemon.config import ORDERING_BACKENDS
 from careledger.errors import InvalidInput
-from careledger.node.config import ORDERING_BACKENDS
 
 
 @dataclass(frozen=True, slots=True)

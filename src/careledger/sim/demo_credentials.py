@@ -1,7 +1,7 @@
 """The credentials chapter of ``careledger demo``: DIDs, trust and status lists on the ledger.
 
 Steps have the shape of :data:`careledger.sim.demo.STORY` (async functions of a
-:class:`~careledger.sim.demo.DemoContext` returning a line). The story: governance approves the
+:class:`~careledger.sim.story.DemoContext` returning a line). The story: governance approves the
 identity contracts; a licensing board licenses a practitioner; a payer issues a coverage
 credential to a patient whose DID is anchored on the ledger; the patient shows only member id and
 plan to a clinic, which checks the trust registry and the status list on the ledger; the payer
@@ -18,7 +18,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from careledger.credentials.credential_types import (
     INSURANCE_COVERAGE,
@@ -36,13 +35,11 @@ from careledger.credentials.ledger import (
 )
 from careledger.credentials.request import PresentationRequest
 from careledger.credentials.sd_jwt import holder_jwk
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.credentials.status.bitstring import StatusListIssuer, StatusPurpose
 from careledger.credentials.verifier import Verifier
 from careledger.credentials.wallet import Wallet
 from careledger.identity.did.keys import Ed25519Signer
-
-if TYPE_CHECKING:  # sim.demo imports this module to extend its story
-    from careledger.sim.demo import DemoContext, Step
+from careledger.sim.story import Chapter, DemoContext, Step
 
 CONTRACTS = ("dids", "status_lists", "trust_registry")
 CONTRACT_POLICY = "MAJORITY"
@@ -249,3 +246,5 @@ CREDENTIAL_STORY: list[Step] = [
     ("The payer revokes the coverage", revoke_coverage),
     ("A revoked credential is refused", present_after_revocation),
 ]
+
+CREDENTIAL_CHAPTER = Chapter("Patient trust", CREDENTIAL_STORY)

@@ -1,6 +1,6 @@
 """The interoperability chapter of ``careledger demo``: one patient, many providers.
 
-Steps have the shape of :data:`careledger.sim.demo.STORY`. The story: governance approves the
+Steps have the shape of :class:`careledger.sim.story.Chapter`. The story: governance approves the
 ``locator``, ``consent`` and ``audit`` contracts; a patient anchors a DID and registers with three
 organisations (each indexes what it holds on the record locator); the patient consents to one of
 them, which assembles the longitudinal record from every holder, verified against the ledger; a
@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import msgspec
@@ -31,26 +31,24 @@ import msgspec
 from careledger.contracts.consent import ConsentTerms, grant_payload, revoke_payload
 from careledger.contracts.record_locator import handle_message, patient_handle
 from careledger.credentials.ledger import LedgerDidRegistry
-from careledger.fhir.accounting import accounting_of_disclosures
 from careledger.fhir.api import create_app
 from careledger.fhir.bundles import process_bundle
-from careledger.fhir.envelope import MasterKey
-from careledger.fhir.everything import (
+from careledger.fhir.service import FhirService
+from careledger.fhir.store.envelope import MasterKey
+from careledger.fhir.store.sqlite import SQLiteResourceStore
+from careledger.identity.did.keys import Ed25519Signer
+from careledger.longitudinal.accounting import accounting_of_disclosures
+from careledger.longitudinal.everything import (
     DID_SYSTEM,
     ORG_HEADER,
     HolderEndpoint,
     LongitudinalRecord,
     org_header_requester,
 )
-from careledger.fhir.ledger import ProviderLedger, enrolment_payload
-from careledger.fhir.service import FhirService
-from careledger.fhir.sqlite import SQLiteResourceStore
-from careledger.fhir.synthetic import generate, split_by_provider, transaction_bundle
-from careledger.identity.did.keys import Ed25519Signer
-
-if TYPE_CHECKING:
-    from careledger.node.network import EmbeddedNetwork
-    from careledger.sim.demo import DemoContext, Step
+from careledger.longitudinal.ledger import ProviderLedger, enrolment_payload
+from careledger.node.network import EmbeddedNetwork
+from careledger.sim.story import Chapter, DemoContext, Step
+from careledger.sim.synthetic_fhir import generate, split_by_provider, transaction_bundle
 
 CONTRACTS = ("dids", "locator", "consent", "audit")
 CONTRACT_POLICY = "MAJORITY"
@@ -98,11 +96,11 @@ async def approve_contracts(
             )
             status = approved.result["status"]
         done.append(name)
-    await _settle(net)
+    await settle(net)
     return done
 
 
-async def _settle(net: EmbeddedNetwork) -> None:
+async def settle(net: EmbeddedNetwork) -> None:
     assert net.orderer is not None
     while net.orderer.cutter.pending:
         await asyncio.sleep(0.002)
@@ -342,104 +340,4 @@ FHIR_STORY: list[Step] = [
     ("Erasure at one provider", erase),
 ]
 
-
-# --- careledger bench fhir --------------------------------------------------------------------
-
-
-def bench_records(resources: int, providers: int, seed: int = 5) -> tuple[str, list[list[Any]]]:
-    """About ``resources`` synthetic resources of ONE patient spread over ``providers`` holders
-    (each also holds the Patient); returns the patient reference and each holder's resources."""
-    import json
-    import re
-
-    patients = max(1, resources // 40 + 1)
-    data = generate(patients, seed)
-    first = next(r for r in data if r["resourceType"] == "Patient")
-    ref = f"Patient/{first['id']}"
-    text = re.sub(r'"Patient/pat-\d+"', f'"{ref}"', json.dumps(data))
-    others = [r for r in json.loads(text) if r["resourceType"] != "Patient"][: resources - 1]
-    held: list[list[Any]] = [[copy.deepcopy(first)] for _ in range(providers)]
-    for i, resource in enumerate(others):
-        held[i % providers].append(resource)
-    return ref, held
-
-
-def _warm_up(held: list[list[Any]]) -> None:
-    """Validate one resource of each type first: the models' lazy imports are not ingest."""
-    from careledger.fhir.resources import validate
-
-    seen: dict[str, Any] = {}
-    for items in held:
-        for resource in items:
-            seen.setdefault(resource["resourceType"], resource)
-    for resource in seen.values():
-        validate(copy.deepcopy(resource))
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def run_fhir_bench(
-    *, resources: int = 1000, providers: int = 5, requests: int = 50, batch: int = 200
-) -> dict[str, Any]:
-    """Ingest (validate + encrypt + store + locator transaction, one per Bundle) and
-    ``$everything`` latency, on an embedded consortium of ``providers`` organisations."""
-    from careledger.node.consortium import init_consortium
-    from careledger.node.network import EmbeddedNetwork
-
-    orgs = [f"Provider{i + 1}" for i in range(providers)]
-    with tempfile.TemporaryDirectory(prefix="careledger-bench-fhir-") as tmp:
-        init_consortium(Path(tmp) / "net", orgs, name="bench-fhir")
-        net = EmbeddedNetwork.open(Path(tmp) / "net")
-        await net.start()
-        try:
-            await approve_contracts(net)
-            cast = open_providers(net, orgs, Path(tmp))
-            local, held = bench_records(resources, providers)
-            patient = SyntheticPatient()
-            await patient.anchor(net, orgs[0])
-            for provider in cast.values():
-                await patient.register_with(provider, local)
-            bundles = [
-                (cast[org], transaction_bundle(items[i : i + batch]))
-                for org, items in zip(orgs, held, strict=True)
-                for i in range(0, len(items), batch)
-            ]
-            total = sum(len(items) for items in held)
-            _warm_up(held)
-            started = time.perf_counter()
-            for provider, bundle in bundles:
-                await asyncio.to_thread(process_bundle, provider.service, bundle)
-            stored = time.perf_counter() - started
-            for provider in cast.values():
-                await provider.ledger.flush()
-            ingest = time.perf_counter() - started
-            await patient.grant(net, orgs[0], orgs[0])
-            await _settle(net)
-            requester = cast[orgs[0]]
-            path = f"/{local}/$everything?_count=1000"
-            first = (await requester.get(path)).json()
-            latencies = []
-            for _ in range(requests):
-                began = time.perf_counter()
-                response = await requester.get(path)
-                latencies.append((time.perf_counter() - began) * 1000)
-                assert response.status_code == 200
-            await close_providers(cast)
-        finally:
-            await net.stop()
-    return {
-        "providers": providers,
-        "resources": total,
-        "bundles": len(bundles),
-        "ingest_seconds": round(ingest, 3),
-        "ingest_resources_per_s": round(total / ingest, 1),
-        "store_only_resources_per_s": round(total / stored, 1),
-        "everything_resources": first["total"],
-        "everything_requests": requests,
-        "everything_p50_ms": round(_percentile(latencies, 0.5), 1),
-        "everything_p95_ms": round(_percentile(latencies, 0.95), 1),
-        "everything_max_ms": round(max(latencies), 1),
-    }
+FHIR_CHAPTER = Chapter("Interoperability", FHIR_STORY)

@@ -1,7 +1,7 @@
 """Accounting of disclosures (HIPAA 45 CFR 164.528) and break-glass notices, read from the
 audit contract: what a patient asks to see about who received their data, and why.
 
-Not for: recording the audit (:class:`careledger.fhir.ledger.AuditTrail`).
+Not for: recording the audit (:class:`careledger.longitudinal.ledger.AuditTrail`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from careledger.contracts import audit as audit_contract
-from careledger.fhir.session import LedgerSession
+from careledger.longitudinal.session import LedgerSession
 
 AUDIT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 PURPOSE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"

@@ -22,10 +22,9 @@ from typing import Any
 
 from careledger.errors import StorageError
 from careledger.fhir.base import Change, ChangedVersion, Head, StoredVersion
-from careledger.fhir.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
 from careledger.fhir.errors import ResourceGone, ResourceNotFound, VersionConflict
 from careledger.fhir.query import SearchQuery
-from careledger.fhir.store_common import (
+from careledger.fhir.store.common import (
     ChangeKey,
     ChangePage,
     change_page,
@@ -37,6 +36,7 @@ from careledger.fhir.store_common import (
     not_a_deletion,
     readable_head,
 )
+from careledger.fhir.store.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
 from careledger.sqlite_files import open_wal
 
 _SCHEMA = """

@@ -13,7 +13,7 @@ that fails (the write stands) — would leave a stored version the locator never
 file therefore keeps a *cursor*: the highest store ``updated_us`` (UTC microseconds of the
 version's ``lastUpdated``) whose events were written here, advanced in the same local
 transaction as the ``register`` rows, never back (:meth:`LedgerOutbox.add`). On start,
-:meth:`~careledger.fhir.ledger.ProviderLedger.reconcile` replays the store's versions from a
+:meth:`~careledger.longitudinal.ledger.ProviderLedger.reconcile` replays the store's versions from a
 margin (5 minutes) before the cursor through the listener
 (:meth:`~careledger.fhir.service.FhirService.replay_changes`); what was already registered is
 registered again, which the contract ignores (below).
@@ -33,7 +33,7 @@ The same file keeps the patient directory (local ``Patient/<id>`` ↔ DID and ha
 enrolments survive a restart. ``synchronous=NORMAL`` in WAL mode: a committed row survives a
 crash of the process (not necessarily of the machine — the FHIR store has the same setting).
 
-Not for: deciding what to index or audit (:mod:`careledger.fhir.ledger`).
+Not for: deciding what to index or audit (:mod:`careledger.longitudinal.ledger`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from careledger.contracts import record_locator as locator
 from careledger.errors import ContractError, InvalidInput, StorageError, UnknownContract
 from careledger.sqlite_files import open_wal
 
-log = logging.getLogger("careledger.fhir.outbox")
+log = logging.getLogger("careledger.longitudinal.outbox")
 
 Kind = Literal["register", "erase", "audit", "note"]
 

@@ -18,10 +18,10 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from careledger.fhir.bundles import process_bundle
-from careledger.fhir.envelope import MasterKey
 from careledger.fhir.service import FhirService
-from careledger.fhir.sqlite import SQLiteResourceStore
-from careledger.fhir.synthetic import generate, transaction_bundle
+from careledger.fhir.store.envelope import MasterKey
+from careledger.fhir.store.sqlite import SQLiteResourceStore
+from careledger.sim.synthetic_fhir import generate, transaction_bundle
 
 
 def run_ingest(n: int, *, batch: int = 200, seed: int = 7) -> dict[str, Any]:

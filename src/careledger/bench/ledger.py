@@ -14,7 +14,6 @@ import collections
 import hashlib
 import os
 import random
-import statistics
 import tempfile
 import time
 import uuid
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from careledger.bench.report import BenchReport, latency_ms
 from careledger.contracts.registry import default_registry
 from careledger.crypto.keys import BatchVerifier, SignatureCheck, SigningKey
 from careledger.errors import CareLedgerError, TransactionInvalid
@@ -55,6 +55,9 @@ class LedgerBenchReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def report(self) -> BenchReport:
+        return BenchReport("careledger bench ledger", self.as_dict(), "tps", "peer_commit_tps")
 
 
 def measure_ed25519_limit(seconds: float = 1.0) -> float:
@@ -107,13 +110,6 @@ def measure_peer_commit(
         peer.close()
         peer.validator.verifier.close()
         chain.close()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def account_id(i: int) -> str:
@@ -190,15 +186,16 @@ async def run_ledger_bench(
         # The limit is measured again next to the pipeline run: the same conditions for the ratio.
         limit = max(limit, measure_ed25519_limit())
         peer_tps, pipeline = measure_peer_commit(net.config, source.path, height0)
+    latency = latency_ms(latencies)
     return LedgerBenchReport(
         transactions=transactions,
         committed_valid=valid,
         seconds=round(elapsed, 3),
         tps=round(valid / elapsed, 1),
         success_rate=round(valid / transactions, 4),
-        latency_p50_ms=round(statistics.median(latencies) * 1000, 1) if latencies else 0.0,
-        latency_p95_ms=round(_percentile(latencies, 0.95) * 1000, 1),
-        latency_p99_ms=round(_percentile(latencies, 0.99) * 1000, 1),
+        latency_p50_ms=latency["latency_p50_ms"],
+        latency_p95_ms=latency["latency_p95_ms"],
+        latency_p99_ms=latency["latency_p99_ms"],
         ed25519_verify_per_s=round(limit),
         pipeline_sig_per_s=round(pipeline),
         pipeline_ratio=round(pipeline / limit, 3) if limit else 0.0,

@@ -39,10 +39,9 @@ from psycopg import sql
 
 from careledger.errors import InvalidInput, StorageError
 from careledger.fhir.base import Change, ChangedVersion, Head, StoredVersion
-from careledger.fhir.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
 from careledger.fhir.errors import ResourceGone, ResourceNotFound, VersionConflict
 from careledger.fhir.query import SearchQuery
-from careledger.fhir.store_common import (
+from careledger.fhir.store.common import (
     ChangeKey,
     ChangePage,
     change_page,
@@ -54,6 +53,7 @@ from careledger.fhir.store_common import (
     not_a_deletion,
     readable_head,
 )
+from careledger.fhir.store.envelope import MasterKey, Sealed, new_patient_key, seal, slot_of, unseal
 
 _MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names
 

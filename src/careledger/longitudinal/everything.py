@@ -11,7 +11,7 @@ Two halves of one operation, both served by :class:`LongitudinalRecord`:
   ``_since`` (instant, on ``meta.lastUpdated``), ``_type``, ``_count`` and ``_offset`` paging.
 * **At a holder** (another organisation calls ``GET /Patient/$everything?identifier=<DID>``):
   every resource of the enrolled patient that an active consent covers (see
-  :class:`~careledger.fhir.ledger.ProviderLedger`), each with its salt; or everything under
+  :class:`~careledger.longitudinal.ledger.ProviderLedger`), each with its salt; or everything under
   break-glass (``X-CareLedger-Break-Glass: <reason>``, purpose forced to ``ETREAT``), which is
   audited *before* anything is returned and leaves a notice the patient can query. A request that
   nothing covers is 403, and audited as a denial.
@@ -40,10 +40,10 @@ from careledger.contracts import record_locator as locator
 from careledger.contracts.phi_guard import BreakGlassReason, Purpose
 from careledger.errors import InvalidInput
 from careledger.fhir.errors import AccessDenied, ResourceNotFound
-from careledger.fhir.ledger import PatientLink, ProviderLedger, patient_resources
 from careledger.fhir.resources import JSON, SUPPORTED_TYPES, check_id, clinical_date, sensitivity
 from careledger.fhir.searchparams import date_range
 from careledger.fhir.service import FhirService
+from careledger.longitudinal.ledger import PatientLink, ProviderLedger, patient_resources
 
 DID_SYSTEM = "urn:ietf:rfc:3986"
 SOURCE_EXT = "https://careledger.dev/fhir/StructureDefinition/source-organization"

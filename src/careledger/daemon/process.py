@@ -8,17 +8,17 @@ stops accepting requests, ordering is closed and the peer closes its stores. Tes
 Ordering backends (``[ordering] backend``):
 
 * ``jetstream``: the consortium's NATS JetStream streams (:mod:`careledger.ordering.jetstream`,
-  reached as :mod:`careledger.node.ordering_setup` says);
+  reached as :mod:`careledger.daemon.ordering_setup` says);
   with ``replica = true`` the node also runs its organisation's orderer replica, signing blocks
   as ``orderer0``.
 * ``embedded-solo``: a solo orderer inside this node. Other nodes cannot reach it, so it is for a
   single-node network (tests, demos) only.
 
 FHIR (``[fhir] enabled = true``): the node also serves the organisation's FHIR R4 API at
-``/fhir`` (:func:`open_fhir`): its encrypted store, a :class:`~careledger.fhir.ledger.
+``/fhir`` (:func:`open_fhir`): its encrypted store, a :class:`~careledger.longitudinal.ledger.
 ProviderLedger` on the node's gateway as listener and access policy (with its durable outbox),
 and :class:`FhirAuth` in front, which makes the node's signed-request authentication the FHIR
-API's ``requester``. The node adds (:mod:`careledger.fhir.node_routes`) patient enrolment,
+API's ``requester``. The node adds (:mod:`careledger.longitudinal.routes`) patient enrolment,
 ``POST /fhir/Patient/{id}/$enrol`` (own users only), and ``$everything``: the holder half for
 other organisations, and the longitudinal record for own users, fetching each other
 organisation's part from its ``[peers]`` URL + ``/fhir`` with requests signed by this node's
@@ -49,11 +49,18 @@ from careledger.aio import stop_task
 from careledger.api.app import create_app
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.client import RemoteEndorser
-from careledger.api.guard import read_body, replaying
 from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.contracts.registry import ContractRegistry, default_registry
+from careledger.credentials.health_context import accept_health_context_url
 from careledger.crypto.keys import BatchVerifier
+from careledger.daemon.config import (
+    FhirSettings,
+    NodeConfig,
+    StateSettings,
+    load_node_config,
+)
+from careledger.daemon.ordering_setup import client_tls, open_ordering, start_replica
 from careledger.errors import (
     AccessDenied,
     CareLedgerError,
@@ -62,25 +69,19 @@ from careledger.errors import (
     StorageError,
 )
 from careledger.fhir import api as fhir_api
-from careledger.fhir.envelope import MasterKey
-from careledger.fhir.everything import LongitudinalRecord
-from careledger.fhir.ledger import ProviderLedger
-from careledger.fhir.node_routes import add_enrol_route, holder_endpoints
 from careledger.fhir.service import FhirService
-from careledger.fhir.sqlite import SQLiteResourceStore
+from careledger.fhir.store.envelope import MasterKey
+from careledger.fhir.store.sqlite import SQLiteResourceStore
+from careledger.httpguard import read_body, replaying
 from careledger.identity.msp import Membership
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.state.base import StateStore
 from careledger.ledger.state.sqlite import SQLiteStateStore
-from careledger.node.config import (
-    FhirSettings,
-    NodeConfig,
-    StateSettings,
-    load_node_config,
-)
+from careledger.longitudinal.everything import LongitudinalRecord
+from careledger.longitudinal.ledger import ProviderLedger
+from careledger.longitudinal.routes import add_enrol_route, holder_endpoints
 from careledger.node.consortium import load_config
 from careledger.node.gateway import Endorser, Gateway, LocalEndorser
-from careledger.node.ordering_setup import client_tls, open_ordering, start_replica
 from careledger.node.peer import Peer
 from careledger.ordering.base import OrderingService
 from careledger.payer.node_wiring import PayerSide, open_payer
@@ -344,6 +345,7 @@ class NodeProcess:
         if jetstream and cfg.ordering.replica:  # after the peer: it judges blocks through it
             self._replica = await start_replica(cfg.ordering, consortium, cfg.org, peer, tls)
         await self._wait_genesis()
+        accept_health_context_url(cfg.credentials.health_context_url)  # [credentials] setting
         app = create_app(
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
         )

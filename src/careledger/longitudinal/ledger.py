@@ -13,20 +13,20 @@ Salts: each resource's salt is ``HMAC-SHA256(secret, "Type/id")[:16]``, so the h
 salt table and hands the salt out with the resource; the secret never leaves the holder.
 
 Durability: locator entries, erasures and access decisions are written to the holder's
-:class:`~careledger.fhir.outbox.LedgerOutbox` (a local SQLite file) synchronously, by the listener
-and the policy — before the FHIR request is answered — and submitted by an
-:class:`~careledger.fhir.outbox.OutboxFlusher` that deletes each row once its transaction has
-committed. Rows a crash leaves behind are submitted when the next ``ProviderLedger`` opens the
-same file; the contracts skip what was already recorded. The patient directory lives in the
-same file. What a crash *before* the outbox write (after the store's commit) or a failed
-listener call loses, :meth:`ProviderLedger.reconcile` recovers at start from the store, past the
-outbox's cursor (:mod:`careledger.fhir.outbox`).
+:class:`~careledger.longitudinal.outbox.LedgerOutbox` (a local SQLite file) synchronously, by
+the listener and the policy — before the FHIR request is answered — and submitted by an
+:class:`~careledger.longitudinal.outbox.OutboxFlusher` that deletes each row once its
+transaction has committed. Rows a crash leaves behind are submitted when the next
+``ProviderLedger`` opens the same file; the contracts skip what was already recorded. The
+patient directory lives in the same file. What a crash *before* the outbox write (after the
+store's commit) or a failed listener call loses, :meth:`ProviderLedger.reconcile` recovers at
+start from the store, past the outbox's cursor (:mod:`careledger.longitudinal.outbox`).
 
 Threads: the FHIR service calls the listener and the policy from request threads; ledger work is
-done on the network's event loop (:class:`~careledger.fhir.session.LedgerSession`). Submissions
-run in the background — :meth:`ProviderLedger.flush` waits for them.
+done on the network's event loop (:class:`~careledger.longitudinal.session.LedgerSession`).
+Submissions run in the background — :meth:`ProviderLedger.flush` waits for them.
 
-Not for: assembling the longitudinal record (:mod:`careledger.fhir.everything`).
+Not for: assembling the longitudinal record (:mod:`careledger.longitudinal.everything`).
 """
 
 from __future__ import annotations
@@ -55,18 +55,18 @@ from careledger.fhir.base import (
     StoredVersion,
     event_of,
 )
-from careledger.fhir.outbox import Kind, LedgerOutbox, OutboxFlusher, new_record_id
 from careledger.fhir.query import MAX_COUNT, parse_search
 from careledger.fhir.resources import SUPPORTED_TYPES, SensitivityLabel
-from careledger.fhir.session import LedgerSession
-from careledger.fhir.store_common import microseconds
+from careledger.fhir.store.common import microseconds
 from careledger.identity.did.keys import PublicKey
+from careledger.longitudinal.outbox import Kind, LedgerOutbox, OutboxFlusher, new_record_id
+from careledger.longitudinal.session import LedgerSession
 
 if TYPE_CHECKING:
     from careledger.fhir.service import FhirService
     from careledger.node.gateway import Gateway
 
-log = logging.getLogger("careledger.fhir.ledger")
+log = logging.getLogger("careledger.longitudinal.ledger")
 
 SENSITIVE = frozenset({"ETH", "SUD", "PSY", "MH", "BH", "HIV", "STD", "SDV", "SEX", "GDIS", "SCA"})
 ENROL_DOMAIN = "careledger/fhir/enrol/v1"

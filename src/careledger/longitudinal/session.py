@@ -1,5 +1,5 @@
 """A member's gateway usable from any thread: the bridge between the FHIR service's request
-threads and the network's event loop (:mod:`careledger.fhir.ledger`, :mod:`.accounting`,
+threads and the network's event loop (:mod:`careledger.longitudinal.ledger`, :mod:`.accounting`,
 :mod:`.everything` query and submit through it).
 """
 
@@ -16,7 +16,7 @@ from careledger.errors import CareLedgerError
 if TYPE_CHECKING:
     from careledger.node.gateway import Gateway
 
-log = logging.getLogger("careledger.fhir.ledger")
+log = logging.getLogger("careledger.longitudinal.ledger")
 
 
 class LedgerSession:

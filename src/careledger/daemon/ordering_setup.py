@@ -1,7 +1,7 @@
 """How a node reaches ordering: the solo orderer or a NATS JetStream client (with the node's
 TLS settings), and its organisation's orderer replica judging blocks through the node's peer.
 
-Not for: the node's lifecycle (:mod:`careledger.node.process`).
+Not for: the node's lifecycle (:mod:`careledger.daemon.process`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from careledger.node.config import OrderingSettings, TlsSettings
+from careledger.daemon.config import OrderingSettings, TlsSettings
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.peer import Peer
 from careledger.ordering.base import OrderingService

@@ -3,8 +3,8 @@
 
 * ``POST /Patient/{id}/$enrol`` (:func:`add_enrol_route`): an own user of the organisation links
   the local Patient to the patient's DID and locator handle, with the patient's signature over
-  :func:`~careledger.fhir.ledger.enrolment_payload`; the patient's resources are then indexed on
-  the ledger (:meth:`~careledger.fhir.ledger.ProviderLedger.enrol`).
+  :func:`~careledger.longitudinal.ledger.enrolment_payload`; the patient's resources are then
+  indexed on the ledger (:meth:`~careledger.longitudinal.ledger.ProviderLedger.enrol`).
 * ``$everything`` (:func:`holder_endpoints`): each other organisation's part is fetched from its
   node's ``/fhir`` (``[peers]`` URL + ``/fhir``) with requests signed by this node's own member
   identity (:class:`SignedRequests`), so the holder's node authenticates the requesting
@@ -29,11 +29,11 @@ from careledger.api.auth import sign_request
 from careledger.contracts.phi_guard import DID_PATTERN, HANDLE_PATTERN
 from careledger.errors import InvalidInput, UnsupportedMediaType
 from careledger.fhir.errors import AccessDenied
-from careledger.fhir.everything import HolderEndpoint
-from careledger.fhir.ledger import ProviderLedger
 from careledger.fhir.resources import JSON, check_id
 from careledger.fhir.service import FhirService
 from careledger.identity.msp import LocalIdentity
+from careledger.longitudinal.everything import HolderEndpoint
+from careledger.longitudinal.ledger import ProviderLedger
 
 ENROL_PATH = "/Patient/{resource_id}/$enrol"
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")

@@ -2,7 +2,7 @@
 
 Read-modify-write transfers between random accounts, each submitted by the client of the
 account's owning organisation through that organisation's node, with a fixed number in flight.
-The report has the shape of :class:`careledger.sim.bench_ledger.LedgerBenchReport` less the
+The report has the shape of :class:`careledger.bench.ledger.LedgerBenchReport` less the
 signature-pipeline figures, which only an in-process network can measure: committed valid tx/s,
 end-to-end latency percentiles (client → node → endorsers → ordering → commit at the node → client),
 success rate, blocks cut and failures by kind.
@@ -23,7 +23,6 @@ import os
 import random
 import secrets
 import ssl
-import statistics
 import time
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
@@ -32,10 +31,11 @@ from typing import Any
 import httpx
 
 from careledger.api.client import NodeClient
+from careledger.bench.report import BenchReport, latency_ms
+from careledger.daemon.config import load_node_config
 from careledger.errors import CareLedgerError, TransactionInvalid
 from careledger.netctl.control import client_verify
 from careledger.netctl.layout import NetworkLayout, NetworkSpec
-from careledger.node.config import load_node_config
 from careledger.node.consortium import load_config
 
 
@@ -59,12 +59,10 @@ class NetworkBenchReport:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    def report(self) -> BenchReport:
+        return BenchReport(
+            "careledger bench network", self.as_dict(), "tps", "nats_publish_acks_per_s"
+        )
 
 
 def _letters(n: int) -> str:
@@ -286,6 +284,7 @@ async def run_network_bench(
         except (TimeoutError, nats.errors.Error) as exc:
             raise CareLedgerError(f"NATS publish ceiling: {exc!r}") from exc
     valid = len(latencies)
+    latency = latency_ms(latencies)
     return NetworkBenchReport(
         transactions=transactions,
         committed_valid=valid,
@@ -295,9 +294,9 @@ async def run_network_bench(
         nats_publish_messages=ceiling.messages if ceiling else 0,
         nats_publish_payload_bytes=ceiling.payload_bytes if ceiling else 0,
         success_rate=round(valid / transactions, 4),
-        latency_p50_ms=round(statistics.median(latencies) * 1000, 1) if latencies else 0.0,
-        latency_p95_ms=round(_percentile(latencies, 0.95) * 1000, 1),
-        latency_p99_ms=round(_percentile(latencies, 0.99) * 1000, 1),
+        latency_p50_ms=latency["latency_p50_ms"],
+        latency_p95_ms=latency["latency_p95_ms"],
+        latency_p99_ms=latency["latency_p99_ms"],
         blocks=blocks,
         failures=dict(failures),
     )

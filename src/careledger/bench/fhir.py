@@ -1,0 +1,127 @@
+"""``careledger bench fhir``: FHIR ingest with record-locator transactions, and ``$everything``
+latency across providers, on an embedded consortium.
+
+The baseline measured in the same run is the store alone (validate, encrypt, store, no ledger);
+the headline is ingest with the locator transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from careledger.bench.report import BenchReport, percentile
+from careledger.fhir.bundles import process_bundle
+from careledger.node.consortium import init_consortium
+from careledger.node.network import EmbeddedNetwork
+from careledger.sim.demo_fhir import (
+    SyntheticPatient,
+    approve_contracts,
+    close_providers,
+    open_providers,
+    settle,
+)
+from careledger.sim.synthetic_fhir import generate, transaction_bundle
+
+
+def bench_records(resources: int, providers: int, seed: int = 5) -> tuple[str, list[list[Any]]]:
+    """About ``resources`` synthetic resources of ONE patient spread over ``providers`` holders
+    (each also holds the Patient); returns the patient reference and each holder's resources."""
+    patients = max(1, resources // 40 + 1)
+    data = generate(patients, seed)
+    first = next(r for r in data if r["resourceType"] == "Patient")
+    ref = f"Patient/{first['id']}"
+    text = re.sub(r'"Patient/pat-\d+"', f'"{ref}"', json.dumps(data))
+    others = [r for r in json.loads(text) if r["resourceType"] != "Patient"][: resources - 1]
+    held: list[list[Any]] = [[copy.deepcopy(first)] for _ in range(providers)]
+    for i, resource in enumerate(others):
+        held[i % providers].append(resource)
+    return ref, held
+
+
+def _warm_up(held: list[list[Any]]) -> None:
+    """Validate one resource of each type first: the models' lazy imports are not ingest."""
+    from careledger.fhir.resources import validate
+
+    seen: dict[str, Any] = {}
+    for items in held:
+        for resource in items:
+            seen.setdefault(resource["resourceType"], resource)
+    for resource in seen.values():
+        validate(copy.deepcopy(resource))
+
+
+async def run_fhir_bench(
+    *, resources: int = 1000, providers: int = 5, requests: int = 50, batch: int = 200
+) -> dict[str, Any]:
+    """Ingest (validate + encrypt + store + locator transaction, one per Bundle) and
+    ``$everything`` latency, on an embedded consortium of ``providers`` organisations."""
+    orgs = [f"Provider{i + 1}" for i in range(providers)]
+    with tempfile.TemporaryDirectory(prefix="careledger-bench-fhir-") as tmp:
+        init_consortium(Path(tmp) / "net", orgs, name="bench-fhir")
+        net = EmbeddedNetwork.open(Path(tmp) / "net")
+        await net.start()
+        try:
+            await approve_contracts(net)
+            cast = open_providers(net, orgs, Path(tmp))
+            local, held = bench_records(resources, providers)
+            patient = SyntheticPatient()
+            await patient.anchor(net, orgs[0])
+            for provider in cast.values():
+                await patient.register_with(provider, local)
+            bundles = [
+                (cast[org], transaction_bundle(items[i : i + batch]))
+                for org, items in zip(orgs, held, strict=True)
+                for i in range(0, len(items), batch)
+            ]
+            total = sum(len(items) for items in held)
+            _warm_up(held)
+            started = time.perf_counter()
+            for provider, bundle in bundles:
+                await asyncio.to_thread(process_bundle, provider.service, bundle)
+            stored = time.perf_counter() - started
+            for provider in cast.values():
+                await provider.ledger.flush()
+            ingest = time.perf_counter() - started
+            await patient.grant(net, orgs[0], orgs[0])
+            await settle(net)
+            requester = cast[orgs[0]]
+            path = f"/{local}/$everything?_count=1000"
+            first = (await requester.get(path)).json()
+            latencies = []
+            for _ in range(requests):
+                began = time.perf_counter()
+                response = await requester.get(path)
+                latencies.append((time.perf_counter() - began) * 1000)
+                assert response.status_code == 200
+            await close_providers(cast)
+        finally:
+            await net.stop()
+    return {
+        "providers": providers,
+        "resources": total,
+        "bundles": len(bundles),
+        "ingest_seconds": round(ingest, 3),
+        "ingest_resources_per_s": round(total / ingest, 1),
+        "store_only_resources_per_s": round(total / stored, 1),
+        "everything_resources": first["total"],
+        "everything_requests": requests,
+        "everything_p50_ms": round(percentile(latencies, 0.5), 1),
+        "everything_p95_ms": round(percentile(latencies, 0.95), 1),
+        "everything_max_ms": round(max(latencies), 1),
+    }
+
+
+def fhir_report(figures: dict[str, Any]) -> BenchReport:
+    return BenchReport(
+        "careledger bench fhir (embedded consortium)",
+        figures,
+        "ingest_resources_per_s",
+        "store_only_resources_per_s",
+    )

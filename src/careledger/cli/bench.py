@@ -1,0 +1,200 @@
+"""``careledger bench …``: parse options, run a workload of :mod:`careledger.bench`, print its
+:class:`~careledger.bench.report.BenchReport` (text, or ``--json``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from careledger.bench.report import BenchReport
+from careledger.errors import CareLedgerError
+
+_DIR = click.option(
+    "--dir",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The network's directory (configs, data, PID files, logs).",
+)
+
+LABELS = {
+    "jcs_issue_per_s": "eddsa-jcs-2022 issue/s",
+    "jcs_verify_per_s": "eddsa-jcs-2022 verify/s",
+    "rdfc_issue_per_s": "eddsa-rdfc-2022 issue/s",
+    "rdfc_verify_per_s": "eddsa-rdfc-2022 verify/s",
+    "sd_jwt_issue_per_s": "SD-JWT VC issue/s",
+    "sd_jwt_present_per_s": "SD-JWT present/s",
+    "sd_jwt_presentation_verify_per_s": "SD-JWT presentation verify/s",
+}
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _print(report: BenchReport, as_json: bool) -> None:
+    if as_json:
+        click.echo(report.to_json())
+        return
+    click.echo(report.title)
+    for line in report.lines():
+        click.echo(line)
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks that print throughput and latency (Caliper-style)."""
+
+
+@bench.command("ledger")
+@click.option(
+    "--transactions",
+    type=click.IntRange(100, 10_000_000),
+    default=20_000,
+    show_default=True,
+    help="Transfers to submit.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 100_000),
+    default=512,
+    show_default=True,
+    help="Transactions in flight at once.",
+)
+@click.option(
+    "--accounts",
+    type=click.IntRange(10, 10_000_000),
+    default=20_000,
+    show_default=True,
+    help="Accounts transfers pick from at random.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def bench_ledger(transactions: int, concurrency: int, accounts: int, as_json: bool) -> None:
+    """Read-modify-write transfers, 3 organisations, 2-of-3 endorsement, embedded network."""
+    from careledger.bench.ledger import run_ledger_bench
+
+    report = asyncio.run(
+        run_ledger_bench(transactions=transactions, concurrency=concurrency, accounts=accounts)
+    )
+    _print(report.report(), as_json)
+
+
+@bench.command("network")
+@_DIR
+@click.option(
+    "--transactions",
+    type=click.IntRange(10, 10_000_000),
+    default=2_000,
+    show_default=True,
+    help="Transfers to submit.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=48,
+    show_default=True,
+    help="Transactions in flight at once.",
+)
+@click.option(
+    "--accounts",
+    type=click.IntRange(10, 1_000_000),
+    default=5_000,
+    show_default=True,
+    help="Accounts transfers pick from at random (few accounts: mostly MVCC conflicts).",
+)
+@click.option(
+    "--nats-messages",
+    type=click.IntRange(0, 10_000_000),
+    default=5_000,
+    show_default=True,
+    help="Messages for the NATS publish ceiling (jetstream; 0: skip it).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def bench_network(
+    directory: Path,
+    transactions: int,
+    concurrency: int,
+    accounts: int,
+    nats_messages: int,
+    as_json: bool,
+) -> None:
+    """Transfers through every organisation's node of a `network up` network."""
+    from careledger.bench.network import run_network_bench
+    from careledger.netctl.layout import NetworkLayout
+
+    try:
+        report = asyncio.run(
+            run_network_bench(
+                NetworkLayout(directory),
+                transactions=transactions,
+                concurrency=concurrency,
+                accounts=accounts,
+                nats_messages=nats_messages,
+            )
+        )
+    except CareLedgerError as exc:
+        _fail(str(exc))
+    _print(report.report(), as_json)
+
+
+@bench.command("fhir")
+@click.option(
+    "--resources",
+    type=click.IntRange(10, 100_000),
+    default=1000,
+    show_default=True,
+    help="Resources of the one benchmark patient.",
+)
+@click.option(
+    "--providers",
+    type=click.IntRange(2, 16),
+    default=5,
+    show_default=True,
+    help="Organisations holding them.",
+)
+@click.option(
+    "--requests",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    help="$everything calls timed.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 1000),
+    default=200,
+    show_default=True,
+    help="Resources per transaction Bundle (one locator transaction each).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_fhir(resources: int, providers: int, requests: int, batch: int, as_json: bool) -> None:
+    """Ingest resources/s (validate, encrypt, store, locator tx) and $everything p50/p95."""
+    from careledger.bench.fhir import fhir_report, run_fhir_bench
+
+    figures = asyncio.run(
+        run_fhir_bench(resources=resources, providers=providers, requests=requests, batch=batch)
+    )
+    _print(fhir_report(figures), as_json)
+
+
+@bench.command("credentials")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0.01, 600.0),
+    default=2.0,
+    show_default=True,
+    help="Measuring time per figure.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_credentials(seconds: float, as_json: bool) -> None:
+    """Single-core issue/s and verify/s per format (Data Integrity JCS and RDFC, SD-JWT VC)."""
+    from careledger.bench.credentials import run
+    from careledger.bench.report import BenchReport
+
+    figures = {k: round(v, 1) for k, v in run(seconds).items()}
+    title = f"careledger bench credentials ({seconds:g} s per figure, one core)"
+    _print(BenchReport(title, figures, labels=LABELS), as_json)
