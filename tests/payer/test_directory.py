@@ -15,7 +15,7 @@ from careledger.credentials.ledger import (
     StatusListPublisher,
     TrustRegistryAdmin,
 )
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.credentials.status.bitstring import StatusListIssuer, StatusPurpose
 from careledger.identity.did import Ed25519Signer
 from careledger.node.consortium import ConsortiumConfig
 from tests.payer.env import PAYER, PayerNode, payer_node

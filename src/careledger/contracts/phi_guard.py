@@ -162,7 +162,7 @@ _HEX_ID = re.compile(r"^(?=[0-9a-f]*[a-f])(?:[0-9a-f]{2}){8,64}$")
 _HANDLE = re.compile(HANDLE_PATTERN)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DID = re.compile(DID_PATTERN)
-# A CPT/HCPCS code with its X12 qualifier (careledger.payer.model.BillingCode), nothing else.
+# A CPT/HCPCS code with its X12 qualifier (contracts.payer.values.BillingCode), nothing else.
 _BILLING_CODE = re.compile(r"^HC:[0-9A-Z]{5}$")
 # UUIDs and hex ids (with at least one letter) standing as a whole part of a composite token.
 _ID_INSIDE = re.compile(
@@ -186,7 +186,7 @@ _B64 = re.compile(r"^[A-Za-z0-9+/_-]{12,}={0,2}$")
 _HEXTEXT = re.compile(r"^(?:[0-9a-fA-F]{2}){6,}$")
 MAX_TEXT = 128
 # ``_gov`` describes organisations; ``directory`` is the public provider directory (names,
-# addresses, taxonomy codes), whose contract types every field (contracts/directory.py).
+# addresses, taxonomy codes), whose contract types every field (contracts/payer/directory.py).
 EXEMPT_NAMESPACES = frozenset({"_gov", "directory"})
 
 

@@ -50,8 +50,8 @@ def default_registry() -> ContractRegistry:
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())
     # Payer workflows: prior authorization and the provider directory (docs/payer-pas.md).
-    from careledger.contracts.directory import Directory
-    from careledger.contracts.prior_auth import PriorAuth
+    from careledger.contracts.payer.directory import Directory
+    from careledger.contracts.payer.prior_auth import PriorAuth
 
     for payer_cls in (PriorAuth, Directory):
         registry.register(payer_cls)

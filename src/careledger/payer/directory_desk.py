@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from careledger.contracts.directory import CorrectionReport, EntryInput
+from careledger.contracts.payer.directory import CorrectionReport, EntryInput
 from careledger.errors import InvalidInput, Unprocessable
 from careledger.node.gateway import Gateway
 from careledger.payer.licence import LicenceCheck

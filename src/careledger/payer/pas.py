@@ -7,7 +7,7 @@ else is a :class:`PasBundleInvalid` — HTTP 400 with an OperationOutcome whose 
 FHIRPath-like location (``Bundle.entry[0].resource.use``).
 
 :func:`parse_request` returns a :class:`PasRequest`: the hashes, codes and periods the ledger
-records (:class:`~careledger.contracts.prior_auth.PaSubmission`) and the member identifier the
+records (:class:`~careledger.contracts.payer.prior_auth.PaSubmission`) and the member identifier the
 payer turns into its pseudonymous handle (:func:`member_handle`). :func:`response_bundle` builds
 the PAS response: ``ClaimResponse`` first, each item with an ``adjudication`` whose
 ``reviewAction`` extension holds the X12 306 action code, the authorization number and the

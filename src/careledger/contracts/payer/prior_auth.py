@@ -18,7 +18,8 @@ The life of a request (X12 306 action codes, as the PAS response carries them):
   certified, ``A6`` modified (``A4`` keeps it pended). ``A2``/``A3``/``A6`` need at least one
   machine reason code *and* the hash of the human explanation, or the contract refuses. An
   approval (``A1``/``A2``/``A6``) writes ``authorization/{number}``
-  (:class:`~careledger.payer.model.AuthorizationRecord`), which the claims contract reads.
+  (:class:`~careledger.contracts.payer.values.AuthorizationRecord`), which the claims
+  contract reads.
 * ``extend`` — the payer takes the extended timeframe once (14 more days, standard only),
   with a reason code; ``appeal`` — the requester appeals a denial: pended again, new clock.
 * ``update`` — the requester replaces the services of a pended or approved request (a denied one
@@ -38,6 +39,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from careledger.contracts.base import Contract, Stub, invoke, query
+from careledger.contracts.payer.values import (
+    AuthorizationNumber,
+    AuthorizationRecord,
+    BillingCode,
+    Day,
+)
 from careledger.contracts.phi_guard import (
     Count,
     Handle,
@@ -50,7 +57,6 @@ from careledger.contracts.phi_guard import (
     screen_text,
 )
 from careledger.errors import ContractError, InvalidInput
-from careledger.payer.model import AuthorizationNumber, AuthorizationRecord, BillingCode, Day
 
 NAMESPACE = "prior_auth"
 HOUR_MS = 3_600_000
