@@ -9,7 +9,7 @@ from typing import Any
 from careledger.node.consortium import ConsortiumConfig
 from careledger.payer.eligibility import CoverageAnswer, LedgerEligibility
 from careledger.payer.model import day_number
-from careledger.payer.pas import member_handle
+from careledger.payer.pas.bundles import member_handle
 from tests.payer.env import MEMBER_ID, SECRET, payer_node
 
 REQUEST: dict[str, Any] = {

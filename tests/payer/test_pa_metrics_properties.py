@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from careledger.payer.pa_metrics import prior_auth_report
+from careledger.payer.pas.metrics import prior_auth_report
 
 HOUR = 3_600_000
 START = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)

@@ -119,7 +119,7 @@ def test_deadlines_breach_on_a_simulated_clock_and_metrics_equal_a_hand_count(
             other = await node.call("GET", "/payer/prior-auth/metrics?year=2025", org="Org3")
             assert other.json()["decided"] == 0
             # Any member recomputes the same figures from its own copy of the chain.
-            from careledger.payer.pa_metrics import prior_auth_events, prior_auth_report
+            from careledger.payer.pas.metrics import prior_auth_events, prior_auth_report
 
             org3 = prior_auth_report(prior_auth_events(node.net.peers["Org3"].blocks), 2026)
             assert org3.to_json() == report | {"payer": None}
@@ -164,7 +164,7 @@ def test_no_plaintext_identifier_in_world_state_or_blocks(consortium: Consortium
 def test_the_deadline_watch_marks_what_is_due_once(
     consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from careledger.payer.deadline_watch import DeadlineWatch
+    from careledger.payer.pas.deadlines import DeadlineWatch
 
     clock = ProposalClock(T0)
     monkeypatch.setattr(gateway_module, "time", clock)

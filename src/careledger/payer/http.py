@@ -20,7 +20,7 @@ from careledger.errors import CareLedgerError, InvalidInput
 from careledger.fhir.outcome import operation_outcome, outcome_for
 from careledger.identity.msp import MemberCert
 from careledger.node.gateway import Gateway
-from careledger.payer.pas import PasBundleInvalid
+from careledger.payer.pas.bundles import PasBundleInvalid
 
 FHIR_JSON = "application/fhir+json"
 

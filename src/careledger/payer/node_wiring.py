@@ -4,7 +4,7 @@ serves the PAS, eligibility and directory routes (:func:`careledger.payer.routes
 Every node serves them: any organisation may be a payer (the routes act for the node's own
 organisation; a node whose organisation publishes no plans simply has no requests), every node
 serves the shared directory, and each watches its own organisation's prior-authorization
-deadlines (:class:`~careledger.payer.deadline_watch.DeadlineWatch`, every minute). Off-chain
+deadlines (:class:`~careledger.payer.pas.deadlines.DeadlineWatch`, every minute). Off-chain
 files under the node's data directory:
 ``payer-pas.sqlite`` (request Bundles, Patient entries, reviewers' texts) and
 ``payer-member.secret`` (the key of the member handles; like the FHIR holder secret, it must not
@@ -27,13 +27,13 @@ from careledger.api.app import NodeApp
 from careledger.credentials.ledger import gateway_query
 from careledger.errors import InvalidInput
 from careledger.node.gateway import Gateway
-from careledger.payer.deadline_watch import DeadlineWatch
-from careledger.payer.directory import DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.licence import LicenceCheck
+from careledger.payer.directory.plan_net import DirectoryReader
 from careledger.payer.eligibility import LedgerEligibility
-from careledger.payer.licence import LicenceCheck
-from careledger.payer.pas_store import SQLitePasStore
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.deadlines import DeadlineWatch
+from careledger.payer.pas.service import PriorAuthService
+from careledger.payer.pas.store import SQLitePasStore
 from careledger.payer.routes import add_payer_routes
 
 

@@ -1,11 +1,11 @@
 """The payer routes a node serves: Da Vinci PAS operations, the review desk, the CMS report,
-eligibility, and the Plan-Net directory (:mod:`careledger.payer.directory_routes`).
+eligibility, and the Plan-Net directory (:mod:`careledger.payer.directory.routes`).
 
 Every route takes a signed request (the node API's ``X-CareLedger-*`` headers, docs/api.md) from
 a consortium member; the caller's organisation is the requester. FHIR routes answer errors as
 an ``OperationOutcome`` whose issues name the location (``Bundle.entry[0].resource.use``); the
 other routes as the node API's JSON errors. Routes parse and delegate to
-:class:`~careledger.payer.prior_auth_service.PriorAuthService`.
+:class:`~careledger.payer.pas.service.PriorAuthService`.
 
 =================================================  ==========================================
 ``POST /fhir/Claim/$submit``                        PAS request, update or cancellation
@@ -35,12 +35,12 @@ from fastapi.responses import JSONResponse, Response
 from careledger.api.app import error_response
 from careledger.errors import AccessDenied, CareLedgerError, InvalidInput
 from careledger.identity.msp import MemberCert
-from careledger.payer.directory import DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
-from careledger.payer.directory_routes import add_directory_routes
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.plan_net import DirectoryReader
+from careledger.payer.directory.routes import add_directory_routes
 from careledger.payer.eligibility import EligibilitySource, eligibility_response
 from careledger.payer.http import FHIR_JSON, caller, fhir_route, json_object, json_route
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.service import PriorAuthService
 
 _NUMBER = r"^PA[A-Z]{20}$"
 _NUMBER_RE = re.compile(_NUMBER)

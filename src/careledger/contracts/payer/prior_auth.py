@@ -5,7 +5,7 @@ by the SHA-256 of its PAS request Bundle's ``identifier`` (idempotency) and of i
 member by the payer's pseudonymous handle, services by billing codes as X12 qualifies them
 (``HC:72148``) and unit counts, service periods in day numbers, clock times in ms. The Bundle
 itself, the patient and the reviewer's text stay at the payer's node
-(:mod:`careledger.payer.pas_store`); only the text's hash is here.
+(:mod:`careledger.payer.pas.store`); only the text's hash is here.
 
 The life of a request (X12 306 action codes, as the PAS response carries them):
 
@@ -29,7 +29,7 @@ The life of a request (X12 306 action codes, as the PAS response carries them):
   ``now`` (no later than the transaction's own time) as breached, once each, with an event.
 
 Events (``prior_auth.*``) carry what the CMS public report needs, so any member recomputes the
-metrics from the chain (:mod:`careledger.payer.pa_metrics`).
+metrics from the chain (:mod:`careledger.payer.pas.metrics`).
 """
 
 from __future__ import annotations

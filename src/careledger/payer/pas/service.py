@@ -3,8 +3,8 @@ routes and the ``prior_auth`` contract.
 
 The requester (a provider organisation, authenticated by its signed request) posts a PAS request
 Bundle to the payer's node, as Da Vinci PAS has providers post to the payer's endpoint. The node
-validates it (:mod:`careledger.payer.pas`), keeps the Bundle and its Patient entry off chain
-(:mod:`careledger.payer.pas_store`), turns the member id into its keyed handle and records
+validates it (:mod:`careledger.payer.pas.bundles`), keeps the Bundle and its Patient entry off chain
+(:mod:`careledger.payer.pas.store`), turns the member id into its keyed handle and records
 hashes, codes and units on the ledger through its gateway (so the transaction's creator is the
 payer; the requester is an argument the payer's node vouches for). A reviewer of the payer
 organisation decides; the requester is notified: ``prior_auth.*`` events on the ledger's event
@@ -27,15 +27,15 @@ from careledger.errors import AccessDenied, InvalidInput, NotFound
 from careledger.fhir.errors import Issue
 from careledger.node.gateway import Gateway
 from careledger.payer.model import day_number
-from careledger.payer.pa_metrics import PriorAuthReport, prior_auth_events, prior_auth_report
-from careledger.payer.pas import (
+from careledger.payer.pas.bundles import (
     PasBundleInvalid,
     PasRequest,
     member_handle,
     parse_request,
     response_bundle,
 )
-from careledger.payer.pas_store import PasStore, text_hash
+from careledger.payer.pas.metrics import PriorAuthReport, prior_auth_events, prior_auth_report
+from careledger.payer.pas.store import PasStore, text_hash
 
 log = logging.getLogger("careledger.payer")
 

@@ -26,8 +26,8 @@ from fastapi import FastAPI, Request
 from careledger.errors import AccessDenied, InvalidInput
 from careledger.identity.msp import MemberCert
 from careledger.node.gateway import Gateway
-from careledger.payer.directory import FHIR_TYPES, DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.plan_net import FHIR_TYPES, DirectoryReader
 from careledger.payer.http import json_object, json_route, public_fhir_route
 
 _HEX64 = "0123456789abcdef"

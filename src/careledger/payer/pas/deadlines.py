@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from careledger.aio import stop_task
 from careledger.errors import CareLedgerError, UnknownContract
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.service import PriorAuthService
 
 log = logging.getLogger("careledger.payer")
 
