@@ -16,13 +16,14 @@ from fastapi.responses import JSONResponse, Response
 
 from careledger.api.app import error_response
 from careledger.api.auth import check_request
-from careledger.errors import CareLedgerError, InvalidInput
+from careledger.errors import CareLedgerError, InvalidInput, UnsupportedMediaType
 from careledger.fhir.outcome import operation_outcome, outcome_for
 from careledger.identity.msp import MemberCert
 from careledger.node.gateway import Gateway
 from careledger.payer.pas.bundles import PasBundleInvalid
 
 FHIR_JSON = "application/fhir+json"
+_JSON_TYPES = (FHIR_JSON, "application/json", "application/json+fhir")
 
 
 def caller(request: Request, body: bytes, gateway: Gateway) -> MemberCert:
@@ -63,6 +64,9 @@ def _named(
 def fhir_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         try:
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media and media not in _JSON_TYPES:
+                raise UnsupportedMediaType(f"content type {media[:60]!r}: FHIR JSON expected")
             body = await request.body()
             member = caller(request, body, gateway)
             return fhir_ok(await handler(request, member, body))
