@@ -109,10 +109,10 @@ class PriorAuthService:
             if request.cancel:
                 result = await self.gateway.submit(NAMESPACE, "cancel", [request.related])
             else:
-                args = [request.related, _submission(request, handle, requester)]
+                args = [request.related, submission_args(request, handle, requester)]
                 result = await self.gateway.submit(NAMESPACE, "update", args)
         else:
-            submission = _submission(request, handle, requester)
+            submission = submission_args(request, handle, requester)
             result = await self.gateway.submit(NAMESPACE, "submit", [submission])
         record = result.result
         self.store.put_bundle(request.bundle, raw)
@@ -277,7 +277,8 @@ def _decode(raw: bytes) -> Any:
         raise InvalidInput(f"the body is not JSON: {exc}") from None
 
 
-def _submission(request: PasRequest, handle: str, requester: str) -> JSON:
+def submission_args(request: PasRequest, handle: str, requester: str) -> JSON:
+    """The ``prior_auth`` contract's PaSubmission argument for a parsed request."""
     items = [RequestedService(i.sequence, i.code, i.units, i.start, i.end) for i in request.items]
     submission = PaSubmission(
         request=request.request,
