@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from careledger.contracts.payer.prior_auth import Decision, PaSubmission, RequestedService
+from careledger.contracts.payer.authorization import Decision, PaSubmission, RequestedService
 from careledger.errors import AccessDenied, InvalidInput, NotFound
 from careledger.fhir.errors import Issue
 from careledger.node.gateway import Gateway
