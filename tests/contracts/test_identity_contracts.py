@@ -19,7 +19,7 @@ from careledger.credentials.ledger import (
     TrustRegistryAdmin,
     gateway_query,
 )
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.credentials.status.bitstring import StatusListIssuer, StatusPurpose
 from careledger.crypto.keys import SigningKey
 from careledger.errors import ContractError, InvalidInput
 from careledger.identity.did import Ed25519Signer, ResolutionError, ResolutionOptions

@@ -24,7 +24,7 @@ from careledger.credentials.ledger import (
     ledger_resolver,
     ledger_verifier,
 )
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.credentials.status.bitstring import StatusListIssuer, StatusPurpose
 from careledger.identity.did import Ed25519Signer, ResolutionError
 from careledger.node.consortium import ConsortiumConfig, init_consortium
 from careledger.sim.demo import ORGS, DemoContext

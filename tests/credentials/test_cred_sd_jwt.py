@@ -145,7 +145,7 @@ def test_tampered_disclosure_rejected(world: World) -> None:
 def test_holder_binding_required(world: World) -> None:
     token, req = _token(world), _request(("memberId",))
     no_kb = present(token, req.claims, None, AUD, req.nonce)
-    assert world.verifier.verify_sd_jwt(no_kb, req).codes == [ReasonCode.HOLDER_BINDING]
+    assert world.verifier.verify_sd_jwt(no_kb, req).codes == [ReasonCode.HOLDER_BINDING_REQUIRED]
     thief = Ed25519Signer()
     stolen = present(token, req.claims, thief, AUD, req.nonce)
     assert world.verifier.verify_sd_jwt(stolen, req).codes == [ReasonCode.HOLDER_BINDING]

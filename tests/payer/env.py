@@ -20,12 +20,12 @@ from careledger.api.service import NodeService
 from careledger.credentials.ledger import gateway_query
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.network import EmbeddedNetwork
-from careledger.payer.directory import DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.licence import LicenceCheck
+from careledger.payer.directory.plan_net import DirectoryReader
 from careledger.payer.eligibility import MemoryEligibility
-from careledger.payer.licence import LicenceCheck
-from careledger.payer.pas_store import MemoryPasStore
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.service import PriorAuthService
+from careledger.payer.pas.store import MemoryPasStore
 from careledger.payer.routes import add_payer_routes
 from tests.harness import ORGS, running
 

@@ -28,8 +28,8 @@ from careledger.payer.claims.routes import EDI_X12, NodeClaimDirectory, add_clai
 from careledger.payer.claims_service import ClaimsDesk
 from careledger.payer.eligibility import MemoryEligibility
 from careledger.payer.ledger_form import ClaimKeyer
-from careledger.payer.pas_store import MemoryPasStore
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.service import PriorAuthService
+from careledger.payer.pas.store import MemoryPasStore
 from careledger.payer.routes import add_payer_routes
 from careledger.payer.x12.pyx12_check import pyx12_validate
 from careledger.sim.payer_workload import benefit_plan, claims_837, coverage, payer_claims

@@ -15,7 +15,7 @@ from careledger.contracts.payer.benefits import CredentialStatus
 from careledger.contracts.payer.claims import ClaimRefused
 from careledger.contracts.payer.model import AuthorizationRecord, OtherCoverage, day_number
 from careledger.contracts.status_lists import PublishedStatusList
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.credentials.status.bitstring import StatusListIssuer, StatusPurpose
 from careledger.errors import ContractError, InvalidInput
 from tests.payer.factories import (
     JAN1,

@@ -15,7 +15,7 @@ from careledger.credentials.ledger import (
     StatusListPublisher,
     TrustRegistryAdmin,
 )
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.credentials.status.bitstring import StatusListIssuer, StatusPurpose
 from careledger.identity.did import Ed25519Signer
 from careledger.node.consortium import ConsortiumConfig
 from tests.payer.env import PAYER, PayerNode, payer_node
@@ -263,6 +263,13 @@ def test_publishing_is_refused_for_a_revoked_or_foreign_licence_and_for_other_ow
             )
             assert takeover.status_code == 422
             assert "belongs to Org2" in takeover.text
+            twin = await node.call(
+                "POST",
+                "/payer/directory/entries",
+                {"entry": {"kind": "Network", "id": "acme-clinic", "name": "Acme Net"}},
+                org=PAYER,
+            )
+            assert twin.status_code == 422  # Networks and Organizations share FHIR ids
             # Fields are typed: no free text hides in a name or a code.
             bad = await node.call(
                 "POST",

@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from careledger.payer.directory import DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.plan_net import DirectoryReader
 from careledger.payer.routes import add_payer_routes
 
 DOC = (Path(__file__).parents[2] / "docs" / "api.md").read_text()

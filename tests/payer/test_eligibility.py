@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
+import pytest
+
 from careledger.contracts.payer.model import day_number
 from careledger.node.consortium import ConsortiumConfig
 from careledger.payer.eligibility import CoverageAnswer, LedgerEligibility
-from careledger.payer.pas import member_handle
+from careledger.payer.pas.bundles import member_handle
 from tests.payer.env import MEMBER_ID, SECRET, payer_node
 
 REQUEST: dict[str, Any] = {
@@ -84,3 +87,43 @@ def test_ledger_eligibility_reads_coverage_plan_and_accumulators() -> None:
     assert ("claims", "accumulator", [member, "GOLD", 2026]) in calls
     ended = asyncio.run(LedgerEligibility(evaluate, "Org2").coverage(member, day + 400))
     assert ended.active is False
+
+
+def test_eligibility_from_the_real_plans_and_claims_contracts(
+    consortium: ConsortiumConfig,
+) -> None:
+    """Runs once the plans and claims contracts (payer-adjudication) are in the tree."""
+    benefits = pytest.importorskip("careledger.contracts.payer.benefits")
+    pytest.importorskip("careledger.contracts.payer.plans")
+
+    async def main() -> None:
+        async with payer_node(consortium, ("prior_auth", "plans", "claims")) as node:
+            payer = node.net.gateway("Org2")
+            plan = benefits.BenefitPlan(
+                plan="GOLD-PPO",
+                payer="Org2",
+                deductible_cents=100_000,
+                oop_max_cents=400_000,
+                coinsurance_bp=2000,
+                timely_filing_days=90,
+                benefits=[
+                    benefits.Benefit("HC:72148", 80_000, prior_auth=True),
+                    benefits.Benefit("HC:99213", 10_000),
+                ],
+            )
+            await payer.submit("plans", "publish", [msgspec.to_builtins(plan)])
+            handle = member_handle(SECRET, "urn:org2:members", MEMBER_ID)
+            day = day_number("2026-03-10")
+            coverage = benefits.Coverage(
+                member=handle, plan="GOLD-PPO", start=day - 30, end=day + 300
+            )
+            await payer.submit("plans", "enrol", [msgspec.to_builtins(coverage)])
+
+            source = LedgerEligibility(payer.evaluate, "Org2")
+            answer = await source.coverage(handle, day)
+            assert answer == CoverageAnswer(True, "GOLD-PPO", 100_000, 400_000, ("HC:72148",))
+            assert (await source.coverage(handle, day + 301)).active is False
+            other_payer = LedgerEligibility(payer.evaluate, "Org3")
+            assert (await other_payer.coverage(handle, day)).active is False
+
+    asyncio.run(main())

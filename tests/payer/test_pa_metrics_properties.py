@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from careledger.payer.pa_metrics import prior_auth_report
+from careledger.payer.pas.metrics import prior_auth_report
 
 HOUR = 3_600_000
 START = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -31,7 +31,7 @@ def _events(requests: list[Any]) -> list[tuple[str, dict[str, Any]]]:
     for n, (priority, steps, at_hour, gap) in enumerate(requests):
         number = f"PA{n:020d}"
         submitted = START + at_hour * HOUR
-        now, extended, appealed = submitted, False, False
+        now, started, extended, appealed = submitted, submitted, False, False
         for step in steps:
             now += gap * HOUR
             if step == "extend":
@@ -39,6 +39,7 @@ def _events(requests: list[Any]) -> list[tuple[str, dict[str, Any]]]:
                 events.append(("prior_auth.extended", {"number": number}))
             elif step == "appeal":
                 appealed = True
+                started = now
                 events.append(("prior_auth.appealed", {"number": number}))
             elif step == "cancel":
                 events.append(("prior_auth.cancelled", {"number": number}))
@@ -52,6 +53,7 @@ def _events(requests: list[Any]) -> list[tuple[str, dict[str, Any]]]:
                             "action": step,
                             "priority": priority,
                             "submitted_at": submitted,
+                            "started_at": started,
                             "decided_at": now,
                             "extended": extended,
                             "appealed": appealed,

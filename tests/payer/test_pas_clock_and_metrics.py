@@ -101,25 +101,25 @@ def test_deadlines_breach_on_a_simulated_clock_and_metrics_equal_a_hand_count(
             reply = await node.call("GET", "/payer/prior-auth/metrics?year=2026", org="Org3")
             assert reply.status_code == 200, reply.text
             report = reply.json()
-            # By hand: r1 A1 24 h, r2 A1 after appeal 30 h, r3 A6 after extension 360 h,
+            # By hand: r1 A1 24 h, r2 A1 10 h after its appeal, r3 A6 after extension 360 h,
             # r4 A3 89 h (breached); r5 cancelled, not decided.
             assert (report["decided"], report["approved"], report["denied"]) == (4, 3, 1)
             assert report["percent_approved"] == 75.0
             assert report["percent_denied"] == 25.0
             assert report["percent_approved_after_appeal"] == 25.0
             assert report["percent_approved_after_extension"] == 25.0
-            assert report["mean_decision_hours"] == 125.75
-            assert report["median_decision_hours"] == 59.5
+            assert report["mean_decision_hours"] == 120.75  # (24 + 10 + 360 + 89) / 4
+            assert report["median_decision_hours"] == 56.5  # (24 + 89) / 2
             assert report["deadline_breaches"] == 1
             assert report["standard"]["decided"] == 2
             assert report["standard"]["median_decision_hours"] == 192.0
             assert report["expedited"]["denied"] == 1
             assert report["expedited"]["deadline_breaches"] == 1
-            assert report["expedited"]["mean_decision_hours"] == 59.5
+            assert report["expedited"]["mean_decision_hours"] == 49.5
             other = await node.call("GET", "/payer/prior-auth/metrics?year=2025", org="Org3")
             assert other.json()["decided"] == 0
             # Any member recomputes the same figures from its own copy of the chain.
-            from careledger.payer.pa_metrics import prior_auth_events, prior_auth_report
+            from careledger.payer.pas.metrics import prior_auth_events, prior_auth_report
 
             org3 = prior_auth_report(prior_auth_events(node.net.peers["Org3"].blocks), 2026)
             assert org3.to_json() == report | {"payer": None}
@@ -157,5 +157,28 @@ def test_no_plaintext_identifier_in_world_state_or_blocks(consortium: Consortium
                 for secret in secrets:
                     for where in (blob, values, keys):
                         assert secret.encode() not in where, secret
+
+    asyncio.run(main())
+
+
+def test_the_deadline_watch_marks_what_is_due_once(
+    consortium: ConsortiumConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from careledger.payer.pas.deadlines import DeadlineWatch
+
+    clock = ProposalClock(T0)
+    monkeypatch.setattr(gateway_module, "time", clock)
+
+    async def main() -> None:
+        async with payer_node(consortium) as node:
+            watch = DeadlineWatch(node.service, clock=clock.time)
+            expedited = await _submit(node, priority="stat")
+            standard = await _submit(node)
+            assert await watch.tick() == []
+            clock.advance(73 * HOUR)
+            assert await watch.tick() == [expedited]
+            assert await watch.tick() == []
+            clock.advance(7 * 24 * HOUR)
+            assert await watch.tick() == [standard]
 
     asyncio.run(main())

@@ -98,6 +98,11 @@ def test_malformed_request_bundles_are_400_with_the_path(consortium: ConsortiumC
             broken = await node.call("POST", "/fhir/Claim/$submit", b"{not json")
             assert broken.status_code == 400
             assert broken.json()["resourceType"] == "OperationOutcome"
+            xml = await node.http.post(
+                "/fhir/Claim/$submit", content=b"<Bundle/>", headers={"Content-Type": "text/xml"}
+            )
+            assert xml.status_code == 415
+            assert xml.json()["resourceType"] == "OperationOutcome"
             unsigned = await node.http.post("/fhir/Claim/$submit", json=pas_bundle())
             assert unsigned.status_code == 401
             pending = await node.net.gateway(PAYER).evaluate("prior_auth", "pending", [])

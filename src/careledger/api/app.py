@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from careledger import __version__
 from careledger.api.auth import IDENTITY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, check_request
 from careledger.api.codec import b64d
+from careledger.api.contexts import add_context_routes
 from careledger.api.errors import error_body, status_of
 from careledger.api.models import (
     BlockOut,
@@ -36,6 +37,7 @@ from careledger.api.models import (
     TxOut,
 )
 from careledger.api.service import NodeService
+from careledger.api.status_list_tokens import add_status_list_token_routes
 from careledger.errors import CareLedgerError, InvalidInput, NotFound
 from careledger.httpguard import RequestGuard
 from careledger.identity.did.keys import PublicKey
@@ -145,6 +147,8 @@ def create_app(
     )
 
     install_error_handlers(app)
+    add_context_routes(app)  # public JSON-LD contexts (careledger.api.contexts)
+    add_status_list_token_routes(app, service)  # public status list tokens
 
     @app.get("/v1/health", tags=["node"])
     async def health() -> HealthOut:

@@ -169,6 +169,10 @@ class PresentationRequestIn(_Model):
     nonce: str = Field(min_length=8, max_length=256)
     iat: float
     max_age: float = Field(default=300.0, gt=0)
+    holder_binding: bool = Field(
+        default=True,
+        description="Whether the verifier demands a key-binding JWT (this wallet always adds one).",
+    )
 
 
 class PresentationOut(_Model):

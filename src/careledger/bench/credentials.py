@@ -20,7 +20,7 @@ from careledger.credentials.credential_types import (
 from careledger.credentials.data_integrity import Cryptosuite, ProofOptions, add_proof
 from careledger.credentials.request import PresentationRequest
 from careledger.credentials.sd_jwt import holder_jwk, present
-from careledger.credentials.status_list import (
+from careledger.credentials.status.bitstring import (
     InMemoryStatusListSource,
     StatusListIssuer,
     StatusPurpose,

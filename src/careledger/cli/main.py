@@ -13,6 +13,7 @@ from rich.console import Console
 
 from careledger import __version__
 from careledger.cli.bench import bench
+from careledger.cli.credentials_context import credentials
 from careledger.cli.network import network
 from careledger.cli.node import node
 from careledger.cli.wallet import wallet
@@ -143,6 +144,7 @@ cli.add_command(node)
 cli.add_command(network)
 cli.add_command(wallet)
 cli.add_command(bench)
+cli.add_command(credentials)
 
 
 def main() -> None:

@@ -186,7 +186,7 @@ _B64 = re.compile(r"^[A-Za-z0-9+/_-]{12,}={0,2}$")
 _HEXTEXT = re.compile(r"^(?:[0-9a-fA-F]{2}){6,}$")
 MAX_TEXT = 128
 # ``_gov`` describes organisations; ``directory`` is the public provider directory (names,
-# addresses, taxonomy codes), whose contract types every field (contracts/directory.py).
+# addresses, taxonomy codes), whose contract types every field (contracts/payer/directory.py).
 EXEMPT_NAMESPACES = frozenset({"_gov", "directory"})
 
 

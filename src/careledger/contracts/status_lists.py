@@ -14,6 +14,12 @@ What the contract enforces, deterministically:
 * ``encodedList`` decodes (GZIP, at most :data:`MAX_LIST_ENTRIES` entries);
 * an update keeps the issuer, purpose, list size and publishing organisation, and for
   ``revocation`` lists never clears a bit (revocation is final).
+
+It also stores IETF Token Status List tokens (``publish_token``; the shape is checked in
+:mod:`careledger.contracts.status_list_tokens`) under ``token/<org>/<name>`` — the end of their
+URI — with the same rules: the issuer is bound to the publishing organisation, an update keeps
+issuer, URI, ``bits`` and size, and a revoked entry (status 1) stays revoked. ``get`` answers for
+both kinds by URL.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from careledger.contracts.base import Contract, Stub, invoke, query
+from careledger.contracts.status_list_tokens import (
+    TOKEN_URI,
+    clears_a_revocation,
+    parse_status_list_token,
+)
 from careledger.contracts.trust_registry import NAMESPACE as TRUST_NAMESPACE
 from careledger.contracts.trust_registry import IssuerBinding
 from careledger.contracts.values import decode_value
@@ -105,6 +116,21 @@ class PublishedStatusList(msgspec.Struct, frozen=True):
     published_at: int
 
 
+class PublishedStatusToken(msgspec.Struct, frozen=True):
+    """A status list token; its URI is in the token (a digest here: state holds no URLs with
+    port numbers, which the PHI guard would take for digit runs)."""
+
+    org: str
+    name: str
+    issuer: str
+    bits: int
+    size: int
+    token: bytes
+    uri_digest: bytes
+    sequence: int
+    published_at: int
+
+
 def _key(url: str) -> str:
     return "list/" + hashlib.sha256(url.encode()).hexdigest()[:40]
 
@@ -157,7 +183,7 @@ def _clears_a_bit(old: bytes, new: bytes) -> bool:
 class StatusLists(Contract):
     name = NAMESPACE
     version = "1.0"
-    schemas = {"list": PublishedStatusList}
+    schemas = {"list": PublishedStatusList, "token": PublishedStatusToken}
 
     @invoke
     def publish(self, stub: Stub, credential: bytes) -> dict[str, Any]:
@@ -209,9 +235,77 @@ class StatusLists(Contract):
 
     @query
     def get(self, stub: Stub, url: str) -> bytes | None:
-        """The credential bytes published at ``url``, or None."""
+        """The credential (or status list token) bytes published at ``url``, or None."""
         found: PublishedStatusList | None = stub.get(_key(url))
-        return None if found is None or found.url != url else found.credential
+        if found is not None and found.url == url:
+            return found.credential
+        located = TOKEN_URI.match(url)
+        if located is None:
+            return None
+        token: PublishedStatusToken | None = stub.get(
+            f"token/{located.group(1)}/{located.group(2)}"
+        )
+        digest = hashlib.sha256(url.encode()).digest()
+        return None if token is None or token.uri_digest != digest else token.token
+
+    @invoke
+    def publish_token(self, stub: Stub, token: bytes) -> dict[str, Any]:
+        """Publish or update a status list token (compact JWS bytes) of this organisation."""
+        if stub.creator.role != Role.ADMIN:
+            raise ContractError("only an organisation admin may publish status lists")
+        org = stub.creator.org
+        parsed = parse_status_list_token(token)
+        if parsed.org != org:
+            raise ContractError(
+                f"the token's URI names organisation {parsed.org}; {org} publishes only under "
+                f"/status-lists/{org}/"
+            )
+        raw = stub.read_namespace(TRUST_NAMESPACE, f"issuer/{parsed.issuer}")
+        binding: IssuerBinding | None = None if raw is None else decode_value(raw, IssuerBinding)
+        if binding is None or binding.org != org:
+            raise ContractError(
+                f"{parsed.issuer} is not bound to {org} in the trust registry; "
+                "an organisation publishes status lists only for its own issuers"
+            )
+        key = f"token/{org}/{parsed.name}"
+        size = len(parsed.statuses) * 8 // parsed.bits
+        uri_digest = hashlib.sha256(parsed.uri.encode()).digest()
+        current: PublishedStatusToken | None = stub.get(key)
+        if current is not None:
+            if (current.issuer, current.uri_digest) != (parsed.issuer, uri_digest):
+                raise ContractError(f"{key} has another issuer or URI; an update keeps both")
+            if (current.bits, current.size) != (parsed.bits, size):
+                raise ContractError(
+                    f"{key} has {current.size} entries of {current.bits} bit(s); "
+                    "an update cannot change them"
+                )
+            old = parse_status_list_token(current.token).statuses
+            if clears_a_revocation(old, parsed.statuses, parsed.bits):
+                raise ContractError("revocation is final: an update cannot clear a revoked entry")
+        sequence = 1 if current is None else current.sequence + 1
+        digest = hashlib.sha256(token).digest()
+        stub.put(
+            key,
+            PublishedStatusToken(
+                org,
+                parsed.name,
+                parsed.issuer,
+                parsed.bits,
+                size,
+                token,
+                uri_digest,
+                sequence,
+                stub.timestamp,
+            ),
+        )
+        stub.emit("status_list.token_published", {"name": parsed.name, "sequence": sequence})
+        return {"org": org, "name": parsed.name, "sequence": sequence, "digest": digest.hex()}
+
+    @query
+    def token(self, stub: Stub, org: str, name: str) -> bytes | None:
+        """The status list token ``org`` published as ``name`` (what nodes serve), or None."""
+        found: PublishedStatusToken | None = stub.get(f"token/{org}/{name}")
+        return None if found is None else found.token
 
     @query
     def info(self, stub: Stub, url: str) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ from careledger.credentials.errors import (
 )
 from careledger.credentials.request import PresentationRequest
 from careledger.credentials.results import Reason, ReasonCode, VerificationResult
-from careledger.credentials.status_list import (
+from careledger.credentials.status.bitstring import (
     InMemoryStatusListSource,
     StatusList,
     StatusListIssuer,

@@ -3,7 +3,7 @@
 * :class:`KeyResolver` — turns a verification method id into a key authorised for a purpose
   (implemented by :class:`careledger.identity.did.DidResolver`).
 * :class:`StatusListSource` — where status list credentials are published (the ledger later;
-  :class:`careledger.credentials.status_list.InMemoryStatusListSource` now).
+  :class:`careledger.credentials.status.bitstring.InMemoryStatusListSource` now).
 * :class:`TrustRegistry` — which issuers are trusted for which credential types (a ledger contract
   later; :class:`careledger.credentials.trust.InMemoryTrustRegistry` now).
 """
@@ -23,6 +23,11 @@ class KeyResolver(Protocol):
 
     def verification_method(self, method_id: str, relationship: str) -> MethodLookup:
         """The method ``method_id`` if its controller authorises it for ``relationship``."""
+        ...
+
+    def authorised_methods(self, did: str, relationship: str) -> tuple[tuple[str, ...], str]:
+        """Ids of every method ``did`` authorises for ``relationship``, and an error text (empty
+        unless ``did`` cannot be resolved). Used when a JWT names no ``kid``."""
         ...
 
 

@@ -170,11 +170,17 @@ def build_credential(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     status: Sequence[Mapping[str, Any]] = (),
+    health_context: str = HEALTH_V1,
 ) -> dict[str, Any]:
-    """An unsigned VC 2.0 of ``kind`` after schema validation."""
+    """An unsigned VC 2.0 of ``kind`` after schema validation.
+
+    ``health_context`` replaces the default health context URL with one the issuing organisation
+    controls (node setting ``[credentials] health_context_url``); verifiers must map it to the
+    same file (:func:`careledger.credentials.health_context.accept_health_context_url`).
+    """
     subject = {"id": subject_id, **kind.validate(claims)}
     credential: dict[str, Any] = {
-        "@context": list(kind.contexts),
+        "@context": [health_context if c == HEALTH_V1 else c for c in kind.contexts],
         "id": f"urn:uuid:{uuid.uuid4()}",
         "type": ["VerifiableCredential", kind.name],
         "issuer": issuer,
@@ -200,10 +206,13 @@ def issue_credential(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     status: Sequence[Mapping[str, Any]] = (),
+    health_context: str = HEALTH_V1,
 ) -> dict[str, Any]:
     """A signed VC; the issuer is the controller of ``verification_method``."""
     issuer = verification_method.split("#", 1)[0]
-    unsigned = build_credential(kind, issuer, subject_id, claims, valid_from, valid_until, status)
+    unsigned = build_credential(
+        kind, issuer, subject_id, claims, valid_from, valid_until, status, health_context
+    )
     return add_proof(unsigned, signer, ProofOptions(verification_method), suite)
 
 
@@ -212,15 +221,20 @@ def issue_sd_jwt_vc(
     signer: Ed25519Signer,
     verification_method: str,
     claims: Mapping[str, Any],
-    holder_jwk: Mapping[str, Any],
+    holder_jwk: Mapping[str, Any] | None,
     lifetime: float = 365 * 86400.0,
     status: Sequence[Mapping[str, Any]] = (),
     disclosable: Iterable[str] | None = None,
     now: float | None = None,
+    status_list: Mapping[str, Any] | None = None,
 ) -> str:
     """An SD-JWT VC of ``kind``; every claim is disclosable unless ``disclosable`` narrows it.
 
-    Status entries (BitstringStatusListEntry) go under ``status.bitstring_status_list``.
+    ``status_list`` — the ``status_list`` reference ``{"idx", "uri"}`` of an IETF Token Status
+    List (what other verifiers read; see :mod:`careledger.credentials.status.token_list`) — goes
+    under ``status.status_list``. ``status`` entries (BitstringStatusListEntry, CareLedger's
+    earlier convention) go under ``status.bitstring_status_list``. ``holder_jwk`` None issues a
+    bearer credential (no ``cnf``).
     """
     validated = kind.validate(claims)
     issued = int(time.time() if now is None else now)
@@ -231,7 +245,13 @@ def issue_sd_jwt_vc(
         "exp": issued + int(lifetime),
         **validated,
     }
+    status_claim: dict[str, Any] = {}
+    if status_list is not None:
+        reference = status_list.get("status_list", status_list)  # a status_reference() too
+        status_claim["status_list"] = dict(reference)
     if status:
-        payload["status"] = {"bitstring_status_list": [dict(s) for s in status]}
+        status_claim["bitstring_status_list"] = [dict(s) for s in status]
+    if status_claim:
+        payload["status"] = status_claim
     reveal = list(validated) if disclosable is None else list(disclosable)
     return sd_jwt.issue(payload, reveal, signer, verification_method, holder_jwk)

@@ -2,13 +2,19 @@
 
 Verification must never reach the network (an attacker-controlled context changes what a
 signature means), so an unknown URL raises :class:`UnknownContext` instead of being fetched.
+Two kinds of other URL name a shipped file: an alias registered with :func:`alias_context` (an
+organisation serving the health context under its own host), and a content-addressed URL ending
+in ``/sha256-<hex>.jsonld`` whose hex is the SHA-256 of a shipped file's bytes — the name proves
+the content, so the host does not matter.
 Parsed contexts are cached for the life of the process. Not a general JSON-LD processor: expansion
 and canonicalization live in :mod:`careledger.credentials.canonical`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from importlib import resources
@@ -38,6 +44,8 @@ _SHIPPED: dict[str, str] = {
     HEALTH_V1: "careledger-health-v1.jsonld",
 }
 _REGISTERED: dict[str, dict[str, Any]] = {}
+_ALIASES: dict[str, str] = {}
+_CONTENT_ADDRESSED = re.compile(r"^https?://[^?#]+/sha256-([0-9a-f]{64})\.jsonld$")
 
 
 def register_context(url: str, document: Mapping[str, Any]) -> None:
@@ -45,7 +53,7 @@ def register_context(url: str, document: Mapping[str, Any]) -> None:
 
     A URL already shipped cannot be replaced: contexts are immutable once published.
     """
-    if url in _SHIPPED or (url in _REGISTERED and _REGISTERED[url] != document):
+    if url in _SHIPPED or url in _ALIASES or (url in _REGISTERED and _REGISTERED[url] != document):
         raise UnknownContext(f"context {url} is already defined and cannot be replaced")
     if "@context" not in document:
         raise UnknownContext(f"context document for {url} has no @context")
@@ -54,27 +62,74 @@ def register_context(url: str, document: Mapping[str, Any]) -> None:
 
 
 def known_contexts() -> list[str]:
-    """Every context URL the loader can serve."""
-    return sorted([*_SHIPPED, *_REGISTERED])
+    """Every context URL the loader can serve (content-addressed URLs aside)."""
+    return sorted([*_SHIPPED, *_REGISTERED, *_ALIASES])
+
+
+@lru_cache(maxsize=64)
+def shipped_bytes(url: str) -> bytes:
+    """The exact bytes of the shipped file for ``url`` (what a node serves and verifiers hash)."""
+    if url not in _SHIPPED:
+        raise UnknownContext(f"{url} is not a context shipped with CareLedger")
+    return (
+        resources.files("careledger.credentials")
+        .joinpath("contexts")
+        .joinpath(_SHIPPED[url])
+        .read_bytes()
+    )
+
+
+@lru_cache(maxsize=64)
+def shipped_sha256(url: str) -> str:
+    """Hex SHA-256 of the shipped file for ``url``: the name of its content-addressed URL."""
+    return hashlib.sha256(shipped_bytes(url)).hexdigest()
+
+
+def alias_context(url: str, shipped_url: str, sha256: str | None = None) -> None:
+    """Serve the shipped context ``shipped_url`` under ``url`` too (an organisation's own copy).
+
+    ``sha256`` (hex), when given, must be the digest of the bytes found at ``url`` — the caller
+    fetched them once — and must equal the shipped file's: an alias never changes meaning.
+    """
+    if url in _SHIPPED or url in _REGISTERED:
+        if url == shipped_url:
+            return
+        raise UnknownContext(f"context {url} is already defined and cannot be replaced")
+    if sha256 is not None and sha256.lower() != shipped_sha256(shipped_url):
+        raise UnknownContext(
+            f"the document at {url} (sha256 {sha256}) is not the shipped {shipped_url} "
+            f"(sha256 {shipped_sha256(shipped_url)})"
+        )
+    if _ALIASES.get(url, shipped_url) != shipped_url:
+        raise UnknownContext(f"context {url} already aliases {_ALIASES[url]}")
+    shipped_bytes(shipped_url)  # raises for a URL that is not shipped
+    _ALIASES[url] = shipped_url
+
+
+def _shipped_url_for(url: str) -> str | None:
+    if url in _SHIPPED:
+        return url
+    if url in _ALIASES:
+        return _ALIASES[url]
+    named = _CONTENT_ADDRESSED.match(url)
+    if named is not None:
+        for shipped in _SHIPPED:
+            if shipped_sha256(shipped) == named.group(1):
+                return shipped
+    return None
 
 
 @lru_cache(maxsize=64)
 def _shipped_document(url: str) -> dict[str, Any]:
-    name = _SHIPPED[url]
-    text = (
-        resources.files("careledger.credentials")
-        .joinpath("contexts")
-        .joinpath(name)
-        .read_text("utf-8")
-    )
-    document: dict[str, Any] = json.loads(text)
+    document: dict[str, Any] = json.loads(shipped_bytes(url))
     return document
 
 
 def load_document(url: str) -> dict[str, Any]:
     """The context document at ``url``; raises :class:`UnknownContext` for anything not shipped."""
-    if url in _SHIPPED:
-        return _shipped_document(url)
+    shipped = _shipped_url_for(url)
+    if shipped is not None:
+        return _shipped_document(shipped)
     if url in _REGISTERED:
         return _REGISTERED[url]
     raise UnknownContext(

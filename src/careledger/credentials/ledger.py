@@ -218,7 +218,8 @@ class LedgerStatusListSource:
 
 
 class StatusListPublisher:
-    """Publishes signed status list credentials through an organisation admin's gateway."""
+    """Publishes signed status lists (W3C credentials, IETF tokens) through an organisation
+    admin's gateway."""
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
@@ -227,6 +228,13 @@ class StatusListPublisher:
         """Publish (or update) ``credential``; returns ``{url, sequence, digest}``."""
         data = json.dumps(credential, separators=(",", ":")).encode("utf-8")
         done = await self._gateway.submit("status_lists", "publish", [data])
+        result: dict[str, Any] = done.result
+        return result
+
+    async def publish_token(self, token: str) -> dict[str, Any]:
+        """Publish (or update) an IETF status list token (compact JWS); returns
+        ``{org, name, sequence, digest}``. Nodes then serve it at its URI's path."""
+        done = await self._gateway.submit("status_lists", "publish_token", [token.encode("ascii")])
         result: dict[str, Any] = done.result
         return result
 

@@ -1,6 +1,10 @@
 """A verifier's request for a presentation: which credential type, which claims, for whom, and a
 fresh nonce — what a wallet needs to build a minimal SD-JWT presentation and what the verifier
 checks the answer against.
+
+``holder_binding`` says whether the verifier demands proof that the presenter holds the
+credential's ``cnf`` key (a key-binding JWT). It is on by default; a verifier that accepts bearer
+credentials (no ``cnf``, no KB-JWT) turns it off — a KB-JWT that is presented is checked anyway.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class PresentationRequest:
     nonce: str
     issued_at: float
     max_age: float = 300.0
+    holder_binding: bool = True
 
     @classmethod
     def new(
@@ -33,6 +38,7 @@ class PresentationRequest:
         audience: str,
         max_age: float = 300.0,
         now: float | None = None,
+        holder_binding: bool = True,
     ) -> PresentationRequest:
         """A request with a fresh 128-bit nonce."""
         wanted = tuple(sorted(set(claims)))
@@ -45,6 +51,7 @@ class PresentationRequest:
             secrets.token_urlsafe(16),
             time.time() if now is None else now,
             max_age,
+            holder_binding,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -56,6 +63,7 @@ class PresentationRequest:
             "nonce": self.nonce,
             "iat": self.issued_at,
             "max_age": self.max_age,
+            "holder_binding": self.holder_binding,
         }
 
     @classmethod
@@ -69,6 +77,7 @@ class PresentationRequest:
                 nonce=str(data["nonce"]),
                 issued_at=float(data["iat"]),
                 max_age=float(data.get("max_age", 300.0)),
+                holder_binding=_flag(data.get("holder_binding", True)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CredentialFormatError(f"malformed presentation request: {exc}") from exc
@@ -81,3 +90,9 @@ class PresentationRequest:
             or disclosed_path.startswith((wanted + ".", wanted + "[]"))
             for wanted in self.claims
         )
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("holder_binding must be true or false")
+    return value

@@ -126,7 +126,7 @@ def issue(
     claims: Mapping[str, Any],
     disclosable: Iterable[str],
     signer: Ed25519Signer,
-    kid: str,
+    kid: str | None,
     holder_jwk: Mapping[str, Any] | None = None,
     typ: str = TYP,
     decoys: int = 2,
@@ -134,7 +134,8 @@ def issue(
     """An SD-JWT (ending in ``~``) whose ``disclosable`` claim paths are selectively disclosable.
 
     ``claims`` are the JWT claims (``iss``, ``vct``, ``iat``, ``exp`` …); ``holder_jwk`` becomes
-    ``cnf.jwk`` so only the holder can present it. ``kid`` is the issuer's verification method.
+    ``cnf.jwk`` so only the holder can present it. ``kid`` is the issuer's verification method
+    (None leaves the header without one: verifiers then need an issuer with a single assertion key).
     """
     paths = set(disclosable)
     missing = [p for p in paths if not _has_path(claims, p)]
@@ -147,7 +148,8 @@ def issue(
     payload["_sd_alg"] = SD_ALG
     if holder_jwk is not None:
         payload["cnf"] = {"jwk": dict(holder_jwk)}
-    jwt = sign_compact({"typ": typ, "kid": kid}, payload, signer)
+    header = {"typ": typ} if kid is None else {"typ": typ, "kid": kid}
+    jwt = sign_compact(header, payload, signer)
     return "~".join([jwt, *(d.encoded for d in disclosures)]) + "~"
 
 

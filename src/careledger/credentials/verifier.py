@@ -2,7 +2,16 @@
 
 Checks, in order: proof, issuer DID resolution and key authorisation, trust registry, validity
 period, status lists and — for SD-JWT presentations — holder binding (KB-JWT signature, audience,
-nonce, ``sd_hash``, freshness, single use) and that only requested claims were disclosed. Every
+nonce, ``sd_hash``, freshness, single use) and that only requested claims were disclosed.
+
+Holder binding is a policy: required when the request demands it
+(:attr:`PresentationRequest.holder_binding`, the default), when the verifier is built with
+``require_holder_binding=True``, or when the presentation carries a KB-JWT (which is then
+checked). Required and absent (no ``cnf`` key, no KB-JWT) is ``holder_binding_required``;
+present and wrong is ``holder_binding_failed``.
+
+An SD-JWT whose issuer JWT names no ``kid`` is verified with the issuer's assertion key when its
+DID document lists exactly one (``issuer_key_ambiguous`` when it lists several). Every
 failed check becomes a :class:`~careledger.credentials.results.Reason`; nothing here raises for a
 bad credential.
 """
@@ -22,7 +31,8 @@ from careledger.credentials.jws import CompactJws
 from careledger.credentials.request import PresentationRequest
 from careledger.credentials.results import ReasonCode, VerificationResult
 from careledger.credentials.sd_jwt import ACCEPTED_TYPS, KB_TYP, SdJwt, decode, sd_hash
-from careledger.credentials.status_list import StatusChecker
+from careledger.credentials.status.bitstring import StatusChecker
+from careledger.credentials.status.token_list import TokenStatusChecker
 from careledger.identity.did.errors import InvalidDid
 from careledger.identity.did.jwk import public_key_from_jwk
 
@@ -46,15 +56,18 @@ class Verifier:
         leeway: float = 60.0,
         max_kb_age: float = 300.0,
         replay_window: int = 100_000,
+        require_holder_binding: bool = False,
     ) -> None:
         self._keys = keys
         self._trust = trust
         self._status = StatusChecker(status, keys)
+        self._tokens = TokenStatusChecker(status, keys)
         self._clock = clock
         self._leeway = leeway
         self._max_kb_age = max_kb_age
         self._used_nonces: OrderedDict[str, None] = OrderedDict()
         self._replay_window = replay_window
+        self._require_holder_binding = require_holder_binding
 
     # -- W3C VC with Data Integrity ---------------------------------------------------------
     def verify_credential(
@@ -129,9 +142,13 @@ class Verifier:
             )
         issuer = claims.get("iss")
         kid = jws.header.get("kid")
-        if not isinstance(issuer, str) or not isinstance(kid, str):
-            return result.fail(ReasonCode.MALFORMED, "SD-JWT needs iss and a kid header")
+        if not isinstance(issuer, str) or not isinstance(kid, str | None):
+            return result.fail(ReasonCode.MALFORMED, "SD-JWT needs iss (and a string kid, if any)")
         result.issuer = issuer
+        if kid is None:
+            kid = self._sole_assertion_key(result, issuer)
+            if kid is None:
+                return result
         absolute_kid = kid if not kid.startswith("#") else issuer + kid
         if absolute_kid.split("#", 1)[0] != issuer:
             return result.fail(ReasonCode.ISSUER_MISMATCH, f"kid {kid} is not a key of {issuer}")
@@ -147,17 +164,7 @@ class Verifier:
             result.fail(ReasonCode.ISSUER_UNTRUSTED, f"{issuer} is not trusted to issue {vct}")
         self._check_epoch(result, claims, now)
         self._check_holder(result, parsed, claims, request, now)
-        status = claims.get("status")
-        if isinstance(status, Mapping) and "bitstring_status_list" in status:
-            entries = status["bitstring_status_list"]
-            result.reasons.extend(
-                self._status.check(
-                    {"issuer": issuer, "credentialStatus": entries},
-                    datetime.fromtimestamp(now, UTC),
-                )
-            )
-        elif status is not None:
-            result.fail(ReasonCode.STATUS_UNAVAILABLE, "unsupported status mechanism")
+        self._check_sd_jwt_status(result, claims.get("status"), issuer, now)
         for path in decoded.disclosed_paths.values():
             if not request.allows(path):
                 result.fail(
@@ -171,6 +178,43 @@ class Verifier:
                 return result.fail(ReasonCode.NONCE_MISMATCH, "nonce already used (replay)")
             result.claims = {k: v for k, v in claims.items() if k not in _VISIBLE_SD_JWT_CLAIMS}
         return result
+
+    def _check_sd_jwt_status(
+        self, result: VerificationResult, status: Any, issuer: str, now: float
+    ) -> None:
+        """IETF Token Status List (``status_list``) and, for credentials issued before it,
+        CareLedger's ``bitstring_status_list``; both are checked when both are present."""
+        if status is None:
+            return
+        known = ("status_list", "bitstring_status_list")
+        if not isinstance(status, Mapping) or not any(k in status for k in known):
+            result.fail(ReasonCode.STATUS_UNAVAILABLE, "unsupported status mechanism")
+            return
+        if "status_list" in status:
+            result.reasons.extend(self._tokens.check(status["status_list"], issuer, now))
+        if "bitstring_status_list" in status:
+            entries = status["bitstring_status_list"]
+            result.reasons.extend(
+                self._status.check(
+                    {"issuer": issuer, "credentialStatus": entries},
+                    datetime.fromtimestamp(now, UTC),
+                )
+            )
+
+    def _sole_assertion_key(self, result: VerificationResult, issuer: str) -> str | None:
+        """The issuer's only assertionMethod key, for an issuer JWT without ``kid``."""
+        methods, error = self._keys.authorised_methods(issuer, "assertionMethod")
+        if error:
+            result.fail(ReasonCode.KEY_UNRESOLVED, error)
+            return None
+        if len(methods) != 1:
+            result.fail(
+                ReasonCode.ISSUER_KEY_AMBIGUOUS if methods else ReasonCode.KEY_UNRESOLVED,
+                f"the issuer JWT has no kid and {issuer} has {len(methods)} assertion keys "
+                "(accepted only when it has exactly one)",
+            )
+            return None
+        return methods[0]
 
     def _check_epoch(
         self, result: VerificationResult, claims: Mapping[str, Any], now: float
@@ -189,12 +233,20 @@ class Verifier:
         request: PresentationRequest,
         now: float,
     ) -> None:
+        required = request.holder_binding or self._require_holder_binding
+        if parsed.kb_jwt is None:
+            if required:
+                result.fail(
+                    ReasonCode.HOLDER_BINDING_REQUIRED,
+                    "holder binding is required and the presentation has no key-binding JWT",
+                )
+            elif now > request.issued_at + request.max_age:
+                result.fail(ReasonCode.STALE_PRESENTATION, "the presentation request has expired")
+            return
         cnf = claims.get("cnf")
         if not isinstance(cnf, Mapping) or not isinstance(cnf.get("jwk"), Mapping):
-            result.fail(ReasonCode.HOLDER_BINDING, "credential has no cnf.jwk holder key")
-            return
-        if parsed.kb_jwt is None:
-            result.fail(ReasonCode.HOLDER_BINDING, "presentation has no key-binding JWT")
+            code = ReasonCode.HOLDER_BINDING_REQUIRED if required else ReasonCode.HOLDER_BINDING
+            result.fail(code, "the credential has no cnf.jwk holder key to check the KB-JWT with")
             return
         try:
             kb = CompactJws.parse(parsed.kb_jwt)

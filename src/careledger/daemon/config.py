@@ -43,6 +43,9 @@
     ca = "tls/ca.crt"                   # CA(s) trusted for other nodes' and NATS' certificates
     require_client_cert = false         # mutual TLS: API callers must present a cert from ca
 
+    [credentials]                       # optional
+    health_context_url = "https://careledger.dev/contexts/health/v1"  # context URL credentials name
+
 Relative paths are relative to the file's directory. Not for consortium-wide settings
 (``consortium.toml``, see :mod:`careledger.node.consortium`).
 """
@@ -59,6 +62,8 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
+from careledger.credentials.health_context import DEFAULT_URL as HEALTH_CONTEXT_URL
+from careledger.credentials.health_context import validate_context_url
 from careledger.errors import InvalidInput
 from careledger.tls import TlsFiles
 
@@ -77,6 +82,7 @@ _TOP_LEVEL = (
     "peers",
     "fhir",
     "tls",
+    "credentials",
 )
 _FHIR_PATHS = ("store", "outbox", "secret_file")
 _TLS_PATHS = ("cert", "key", "ca")
@@ -149,6 +155,15 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialsSettings:
+    """``[credentials]``: ``health_context_url`` is the health JSON-LD context URL this
+    organisation's credentials name (a URL it controls, serving the node's
+    ``/contexts/health/v1``); the node's verifier maps it to the shipped file."""
+
+    health_context_url: str = HEALTH_CONTEXT_URL
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     org: str
     consortium: Path
@@ -161,6 +176,7 @@ class NodeConfig:
     did_web_host: str = ""
     fhir: FhirSettings = field(default_factory=FhirSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    credentials: CredentialsSettings = field(default_factory=CredentialsSettings)
 
     def validate(self) -> NodeConfig:
         """This config, or InvalidInput naming the first bad setting."""
@@ -203,6 +219,7 @@ class NodeConfig:
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
                 raise InvalidInput(f"fhir.base_url {self.fhir.base_url!r}: an http(s) URL")
         self._validate_tls()
+        validate_context_url(self.credentials.health_context_url, "credentials.health_context_url")
         return self
 
     def _validate_tls(self) -> None:
@@ -247,6 +264,9 @@ def load_node_config(path: str | Path) -> NodeConfig:
             did_web_host=_string(doc, "did_web_host"),
             fhir=_fhir(doc.get("fhir", {}), base),
             tls=_tls(doc.get("tls", {}), base),
+            credentials=CredentialsSettings(
+                **_typed(doc.get("credentials", {}), CredentialsSettings)
+            ),
         )
     except FileNotFoundError as exc:
         raise InvalidInput(f"no node configuration at {path}") from exc
@@ -345,4 +365,6 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
             if tls[key]:
                 tls[key] = rel(Path(tls[key]))
         doc["tls"] = tls
+    if config.credentials != CredentialsSettings():
+        doc["credentials"] = {"health_context_url": config.credentials.health_context_url}
     path.write_text(tomli_w.dumps(doc))

@@ -2,8 +2,10 @@
 serves the PAS, eligibility and directory routes (:func:`careledger.payer.routes.add_payer_routes`).
 
 Every node serves them: any organisation may be a payer (the routes act for the node's own
-organisation; a node whose organisation publishes no plans simply has no requests), and every
-node serves the shared directory. Off-chain files under the node's data directory:
+organisation; a node whose organisation publishes no plans simply has no requests), every node
+serves the shared directory, and each watches its own organisation's prior-authorization
+deadlines (:class:`~careledger.payer.pas.deadlines.DeadlineWatch`, every minute). Off-chain
+files under the node's data directory:
 ``payer-pas.sqlite`` (request Bundles, Patient entries, reviewers' texts) and
 ``payer-member.secret`` (the key of the member handles; like the FHIR holder secret, it must not
 change), ``payer-claims.sqlite`` (the claims adjudicated, as billed: the remittance's off-chain
@@ -29,13 +31,14 @@ from careledger.node.gateway import Gateway
 from careledger.payer.claims.archive import SQLiteClaimArchive
 from careledger.payer.claims.routes import NodeClaimDirectory, add_claim_routes, member_system_of
 from careledger.payer.claims_service import ClaimsDesk
-from careledger.payer.directory import DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.licence import LicenceCheck
+from careledger.payer.directory.plan_net import DirectoryReader
 from careledger.payer.eligibility import LedgerEligibility
 from careledger.payer.ledger_form import ClaimKeyer
-from careledger.payer.licence import LicenceCheck
-from careledger.payer.pas_store import SQLitePasStore
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.deadlines import DeadlineWatch
+from careledger.payer.pas.service import PriorAuthService
+from careledger.payer.pas.store import SQLitePasStore
 from careledger.payer.routes import add_payer_routes
 
 
@@ -64,10 +67,12 @@ class PayerSide:
     store: SQLitePasStore
     client: httpx.AsyncClient
     prior_auth: PriorAuthService
+    deadlines: DeadlineWatch
     claims: ClaimsDesk | None = None
     archive: SQLiteClaimArchive | None = None
 
     async def close(self) -> None:
+        await self.deadlines.stop()
         await self.client.aclose()
         self.store.close()
         if self.archive is not None:
@@ -94,6 +99,8 @@ def open_payer(
         LedgerEligibility(gateway.evaluate, gateway.identity.org),
         (DirectoryReader(gateway.evaluate, licences), DirectoryDesk(gateway, licences)),
     )
+    deadlines = DeadlineWatch(service)
+    deadlines.start()
     # Claims intake and remittance (payer/claims/routes.py); its Claim/$submit takes the PAS
     # route's place and dispatches by Claim.use.
     archive = SQLiteClaimArchive(data_dir / "payer-claims.sqlite")
@@ -101,4 +108,4 @@ def open_payer(
     desk = ClaimsDesk(gateway, claim_key, archive)
     directory = NodeClaimDirectory(org, secret, member_system_of(org))
     add_claim_routes(app, service, desk, directory)
-    return PayerSide(store, client, service, desk, archive)
+    return PayerSide(store, client, service, deadlines, desk, archive)

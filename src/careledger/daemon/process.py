@@ -52,6 +52,7 @@ from careledger.api.client import RemoteEndorser
 from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.contracts.registry import ContractRegistry, default_registry
+from careledger.credentials.health_context import accept_health_context_url
 from careledger.crypto.keys import BatchVerifier
 from careledger.daemon.config import (
     FhirSettings,
@@ -344,6 +345,7 @@ class NodeProcess:
         if jetstream and cfg.ordering.replica:  # after the peer: it judges blocks through it
             self._replica = await start_replica(cfg.ordering, consortium, cfg.org, peer, tls)
         await self._wait_genesis()
+        accept_health_context_url(cfg.credentials.health_context_url)  # [credentials] setting
         app = create_app(
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
         )

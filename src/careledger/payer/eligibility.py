@@ -9,8 +9,8 @@ coverage credential's revocation is not checked here (the claims contract checks
 adjudication).
 
 The member is named in the request by ``patient.identifier`` (the member id); the payer turns it
-into its keyed handle (:func:`careledger.payer.pas.member_handle`) before asking the source, so
-the source, like the ledger, never sees the member id.
+into its keyed handle (:func:`careledger.payer.pas.bundles.member_handle`) before asking the
+source, so the source, like the ledger, never sees the member id.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from careledger.contracts.payer.model import day_number
 from careledger.errors import InvalidInput
 from careledger.fhir.errors import Issue
-from careledger.payer.pas import ORG_SYSTEM, PasBundleInvalid, member_handle
+from careledger.payer.pas.bundles import ORG_SYSTEM, PasBundleInvalid, member_handle
 
 JSON = dict[str, Any]
 

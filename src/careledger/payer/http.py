@@ -16,13 +16,14 @@ from fastapi.responses import JSONResponse, Response
 
 from careledger.api.app import error_response
 from careledger.api.auth import check_request
-from careledger.errors import CareLedgerError, InvalidInput
+from careledger.errors import CareLedgerError, InvalidInput, UnsupportedMediaType
 from careledger.fhir.outcome import operation_outcome, outcome_for
 from careledger.identity.msp import MemberCert
 from careledger.node.gateway import Gateway
-from careledger.payer.pas import PasBundleInvalid
+from careledger.payer.pas.bundles import PasBundleInvalid
 
 FHIR_JSON = "application/fhir+json"
+_JSON_TYPES = (FHIR_JSON, "application/json", "application/json+fhir")
 
 
 def caller(request: Request, body: bytes, gateway: Gateway) -> MemberCert:
@@ -49,16 +50,30 @@ def fhir_ok(body: Any) -> Response:
 Handler = Callable[[Request, MemberCert, bytes], Awaitable[Any]]
 
 
+def _named(
+    route: Callable[[Request], Awaitable[Response]], handler: Callable[..., Any]
+) -> Callable[[Request], Awaitable[Response]]:
+    """The OpenAPI operation takes the handler's name and docstring (not its signature, which
+    FastAPI would read as parameters)."""
+    route.__name__ = handler.__name__
+    route.__qualname__ = handler.__qualname__
+    route.__doc__ = handler.__doc__
+    return route
+
+
 def fhir_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         try:
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media and media not in _JSON_TYPES:
+                raise UnsupportedMediaType(f"content type {media[:60]!r}: FHIR JSON expected")
             body = await request.body()
             member = caller(request, body, gateway)
             return fhir_ok(await handler(request, member, body))
         except CareLedgerError as exc:
             return fhir_error(exc)
 
-    return route
+    return _named(route, handler)
 
 
 def json_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -73,7 +88,7 @@ def json_route(gateway: Gateway, handler: Handler) -> Callable[[Request], Awaita
             return result
         return JSONResponse(result)
 
-    return route
+    return _named(route, handler)
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -95,4 +110,4 @@ def public_fhir_route(
         except CareLedgerError as exc:
             return fhir_error(exc)
 
-    return route
+    return _named(route, handler)

@@ -1,11 +1,11 @@
 """The payer routes a node serves: Da Vinci PAS operations, the review desk, the CMS report,
-eligibility, and the Plan-Net directory (:mod:`careledger.payer.directory_routes`).
+eligibility, and the Plan-Net directory (:mod:`careledger.payer.directory.routes`).
 
 Every route takes a signed request (the node API's ``X-CareLedger-*`` headers, docs/api.md) from
 a consortium member; the caller's organisation is the requester. FHIR routes answer errors as
 an ``OperationOutcome`` whose issues name the location (``Bundle.entry[0].resource.use``); the
 other routes as the node API's JSON errors. Routes parse and delegate to
-:class:`~careledger.payer.prior_auth_service.PriorAuthService`.
+:class:`~careledger.payer.pas.service.PriorAuthService`.
 
 =================================================  ==========================================
 ``POST /fhir/Claim/$submit``                        PAS request, update or cancellation
@@ -35,12 +35,12 @@ from fastapi.responses import JSONResponse, Response
 from careledger.api.app import error_response
 from careledger.errors import AccessDenied, CareLedgerError, InvalidInput
 from careledger.identity.msp import MemberCert
-from careledger.payer.directory import DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
-from careledger.payer.directory_routes import add_directory_routes
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.plan_net import DirectoryReader
+from careledger.payer.directory.routes import add_directory_routes
 from careledger.payer.eligibility import EligibilitySource, eligibility_response
 from careledger.payer.http import FHIR_JSON, caller, fhir_route, json_object, json_route
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.service import PriorAuthService
 
 _NUMBER = r"^PA[A-Z]{20}$"
 _NUMBER_RE = re.compile(_NUMBER)
@@ -71,27 +71,33 @@ def add_payer_routes(
             raise AccessDenied(f"only {pas.org}'s own users act for the payer")
 
     async def submit(_r: Request, member: MemberCert, body: bytes) -> Any:
+        """A Da Vinci PAS request, update or cancellation; answers the PAS response Bundle."""
         return await pas.submit(body, member.org)
 
     async def inquire(_r: Request, member: MemberCert, body: bytes) -> Any:
+        """The caller's requests for the member the inquiry Bundle names."""
         return await pas.inquire(body, member.org)
 
     async def eligible(_r: Request, member: MemberCert, body: bytes) -> Any:
+        """A CoverageEligibilityResponse from the plans contract and the accumulators."""
         if eligibility is None:
             raise InvalidInput("this node answers no eligibility requests (not a payer)")
         return await eligibility_response(body, eligibility, pas.org, pas.secret)
 
     async def subscribe(_r: Request, member: MemberCert, body: bytes) -> Any:
+        """Register a rest-hook for the caller's decisions."""
         endpoint = json_object(body).get("endpoint")
         if not isinstance(endpoint, str):
             raise InvalidInput("endpoint: the rest-hook URL")
         return {"endpoints": pas.subscribe(member.org, endpoint)}
 
     async def pending(_r: Request, member: MemberCert, _b: bytes) -> Any:
+        """The review queue (the payer's own users)."""
         own_users(member)
         return {"pending": await pas.pending()}
 
     async def deadlines(_r: Request, member: MemberCert, body: bytes) -> Any:
+        """Mark pended requests past their deadline as breached (the payer's own users)."""
         own_users(member)
         now = json_object(body).get("now")
         if not isinstance(now, int) or isinstance(now, bool) or now < 0:
@@ -99,17 +105,20 @@ def add_payer_routes(
         return await pas.check_deadlines(now)
 
     async def read(request: Request, member: MemberCert, _b: bytes) -> Any:
+        """The current PAS response Bundle of a request (payer or requester)."""
         record = await pas.get(_number(request))
         if member.org not in (pas.org, record["requester"]):
             raise AccessDenied("only the payer and the requester read a request")
         return Response(msgspec.json.encode(pas.response(record)), media_type=FHIR_JSON)
 
     async def decide(request: Request, member: MemberCert, body: bytes) -> Any:
+        """A reviewer's decision (the payer's own users)."""
         own_users(member)
         bundle = await pas.decide(_number(request), body)
         return Response(msgspec.json.encode(bundle), media_type=FHIR_JSON)
 
     async def extend(request: Request, member: MemberCert, body: bytes) -> Any:
+        """Take the 14-day extension of a standard request (the payer's own users)."""
         own_users(member)
         reason = json_object(body).get("reason")
         if not isinstance(reason, str):
@@ -118,6 +127,7 @@ def add_payer_routes(
         return Response(msgspec.json.encode(bundle), media_type=FHIR_JSON)
 
     async def appeal(request: Request, member: MemberCert, _b: bytes) -> Any:
+        """Appeal a denial (the requester)."""
         bundle = await pas.appeal(_number(request), member.org)
         return Response(msgspec.json.encode(bundle), media_type=FHIR_JSON)
 

@@ -35,7 +35,7 @@ from careledger.credentials.ledger import (
 )
 from careledger.credentials.request import PresentationRequest
 from careledger.credentials.sd_jwt import holder_jwk
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.credentials.status.bitstring import StatusListIssuer, StatusPurpose
 from careledger.credentials.verifier import Verifier
 from careledger.credentials.wallet import Wallet
 from careledger.identity.did.keys import Ed25519Signer

@@ -27,19 +27,19 @@ from careledger.credentials.ledger import (
     TrustRegistryAdmin,
     gateway_query,
 )
-from careledger.credentials.status_list import StatusListIssuer, StatusPurpose
+from careledger.credentials.status.bitstring import StatusListIssuer, StatusPurpose
 from careledger.identity.did import Ed25519Signer
 from careledger.node.network import EmbeddedNetwork
 from careledger.payer.claims.remittance import RemittanceDesk
 from careledger.payer.claims.routes import NodeClaimDirectory, member_system_of
 from careledger.payer.claims_service import ClaimsDesk
-from careledger.payer.directory import DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.licence import LicenceCheck
+from careledger.payer.directory.plan_net import DirectoryReader
 from careledger.payer.eligibility import LedgerEligibility, eligibility_response
 from careledger.payer.ledger_form import ClaimKeyer
-from careledger.payer.licence import LicenceCheck
-from careledger.payer.pas_store import MemoryPasStore
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.service import PriorAuthService
+from careledger.payer.pas.store import MemoryPasStore
 from careledger.sim.payer_workload import benefit_plan, claims_837, coverage, payer_claims
 from careledger.sim.story import Chapter, DemoContext
 

@@ -5,6 +5,8 @@
  *
  *   node di.mjs issue  < [{"cryptosuite": "eddsa-rdfc-2022", "credential": {...}}, ...]
  *   node di.mjs verify < [{...secured credential...}, ...]
+ *   node di.mjs verify --context-origin http://127.0.0.1:PORT < [...]
+ *   node di.mjs verify --ed2020-multikey < [...]   (did:key as Multikey for every suite)
  *
  * Both read a JSON array on stdin and print one JSON object on stdout:
  *   {"contexts": {url: file}, "results": [...]}   one result per input item, in order
@@ -15,7 +17,9 @@
  *
  * The document loader serves CareLedger's bundled JSON-LD contexts
  * (src/careledger/credentials/contexts/) and did:key documents, and refuses every other URL:
- * nothing is ever fetched from the network.
+ * nothing is ever fetched from the network. With --context-origin, the health context is NOT
+ * taken from the bundle: the loader fetches every URL under that origin (a running CareLedger
+ * node) over HTTP and still refuses any other host; the output then lists the fetched URLs.
  */
 import {readFile} from 'node:fs/promises';
 
@@ -62,9 +66,32 @@ key2020Dids.use({
   multibaseMultikeyHeader: 'z6Mk', fromMultibase: Ed25519VerificationKey2020.from
 });
 
+const HEALTH_V1 = 'https://careledger.dev/contexts/health/v1';
+const originAt = process.argv.indexOf('--context-origin');
+const contextOrigin = originAt > 0 ? new URL(process.argv[originAt + 1]).origin : null;
+const fetched = [];
+// --ed2020-multikey: resolve did:key to Multikey methods for Ed25519Signature2020 as well.
+const ed2020Multikey = process.argv.includes('--ed2020-multikey');
+
+async function fromNode(url) {
+  const response = await fetch(url, {headers: {Accept: 'application/ld+json'}});
+  if(!response.ok) {
+    throw new Error(`${url}: HTTP ${response.status}`);
+  }
+  const type = response.headers.get('content-type') || '';
+  if(!type.startsWith('application/ld+json')) {
+    throw new Error(`${url}: content-type ${type} is not application/ld+json`);
+  }
+  fetched.push(url);
+  return {contextUrl: null, documentUrl: url, document: await response.json()};
+}
+
 function loaderFor(dids) {
   return async url => {
-    if(contexts.has(url)) {
+    if(contextOrigin && URL.canParse(url) && new URL(url).origin === contextOrigin) {
+      return fromNode(url);
+    }
+    if(contexts.has(url) && !(contextOrigin && url === HEALTH_V1)) {
       return {contextUrl: null, documentUrl: url, document: structuredClone(contexts.get(url))};
     }
     if(url.startsWith('did:key:')) {
@@ -126,7 +153,8 @@ async function verifyOne(credential) {
     new DataIntegrityProof({cryptosuite: jcsVerifySuite()}),
   ];
   const result = await vc.verifyCredential({
-    credential, suite, documentLoader: is2020 ? key2020Loader : multikeyLoader,
+    credential, suite,
+    documentLoader: is2020 && !ed2020Multikey ? key2020Loader : multikeyLoader,
     // Status is CareLedger's to check (there is no list to fetch here); @digitalbazaar/vc
     // refuses a credential with credentialStatus unless given a checker.
     checkStatus: async () => ({verified: true}),
@@ -164,7 +192,7 @@ async function main() {
       throw new Error(`usage: node di.mjs issue|verify < items.json (got ${command})`);
     }
   }
-  process.stdout.write(JSON.stringify({contexts: CONTEXT_FILES, results}) + '\n');
+  process.stdout.write(JSON.stringify({contexts: CONTEXT_FILES, results, fetched}) + '\n');
 }
 
 await main();

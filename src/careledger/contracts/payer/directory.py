@@ -15,8 +15,8 @@ in, and every write is checked against it here.
 it. A PractitionerRole carries a reference to the practitioner's licence credential
 (:class:`LicenceRef`: its hash, issuer, status list entry, end of validity) that the publishing
 node verified in full; whether the role is *verified* is computed at read time from the status
-list on the ledger (:mod:`careledger.payer.licence`), so revoking the licence unverifies the role
-with no directory write.
+list on the ledger (:mod:`careledger.payer.directory.licence`), so revoking the licence
+unverifies the role with no directory write.
 
 **Corrections.** Any member reports a discrepancy on an entry (the field and a hash of the
 evidence, which the reporter keeps); the owner confirms (``corrected``) or denies it with a
@@ -234,6 +234,10 @@ class Directory(Contract):
             raise InvalidInput("an Endpoint needs its url")
         if entry.kind != "Practitioner" and entry.kind != "PractitionerRole" and not entry.name:
             raise InvalidInput(f"a {entry.kind} needs a name")
+        twin = {"Organization": "Network", "Network": "Organization"}.get(entry.kind)
+        if twin is not None and self._get(stub, twin, entry.id) is not None:
+            # both are FHIR Organizations: one id space
+            raise ContractError(f"Organization/{entry.id} is already a {twin}")
         current = self._get(stub, entry.kind, entry.id)
         owner = stub.creator.org
         if current is not None and current.owner != owner:

@@ -5,7 +5,7 @@ by the SHA-256 of its PAS request Bundle's ``identifier`` (idempotency) and of i
 member by the payer's pseudonymous handle, services by billing codes as X12 qualifies them
 (``HC:72148``) and unit counts, service periods in day numbers, clock times in ms. The Bundle
 itself, the patient and the reviewer's text stay at the payer's node
-(:mod:`careledger.payer.pas_store`); only the text's hash is here.
+(:mod:`careledger.payer.pas.store`); only the text's hash is here.
 
 The life of a request (X12 306 action codes, as the PAS response carries them):
 
@@ -18,7 +18,8 @@ The life of a request (X12 306 action codes, as the PAS response carries them):
   certified, ``A6`` modified (``A4`` keeps it pended). ``A2``/``A3``/``A6`` need at least one
   machine reason code *and* the hash of the human explanation, or the contract refuses. An
   approval (``A1``/``A2``/``A6``) writes ``authorization/{number}``
-  (:class:`~careledger.contracts.payer.model.AuthorizationRecord`), which the claims contract reads.
+  (:class:`~careledger.contracts.payer.values.AuthorizationRecord`), which the claims
+  contract reads.
 * ``extend`` — the payer takes the extended timeframe once (14 more days, standard only),
   with a reason code; ``appeal`` — the requester appeals a denial: pended again, new clock.
 * ``update`` — the requester replaces the services of a pended or approved request (a denied one
@@ -28,153 +29,38 @@ The life of a request (X12 306 action codes, as the PAS response carries them):
   ``now`` (no later than the transaction's own time) as breached, once each, with an event.
 
 Events (``prior_auth.*``) carry what the CMS public report needs, so any member recomputes the
-metrics from the chain (:mod:`careledger.payer.pa_metrics`).
+metrics from the chain (:mod:`careledger.payer.pas.metrics`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 
 from careledger.contracts.base import Contract, Stub, invoke, query
-from careledger.contracts.payer.model import (
-    AuthorizationNumber,
-    AuthorizationRecord,
-    BillingCode,
-    Day,
+from careledger.contracts.payer.authorization import (
+    APPROVED,
+    EXTENSION_MS,
+    MAX_BREACHES_PER_CHECK,
+    NAMESPACE,
+    NEEDS_REASON,
+    STATUS_OF_ACTION,
+    Decision,
+    NumberRef,
+    PaSubmission,
+    PriorAuthRecord,
+    ReasonCode,
+    RequestedService,
+    RequestIndex,
+    ServiceDecision,
+    authorization_number,
+    deadline_for,
+    sortable_ms,
 )
-from careledger.contracts.phi_guard import (
-    Count,
-    Handle,
-    HexDigest,
-    Millis,
-    OrgId,
-    check_schema,
-    check_struct,
-    require,
-    screen_text,
-)
+from careledger.contracts.payer.values import AuthorizationNumber, AuthorizationRecord
+from careledger.contracts.phi_guard import Handle, HexDigest, Millis, check_struct, require
 from careledger.errors import ContractError, InvalidInput
-
-NAMESPACE = "prior_auth"
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-EXPEDITED_MS = 72 * HOUR_MS
-STANDARD_MS = 7 * DAY_MS
-EXTENSION_MS = 14 * DAY_MS
-MAX_ITEMS = 50
-MAX_BREACHES_PER_CHECK = 32  # events per transaction are bounded; call again for the rest
-
-Action = Literal["A1", "A2", "A3", "A4", "A6", "C"]
-"""X12 306 Action Code: certified, partial, not certified, pended, modified, cancelled."""
-APPROVED: frozenset[str] = frozenset({"A1", "A2", "A6"})
-NEEDS_REASON: frozenset[str] = frozenset({"A2", "A3", "A6"})
-Priority = Literal["standard", "expedited"]
-ReasonCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{1,4}$")]
-"""X12 HCR03 Health Care Services Review Decision Reason Code (code list 886), e.g. ``0U``."""
-
-
-class RequestedService(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    sequence: Annotated[int, msgspec.Meta(ge=1, le=9999)]
-    code: BillingCode
-    units: Annotated[int, msgspec.Meta(ge=1, le=9999)]
-    start: Day
-    end: Day
-
-
-class PaSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What the payer's node records for a PAS request Bundle it received."""
-
-    request: HexDigest  # SHA-256 of the Bundle identifier (system|value)
-    bundle: HexDigest  # SHA-256 of the Bundle bytes
-    claim: HexDigest  # SHA-256 of the Claim identifier, what related.claim names later
-    requester: OrgId
-    member: Handle
-    priority: Priority
-    items: Annotated[list[RequestedService], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
-
-
-class ServiceDecision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The approved units and period of one service (A2/A6 may narrow them)."""
-
-    sequence: Annotated[int, msgspec.Meta(ge=1, le=9999)]
-    units: Annotated[int, msgspec.Meta(ge=0, le=9999)]
-    start: Day
-    end: Day
-
-
-class Decision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    action: Literal["A1", "A2", "A3", "A4", "A6"]
-    reasons: Annotated[list[ReasonCode], msgspec.Meta(max_length=10)] = []
-    text: HexDigest | None = None  # SHA-256 of the reviewer's explanation (kept off chain)
-    services: Annotated[list[ServiceDecision], msgspec.Meta(max_length=MAX_ITEMS)] = []
-
-
-class PriorAuthRecord(msgspec.Struct, frozen=True):
-    number: AuthorizationNumber
-    request: HexDigest
-    bundle: HexDigest
-    claim: HexDigest
-    payer: OrgId
-    requester: OrgId
-    member: Handle
-    priority: Priority
-    items: list[RequestedService]
-    status: Action
-    submitted_at: Millis
-    deadline: Millis
-    decided_at: Millis | None = None
-    reasons: list[ReasonCode] = []
-    text: HexDigest | None = None
-    approved: list[ServiceDecision] = []
-    breached: bool = False
-    extended: bool = False
-    appealed: bool = False
-    updates: Count = 0
-
-
-class RequestIndex(msgspec.Struct, frozen=True):
-    number: AuthorizationNumber
-    bundle: HexDigest
-
-
-class NumberRef(msgspec.Struct, frozen=True):
-    number: AuthorizationNumber
-
-
-for _schema in (PaSubmission, Decision, PriorAuthRecord, RequestIndex, NumberRef):
-    check_schema(_schema)
-
-
-_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
-
-
-def _sortable(ms: int) -> str:
-    """``ms`` as 12 letters that sort like the number (a run of digits in a key would be refused
-    by the PHI guard as a possible identifier)."""
-    return f"{ms:012x}".translate(_LETTERS)
-
-
-def deadline_for(priority: str, start: int) -> int:
-    return start + (EXPEDITED_MS if priority == "expedited" else STANDARD_MS)
-
-
-_NUMBER_LETTERS = str.maketrans("0123456789abcdef", "ABCDEFGHJKLMNPQR")
-_STATUS_OF_ACTION = {"A1": "approved", "A2": "partial", "A6": "approved", "C": "cancelled"}
-
-
-def authorization_number(request: str) -> str:
-    """The authorization number of a request: ``PA`` and 20 letters derived from its hash.
-
-    Letters only, because a run of digits in a random number reads as an identifier to the PHI
-    guard; the next window of the hash is taken in the rare case the letters still look like
-    encoded text (deterministic on every endorser)."""
-    for start in (0, 20, 40):
-        number = "PA" + request[start : start + 20].translate(_NUMBER_LETTERS)
-        if screen_text(number) is None:
-            return number
-    raise ContractError("no acceptable authorization number for this request")
 
 
 def _check_items(items: list[RequestedService]) -> None:
@@ -215,14 +101,14 @@ class PriorAuth(Contract):
     def _save(self, stub: Stub, record: PriorAuthRecord) -> None:
         check_struct(record)
         stub.put(f"pa/{record.number}", record)
-        pending = f"pending/{_sortable(record.deadline)}/{record.number}"
+        pending = f"pending/{sortable_ms(record.deadline)}/{record.number}"
         if record.status == "A4" and not record.breached:
             stub.put(pending, NumberRef(record.number))
         elif stub.get(pending) is not None:
             stub.delete(pending)
 
     def _unpend(self, stub: Stub, record: PriorAuthRecord) -> None:
-        key = f"pending/{_sortable(record.deadline)}/{record.number}"
+        key = f"pending/{sortable_ms(record.deadline)}/{record.number}"
         if stub.get(key) is not None:
             stub.delete(key)
 
@@ -258,6 +144,7 @@ class PriorAuth(Contract):
             status="A4",
             submitted_at=stub.timestamp,
             deadline=deadline_for(submission.priority, stub.timestamp),
+            clock_start=stub.timestamp,
         )
         self._save(stub, record)
         stub.put(f"req/{submission.request}", RequestIndex(number, submission.bundle))
@@ -302,6 +189,7 @@ class PriorAuth(Contract):
             priority=submission.priority,
             status="A4",
             deadline=deadline_for(submission.priority, stub.timestamp),
+            clock_start=stub.timestamp,
             decided_at=None,
             reasons=[],
             text=None,
@@ -349,6 +237,7 @@ class PriorAuth(Contract):
             appealed=True,
             breached=False,
             deadline=deadline_for(record.priority, stub.timestamp),
+            clock_start=stub.timestamp,
         )
         self._save(stub, appealed)
         stub.emit(
@@ -398,6 +287,7 @@ class PriorAuth(Contract):
                 "action": decision.action,
                 "priority": record.priority,
                 "submitted_at": record.submitted_at,
+                "started_at": record.clock_start,
                 "decided_at": stub.timestamp,
                 "extended": record.extended,
                 "appealed": record.appealed,
@@ -459,7 +349,7 @@ class PriorAuth(Contract):
         require(now, Millis, "now")
         if now > stub.timestamp:
             raise InvalidInput("now cannot be later than the transaction's own time")
-        due = stub.range("pending/", f"pending/{_sortable(now)}", MAX_BREACHES_PER_CHECK)
+        due = stub.range("pending/", f"pending/{sortable_ms(now)}", MAX_BREACHES_PER_CHECK)
         marked = []
         for _key, ref in due:
             record = self._record(stub, ref.number)
@@ -533,5 +423,5 @@ def _authorization(record: PriorAuthRecord) -> AuthorizationRecord:
         units=sum(s.units for s in approved),
         start=min(s.start for s in approved),
         end=max(s.end for s in approved),
-        status=_STATUS_OF_ACTION[record.status],  # type: ignore[arg-type]
+        status=STATUS_OF_ACTION[record.status],  # type: ignore[arg-type]
     )

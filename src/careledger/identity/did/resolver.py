@@ -99,6 +99,27 @@ class DidResolver:
             self._cache[key] = (now + self._ttl, result)
         return result
 
+    def authorised_methods(self, did: str, relationship: str) -> tuple[tuple[str, ...], str]:
+        """(absolute ids of the methods ``did`` lists under ``relationship``, error text).
+
+        The error text is empty unless the DID cannot be resolved or is deactivated; a verifier
+        uses this to pick the key of a JWT that names none (SD-JWT without ``kid``).
+        """
+        result = self.resolve(did)
+        if result.error is not None or result.did_document is None:
+            code = result.error.value if result.error else "notFound"
+            return (), f"cannot resolve {did}: {code} {result.message}".strip()
+        if result.document_metadata.deactivated:
+            return (), f"{did} is deactivated"
+        doc = result.did_document
+        ids: list[str] = []
+        for ref in doc.data.get(relationship, ()):
+            ref_id = ref if isinstance(ref, str) else ref.get("id", "")
+            absolute = did + ref_id if str(ref_id).startswith("#") else str(ref_id)
+            if absolute and absolute not in ids:
+                ids.append(absolute)
+        return tuple(ids), ""
+
     def verification_method(self, method_id: str, relationship: str) -> MethodLookup:
         """Resolve the controller of ``method_id`` and check it is authorised for ``relationship``.
 

@@ -31,7 +31,7 @@ from careledger.contracts.payer.model import (
 from careledger.errors import InvalidInput
 from careledger.fhir.errors import Issue
 from careledger.payer.ledger_form import check_claim
-from careledger.payer.pas import PasBundleInvalid, member_handle
+from careledger.payer.pas.bundles import PasBundleInvalid, member_handle
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 _CLAIM = "Bundle.entry[0].resource"

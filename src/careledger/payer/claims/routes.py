@@ -49,8 +49,8 @@ from careledger.payer.claims.remittance import RemittanceDesk
 from careledger.payer.claims_service import ClaimsDesk
 from careledger.payer.fingerprints import FingerprintService
 from careledger.payer.http import caller, fhir_error, fhir_ok, fhir_route, json_object, json_route
-from careledger.payer.pas import member_handle
-from careledger.payer.prior_auth_service import PriorAuthService
+from careledger.payer.pas.bundles import member_handle
+from careledger.payer.pas.service import PriorAuthService
 from careledger.payer.x12.claim837_map import ClaimDirectory
 from careledger.payer.x12.errors import X12Error
 from careledger.payer.x12.tokens import DEFAULT_LIMITS, Limits

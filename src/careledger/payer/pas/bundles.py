@@ -13,7 +13,7 @@ the PAS response: ``ClaimResponse`` first, each item with an ``adjudication`` wh
 ``reviewAction`` extension holds the X12 306 action code, the authorization number and the
 reason codes; ``preAuthRef`` and ``preAuthPeriod`` on the response.
 
-Not for: storage of the Bundles (:mod:`careledger.payer.pas_store`), nor HTTP.
+Not for: storage of the Bundles (:mod:`careledger.payer.pas.store`), nor HTTP.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from fastapi import FastAPI, Request
 from careledger.errors import AccessDenied, InvalidInput
 from careledger.identity.msp import MemberCert
 from careledger.node.gateway import Gateway
-from careledger.payer.directory import FHIR_TYPES, DirectoryReader
-from careledger.payer.directory_desk import DirectoryDesk
+from careledger.payer.directory.desk import DirectoryDesk
+from careledger.payer.directory.plan_net import FHIR_TYPES, DirectoryReader
 from careledger.payer.http import json_object, json_route, public_fhir_route
 
 _HEX64 = "0123456789abcdef"
@@ -44,10 +44,12 @@ def add_directory_routes(
     for fhir_type in FHIR_TYPES:
 
         async def search(request: Request, fhir_type: str = fhir_type) -> Any:
+            """Plan-Net search (a searchset Bundle); public."""
             params = list(request.query_params.multi_items())
             return await reader.search(fhir_type, params, _base(request))
 
         async def read(request: Request, fhir_type: str = fhir_type) -> Any:
+            """Read one directory resource; public."""
             return await reader.read(fhir_type, str(request.path_params["entry_id"]))
 
         app.add_api_route(
@@ -62,17 +64,21 @@ def add_directory_routes(
             raise AccessDenied(f"{gateway.identity.org}'s node writes for its own users only")
 
     async def publish(_r: Request, member: MemberCert, body: bytes) -> Any:
+        """Publish an entry of the node's organisation (a role with its licence credential)."""
         own_users(member)
         return await desk.publish(json_object(body))
 
     async def report(_r: Request, member: MemberCert, body: bytes) -> Any:
+        """Report a discrepancy in a directory entry."""
         own_users(member)
         return await desk.report(json_object(body))
 
     async def corrections(_r: Request, _m: MemberCert, _b: bytes) -> Any:
+        """Every correction report and its state."""
         return {"corrections": await desk.corrections()}
 
     async def resolve(request: Request, member: MemberCert, body: bytes) -> Any:
+        """The entry owner confirms or denies a report."""
         own_users(member)
         correction = str(request.path_params["correction"])
         if len(correction) != 64 or set(correction) - set(_HEX64):
@@ -80,6 +86,7 @@ def add_directory_routes(
         return await desk.resolve(correction, json_object(body))
 
     async def metrics(request: Request, _m: MemberCert, _b: bytes) -> Any:
+        """Corrections figures of a year: % corrected, median days to correct."""
         raw = request.query_params.get("year", "")
         if not raw.isdigit() or not 1970 <= int(raw) <= 9999:
             raise InvalidInput("year: a year, e.g. ?year=2026")

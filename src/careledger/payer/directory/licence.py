@@ -4,8 +4,8 @@ At publication (:meth:`LicenceCheck.reference`) the publishing node verifies the
 credential against the ledger — proof, issuer's key (``dids``), issuer accredited for
 ``PractitionerLicenseCredential`` (``trust_registry``), validity, status (``status_lists``) — and
 keeps a :class:`~careledger.contracts.payer.directory.LicenceRef` in the directory: its hash,
-issuer, status list entry and end of validity. The credential's content cannot change (its hash is
-on the ledger); what can change is checked at every read (:meth:`LicenceCheck.verified`): the
+issuer, status list entry and end of validity. The credential's content cannot change (its hash
+is on the ledger); what can change is checked at every read (:meth:`LicenceCheck.verified`): the
 issuer's accreditation, the end of validity, and the status list entry, read from the ledger
 and its proof checked. A licensing board revoking the licence flips the bit in its list and the
 role reads as unverified from the next block, with no directory write.
@@ -28,7 +28,7 @@ from careledger.credentials.ledger import (
     ledger_resolver,
     ledger_verifier,
 )
-from careledger.credentials.status_list import StatusChecker
+from careledger.credentials.status.bitstring import StatusChecker
 from careledger.errors import Unprocessable
 
 LICENCE_TYPE = "PractitionerLicenseCredential"

@@ -5,7 +5,7 @@ Entries come from the ``directory`` contract on this node's peer; each is render
 Plan-Net profile and checked by the ``fhir.resources`` R4B model. A Network is a Plan-Net
 ``Organization`` of type ``ntwk``, so ``GET /fhir/Organization`` lists both and ``type=ntwk``
 narrows to networks. A PractitionerRole carries the extension :data:`VERIFIED_URL` (boolean),
-computed at read time from its licence credential (:mod:`careledger.payer.licence`).
+computed at read time from its licence credential (:mod:`careledger.payer.directory.licence`).
 
 Search: ``_id``, ``_lastUpdated`` (``eq``/``gt``/``ge``/``lt``/``le`` + date or dateTime),
 ``name`` (starts with, case-insensitive), ``_include`` (``Type:param`` for the reference
@@ -24,7 +24,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from careledger.errors import InvalidInput, NotFound
-from careledger.payer.licence import LicenceCheck
+from careledger.payer.directory.licence import LicenceCheck
 
 JSON = dict[str, Any]
 PLANNET = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition"

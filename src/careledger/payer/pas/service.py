@@ -3,8 +3,8 @@ routes and the ``prior_auth`` contract.
 
 The requester (a provider organisation, authenticated by its signed request) posts a PAS request
 Bundle to the payer's node, as Da Vinci PAS has providers post to the payer's endpoint. The node
-validates it (:mod:`careledger.payer.pas`), keeps the Bundle and its Patient entry off chain
-(:mod:`careledger.payer.pas_store`), turns the member id into its keyed handle and records
+validates it (:mod:`careledger.payer.pas.bundles`), keeps the Bundle and its Patient entry off chain
+(:mod:`careledger.payer.pas.store`), turns the member id into its keyed handle and records
 hashes, codes and units on the ledger through its gateway (so the transaction's creator is the
 payer; the requester is an argument the payer's node vouches for). A reviewer of the payer
 organisation decides; the requester is notified: ``prior_auth.*`` events on the ledger's event
@@ -22,20 +22,20 @@ from typing import Any
 import httpx
 import msgspec
 
+from careledger.contracts.payer.authorization import Decision, PaSubmission, RequestedService
 from careledger.contracts.payer.model import day_number
-from careledger.contracts.payer.prior_auth import Decision, PaSubmission, RequestedService
 from careledger.errors import AccessDenied, InvalidInput, NotFound
 from careledger.fhir.errors import Issue
 from careledger.node.gateway import Gateway
-from careledger.payer.pa_metrics import PriorAuthReport, prior_auth_events, prior_auth_report
-from careledger.payer.pas import (
+from careledger.payer.pas.bundles import (
     PasBundleInvalid,
     PasRequest,
     member_handle,
     parse_request,
     response_bundle,
 )
-from careledger.payer.pas_store import PasStore, text_hash
+from careledger.payer.pas.metrics import PriorAuthReport, prior_auth_events, prior_auth_report
+from careledger.payer.pas.store import PasStore, text_hash
 
 log = logging.getLogger("careledger.payer")
 
@@ -109,10 +109,10 @@ class PriorAuthService:
             if request.cancel:
                 result = await self.gateway.submit(NAMESPACE, "cancel", [request.related])
             else:
-                args = [request.related, _submission(request, handle, requester)]
+                args = [request.related, submission_args(request, handle, requester)]
                 result = await self.gateway.submit(NAMESPACE, "update", args)
         else:
-            submission = _submission(request, handle, requester)
+            submission = submission_args(request, handle, requester)
             result = await self.gateway.submit(NAMESPACE, "submit", [submission])
         record = result.result
         self.store.put_bundle(request.bundle, raw)
@@ -277,7 +277,8 @@ def _decode(raw: bytes) -> Any:
         raise InvalidInput(f"the body is not JSON: {exc}") from None
 
 
-def _submission(request: PasRequest, handle: str, requester: str) -> JSON:
+def submission_args(request: PasRequest, handle: str, requester: str) -> JSON:
+    """The ``prior_auth`` contract's PaSubmission argument for a parsed request."""
     items = [RequestedService(i.sequence, i.code, i.units, i.start, i.end) for i in request.items]
     submission = PaSubmission(
         request=request.request,

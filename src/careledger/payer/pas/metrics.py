@@ -8,8 +8,9 @@ number (an appeal re-pends it, and the decision after the appeal replaces the de
 * approved: final action A1, A2 or A6; denied: A3; cancelled requests are not decided;
 * approved after appeal: approved by a decision taken after an appeal;
 * approved after an extended timeframe: approved after the payer took the extension;
-* decision time: from submission (the request's proposal time) to the final decision, in hours
-  — mean and median, for standard and expedited requests separately and together;
+* decision time: from the start of the clock the decision answered (the request, its latest
+  update, or the appeal) to the decision, in hours — mean and median, for standard and expedited
+  requests separately and together;
 * breaches: ``prior_auth.deadline_breached`` events whose deadline falls in the year.
 
 Not for: the review queue (the contract's ``pending`` query).
@@ -104,7 +105,7 @@ def _hours(values: list[int]) -> tuple[float | None, float | None]:
 def _figures(decisions: list[dict[str, Any]], breaches: int) -> TimeframeFigures:
     approved = sum(1 for d in decisions if d["action"] in APPROVED)
     denied = sum(1 for d in decisions if d["action"] == "A3")
-    mean, median = _hours([d["decided_at"] - d["submitted_at"] for d in decisions])
+    mean, median = _hours([d["decided_at"] - d["started_at"] for d in decisions])
     return TimeframeFigures(
         decided=len(decisions),
         approved=approved,

@@ -3,7 +3,7 @@ practitioner's licence credential, verified before anything is written), reporti
 discrepancies, resolving them, and the corrections figures (% corrected, median days to correct)
 computed from the ledger's correction records.
 
-Not for: reading the directory as FHIR (:mod:`careledger.payer.directory`).
+Not for: reading the directory as FHIR (:mod:`careledger.payer.directory.plan_net`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import msgspec
 from careledger.contracts.payer.directory import CorrectionReport, EntryInput
 from careledger.errors import InvalidInput, Unprocessable
 from careledger.node.gateway import Gateway
-from careledger.payer.licence import LicenceCheck
+from careledger.payer.directory.licence import LicenceCheck
 
 JSON = dict[str, Any]
 NAMESPACE = "directory"
