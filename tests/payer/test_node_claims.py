@@ -1,7 +1,8 @@
 """Claims on real node processes (uvicorn on 127.0.0.1, endorsement over HTTP — what every node of
 ``network up`` runs): the provider posts an 837 to the payer's node, gets the 999 and 277CA, the
-835 of the day is read back (pyx12 accepts it) and the provider's own node holds the same
-adjudications (replicated ledger state)."""
+835 of the day is read back (pyx12 accepts it), the provider's own node holds the same
+adjudications (replicated ledger state), and the payer's node obtained its cross-payer
+fingerprints from the fingerprint service at a third organisation's node, metered there."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from tests.payer.env import PAYER, PROVIDER
 def test_an_837_through_real_nodes(consortium: ConsortiumConfig) -> None:
     async def main() -> None:
         async with (
-            cluster(consortium, contracts=("plans", "claims")) as c,
+            cluster(consortium, contracts=("plans", "claims", "claim_fingerprints")) as c,
             httpx.AsyncClient(timeout=30) as web,
         ):
             await approve(c, "prior_auth")
+            service = await c.client("Org3", "admin")
+            await service.submit("claim_fingerprints", "register_service", [1000])
             payer_node = c.nodes[PAYER]
             assert payer_node.payer is not None
             directory = NodeClaimDirectory(
@@ -52,6 +55,7 @@ def test_an_837_through_real_nodes(consortium: ConsortiumConfig) -> None:
             assert answer.status_code == 200, answer.text
             body = answer.json()
             assert [c["disposition"] for c in body["claims"]] == ["processed"] * 3
+            assert all(c["fingerprintsRecorded"] for c in body["claims"])
             assert pyx12_validate(body["ack999"]).accepted
             assert pyx12_validate(body["status277ca"]).accepted
             npi = claims[0][0].billing_npi
@@ -64,5 +68,10 @@ def test_an_837_through_real_nodes(consortium: ConsortiumConfig) -> None:
             for claim in body["claims"]:
                 found = await org1.evaluate("claims", "adjudication", [claim["claimKey"]])
                 assert found["paid_cents"] == claim["paidCents"]
+            day = (datetime.now(UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days
+            lines = sum(len(claim.lines) for claim, _off in claims)
+            used = await org1.evaluate("claim_fingerprints", "usage", [PAYER, day])
+            assert used == lines  # metered by the service for the payer, one per line
+            assert (c.consortium.dir / "nodes" / "Org3" / "payer-fingerprint.key").exists()
 
     asyncio.run(main())

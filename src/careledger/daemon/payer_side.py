@@ -9,7 +9,8 @@ files under the node's data directory:
 ``payer-pas.sqlite`` (request Bundles, Patient entries, reviewers' texts) and
 ``payer-member.secret`` (the key of the member handles; like the FHIR holder secret, it must not
 change), ``payer-claims.sqlite`` (the claims adjudicated, as billed: the remittance's off-chain
-half) and ``payer-claim.key`` (the key of the claims' ledger form).
+half), ``payer-claim.key`` (the key of the claims' ledger form) and, on the node of the
+organisation running the cross-payer fingerprint service, ``payer-fingerprint.key``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import base64
 import os
 import secrets
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +29,10 @@ from fastapi import FastAPI
 from careledger.api.app import NodeApp
 from careledger.credentials.ledger import gateway_query
 from careledger.errors import InvalidInput
+from careledger.longitudinal.routes import SignedRequests
 from careledger.node.gateway import Gateway
 from careledger.payer.claims.archive import SQLiteClaimArchive
+from careledger.payer.claims.oprf_node import NodeFingerprints
 from careledger.payer.claims.routes import NodeClaimDirectory, add_claim_routes, member_system_of
 from careledger.payer.claims_service import ClaimsDesk
 from careledger.payer.directory.desk import DirectoryDesk
@@ -70,8 +74,11 @@ class PayerSide:
     deadlines: DeadlineWatch
     claims: ClaimsDesk | None = None
     archive: SQLiteClaimArchive | None = None
+    signing: httpx.AsyncClient | None = None
 
     async def close(self) -> None:
+        if self.signing is not None:
+            await self.signing.aclose()
         await self.deadlines.stop()
         await self.client.aclose()
         self.store.close()
@@ -80,7 +87,12 @@ class PayerSide:
 
 
 def open_payer(
-    node_app: NodeApp, gateway: Gateway, data_dir: Path, *, verify: ssl.SSLContext | bool = True
+    node_app: NodeApp,
+    gateway: Gateway,
+    data_dir: Path,
+    *,
+    verify: ssl.SSLContext | bool = True,
+    peers: Mapping[str, str] | None = None,
 ) -> PayerSide:
     """Open the payer side on ``gateway`` and add its routes to the node's API ``node_app``
     (before ``/fhir`` is mounted there)."""
@@ -105,7 +117,11 @@ def open_payer(
     # route's place and dispatches by Claim.use.
     archive = SQLiteClaimArchive(data_dir / "payer-claims.sqlite")
     claim_key = ClaimKeyer(member_secret(data_dir / "payer-claim.key"))
-    desk = ClaimsDesk(gateway, claim_key, archive)
+    signing = httpx.AsyncClient(auth=SignedRequests(gateway.identity), timeout=10.0, verify=verify)
+    fingerprints = NodeFingerprints(
+        gateway, org, data_dir / "payer-fingerprint.key", peers or {}, signing
+    )
+    desk = ClaimsDesk(gateway, claim_key, archive, fingerprints=fingerprints)
     directory = NodeClaimDirectory(org, secret, member_system_of(org))
-    add_claim_routes(app, service, desk, directory)
-    return PayerSide(store, client, service, deadlines, desk, archive)
+    add_claim_routes(app, service, desk, directory, fingerprints=fingerprints)
+    return PayerSide(store, client, service, deadlines, desk, archive, signing)

@@ -350,7 +350,9 @@ class NodeProcess:
             self.service, max_body_bytes=cfg.http.max_body_bytes, did_web_host=cfg.did_web_host
         )
         scheme = "https" if cfg.tls.serves_https else "http"
-        self.payer = open_payer(app, gateway, cfg.data_dir, verify=verify)  # docs/payer-pas.md
+        self.payer = open_payer(  # docs/payer-pas.md, docs/payer-claims.md
+            app, gateway, cfg.data_dir, verify=verify, peers=cfg.peers
+        )
         if cfg.fhir.enabled:
             self.fhir = open_fhir(
                 cfg.fhir,

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol
 
+import httpx
 import msgspec
 
 from careledger.contracts.payer.model import Claim, ClaimAdjudication, ClaimParties
@@ -34,6 +36,8 @@ from careledger.payer.x12.inbound import Inbound837
 from careledger.payer.x12.remit835 import Payment, RemittanceItem, write_835
 from careledger.payer.x12.tokens import DEFAULT_LIMITS, Limits
 from careledger.payer.x12.writer import Envelope
+
+log = logging.getLogger(__name__)
 
 Evaluate = Callable[[list[bytes]], Awaitable[list[bytes]]]
 
@@ -99,6 +103,8 @@ class ClaimOutcome:
     adjudication: ClaimAdjudication
     cross_payer_duplicates: list[str] = field(default_factory=list)
     """Organisations that recorded the same service first (not coordination of benefits)."""
+    fingerprints_recorded: bool = True
+    """False when the desk has a fingerprint service but it could not be reached or refused."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,15 @@ class ClaimsDesk:
             submission.claim_key,
             ArchivedClaim(claim, parties, filing_indicator, submitter, payee_name),
         )
-        duplicates = await self._cross_payer(claim, parties) if self._evaluate is not None else []
+        if self._evaluate is None:
+            return ClaimOutcome(adjudication)
+        try:
+            duplicates = await self._cross_payer(claim, parties)
+        except (CareLedgerError, httpx.HTTPError) as exc:
+            # The claim is adjudicated and committed: a fingerprint service that is down or
+            # refuses (rate limit) must not turn that into a failure; the outcome says so.
+            log.warning("cross-payer fingerprints not recorded for a claim: %s", exc)
+            return ClaimOutcome(adjudication, fingerprints_recorded=False)
         return ClaimOutcome(adjudication, duplicates)
 
     async def adjudication(self, claim_key: str) -> ClaimAdjudication | None:

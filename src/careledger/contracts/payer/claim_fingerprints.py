@@ -140,6 +140,12 @@ class ClaimFingerprints(Contract):
         return matches
 
     @query
+    def service(self, stub: Stub) -> ServiceRecord | None:
+        """The organisation running the fingerprint service (None before one registers)."""
+        record: ServiceRecord | None = stub.get("service")
+        return record
+
+    @query
     def sightings(self, stub: Stub, fingerprint: HexDigest) -> list[Sighting]:
         prefix = f"fp/{fingerprint}/"
         return [value for _, value in stub.range(prefix, _end(prefix))]

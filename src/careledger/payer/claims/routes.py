@@ -24,9 +24,9 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from fastapi import FastAPI, Request
@@ -47,7 +47,6 @@ from careledger.node.gateway import Gateway
 from careledger.payer.claims.fhir import claim_response, claim_use, parse_claim
 from careledger.payer.claims.remittance import RemittanceDesk
 from careledger.payer.claims_service import ClaimsDesk
-from careledger.payer.fingerprints import FingerprintService
 from careledger.payer.http import caller, fhir_error, fhir_ok, fhir_route, json_object, json_route
 from careledger.payer.pas.bundles import member_handle
 from careledger.payer.pas.service import PriorAuthService
@@ -88,6 +87,14 @@ def member_system_of(org: str) -> str:
     return f"urn:careledger:{org}:member"
 
 
+class Evaluator(Protocol):
+    """The fingerprint service's evaluation for an organisation
+    (:class:`~careledger.payer.fingerprints.FingerprintService`,
+    :class:`~careledger.payer.claims.oprf_node.NodeFingerprints`)."""
+
+    async def evaluate(self, org: str, elements: Sequence[bytes]) -> list[bytes]: ...
+
+
 def add_claim_routes(
     app: FastAPI,
     pas: PriorAuthService,
@@ -95,7 +102,7 @@ def add_claim_routes(
     directory: ClaimDirectory,
     *,
     remittance: RemittanceDesk | None = None,
-    fingerprints: FingerprintService | None = None,
+    fingerprints: Evaluator | None = None,
     max_x12_bytes: int = DEFAULT_MAX_X12_BYTES,
 ) -> None:
     """Add the claim routes to the node's FastAPI ``app``, after
@@ -175,6 +182,7 @@ def add_claim_routes(
                         "paidCents": o.adjudication.paid_cents,
                         "patientResponsibilityCents": o.adjudication.patient_responsibility_cents,
                         "crossPayerDuplicates": o.cross_payer_duplicates,
+                        "fingerprintsRecorded": o.fingerprints_recorded,
                     }
                     for o in receipt.outcomes
                 ],
