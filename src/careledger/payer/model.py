@@ -26,28 +26,56 @@ refused by the PHI guard as a possible ZIP or MRN.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Annotated, Literal
 
 import msgspec
 
-from careledger.contracts.phi_guard import Handle, HexDigest, OrgId
+from careledger.contracts.payer.values import (
+    Adjustment,
+    AuthorizationNumber,
+    AuthorizationRecord,
+    BillingCode,
+    Carc,
+    Cents,
+    ClaimAdjudication,
+    ClaimStatus,
+    ClaimSubmission,
+    ControlNumber,
+    Day,
+    Disposition,
+    FacilityType,
+    FrequencyCode,
+    Group,
+    LedgerLine,
+    LedgerOtherCoverage,
+    LineAdjudication,
+    Modifier,
+    PlaceOfService,
+    Rarc,
+    Relationship,
+    Responsibility,
+    RevenueCode,
+    SignedCents,
+    day_number,
+    iso_day,
+)
+from careledger.contracts.phi_guard import Handle, OrgId
 
-# --- shapes -----------------------------------------------------------------------------------
+__all__ = [
+    "Adjustment", "AuthorizationNumber", "AuthorizationRecord", "BillingCode", "Carc", "Cents",
+    "Claim", "ClaimAdjudication", "ClaimLine", "ClaimNumber", "ClaimParties", "ClaimStatus",
+    "ClaimSubmission", "ControlNumber", "Day", "DiagnosisCode", "Disposition", "FacilityType",
+    "FrequencyCode", "Group", "IsoDate", "LedgerLine", "LedgerOtherCoverage", "LineAdjudication",
+    "Modifier", "Npi", "OtherCoverage", "PayerRef", "PlaceOfService", "ProcedureCode", "Rarc",
+    "Relationship", "Responsibility", "RevenueCode", "SignedCents", "day_number", "iso_day",
+]  # fmt: skip
+
+# --- shapes of the claim as billed (the ledger's are in careledger.contracts.payer.values) ----
 
 IsoDate = Annotated[
     str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
 ]
 """``YYYY-MM-DD`` (off chain)."""
-
-Day = Annotated[int, msgspec.Meta(ge=0, le=2_932_896)]
-"""Days since 1970-01-01 (on chain); 2_932_896 is 9999-12-31."""
-
-Cents = Annotated[int, msgspec.Meta(ge=0, le=100_000_000_000)]
-"""A non-negative amount in cents (at most one billion dollars)."""
-
-SignedCents = Annotated[int, msgspec.Meta(ge=-100_000_000_000, le=100_000_000_000)]
-"""An amount in cents that may be negative (an 835 reversal, a CAS that gives back)."""
 
 Npi = Annotated[str, msgspec.Meta(pattern=r"^[12][0-9]{9}$")]
 """A National Provider Identifier (10 digits, off chain; on chain only as a keyed token)."""
@@ -55,74 +83,18 @@ Npi = Annotated[str, msgspec.Meta(pattern=r"^[12][0-9]{9}$")]
 ProcedureCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{5}$")]
 """A CPT (``99213``, ``0001F``) or HCPCS Level II (``J1100``) code, as billed."""
 
-BillingCode = Annotated[str, msgspec.Meta(pattern=r"^(HC:[0-9A-Z]{5}|NU:[0-9]{4})$")]
-"""A billed service on chain: ``HC:<CPT/HCPCS>`` or, for an 837I line billed by revenue code
-alone, ``NU:<revenue code>`` (the X12 product/service id qualifiers)."""
-
-Modifier = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{2}$")]
-RevenueCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}$")]
-PlaceOfService = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2}$")]
-"""CMS place of service (837P ``CLM05-1`` / ``SV105``): ``11`` office, ``21`` inpatient, …"""
-FacilityType = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2}$")]
-"""837I ``CLM05-1``: the first two digits of the type of bill (``11`` hospital inpatient, …)."""
-FrequencyCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]$")]
-"""``CLM05-3`` claim frequency: ``1`` original, ``7`` replacement, ``8`` void (``0``-``9`` for
-the 837I type-of-bill sequence)."""
 DiagnosisCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?$")]
 """ICD-10-CM without the dot, as X12 writes it (``E119``); off chain only."""
+
 ClaimNumber = Annotated[str, msgspec.Meta(pattern=r"^[!-~]{1,38}$")]
 """The patient control number (``CLM01``, FHIR ``Claim.identifier``): up to 38 printable
 characters, off chain only."""
-AuthorizationNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9-]{3,49}$")]
-"""A prior authorization number (``REF*G1``) as the ``prior_auth`` contract issues it: starts with
-a letter, no long digit runs (it is a ledger key)."""
+
 PayerRef = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
 """Another payer's identifier as declared on the claim (``NM1*PR`` ``NM109``), off chain."""
-Group = Literal["CO", "PR", "OA", "PI", "CR"]
-"""CAS claim adjustment group: contractual obligation, patient responsibility, other adjustment,
-payer-initiated reduction, correction/reversal."""
-Carc = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{1,5}$")]
-"""Claim Adjustment Reason Code (X12 code list 139)."""
-Rarc = Annotated[str, msgspec.Meta(pattern=r"^[MN][A]?[0-9]{1,3}$")]
-"""Remittance Advice Remark Code (``N130``, ``MA01``, ``M15``)."""
-Responsibility = Literal["primary", "secondary", "tertiary"]
-"""A payer's place in coordination of benefits (``SBR01`` P/S/T)."""
-Relationship = Literal["self", "spouse", "child", "other"]
-"""The member's relationship to a plan's subscriber (``SBR02``/``PAT01``)."""
-ClaimStatus = Literal["1", "2", "3", "4", "22"]
-"""835 ``CLP02``: 1 processed as primary, 2 as secondary, 3 as tertiary, 4 denied,
-22 reversal of previous payment."""
-Disposition = Literal["processed", "denied", "pended"]
-"""What happened: ``pended`` claims (suspect duplicates) get no 835 until reviewed."""
-
-
-def day_number(iso: str) -> int:
-    """The :data:`Day` of an ISO date (``ValueError`` if it is not one)."""
-    return (date.fromisoformat(iso) - date(1970, 1, 1)).days
-
-
-def iso_day(day: int) -> str:
-    """The ISO date of a :data:`Day`."""
-    return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
 
 
 # --- the claim as billed (off chain) ----------------------------------------------------------
-
-
-class Adjustment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One CAS adjustment: why part of a charge is not paid (or, as a prior payer's, was not)."""
-
-    group: Group
-    """CAS01 group code."""
-    reason: Carc
-    """CAS02 CARC: ``45`` charge exceeds fee schedule, ``1`` deductible, ``2`` coinsurance,
-    ``3`` copay, ``18`` duplicate, ``23`` prior payer impact, ``27`` coverage terminated,
-    ``29`` timely filing, ``96`` non-covered, ``197`` authorization absent, ``204`` not covered
-    by this benefit plan … (docs/payer.md has the table)."""
-    amount_cents: SignedCents
-    """CAS03, in cents (negative only in a reversal)."""
-    quantity: int | None = None
-    """CAS04 units adjusted, when the adjustment is about units."""
 
 
 class OtherCoverage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -191,6 +163,9 @@ class Claim(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     total_charge_cents: Cents
     """``CLM02``: equals the sum of the line charges (checked)."""
     frequency_code: FrequencyCode = "1"
+    responsibility: Responsibility = "primary"
+    """This payer's place as the provider declares it (2000B ``SBR01``); the ``claims`` contract
+    re-derives it from the coverage and the other coverage declared (docs/payer.md, COB)."""
     rendering_npi: Npi | None = None
     """2310B rendering provider (None: the billing provider renders)."""
     place_of_service: PlaceOfService | None = None
@@ -233,126 +208,3 @@ class ClaimParties(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``YYYY-MM-DD`` (``DMG02``)."""
     gender: Literal["M", "F", "U"] = "U"
     relationship: Relationship = "self"
-
-
-# --- on chain ---------------------------------------------------------------------------------
-
-
-class LedgerOtherCoverage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """:class:`OtherCoverage` as the ledger holds it (the other payer as a keyed token)."""
-
-    payer: HexDigest
-    responsibility: Responsibility
-    relationship: Relationship
-    paid_cents: Cents
-    adjustments: Annotated[list[Adjustment], msgspec.Meta(max_length=99)]
-    adjudicated: bool
-
-
-class LedgerLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """:class:`ClaimLine` as the ledger holds it."""
-
-    line: Annotated[int, msgspec.Meta(ge=1, le=999)]
-    code: BillingCode
-    modifiers: Annotated[list[Modifier], msgspec.Meta(max_length=4)]
-    revenue_code: RevenueCode | None
-    units: Annotated[int, msgspec.Meta(ge=1, le=9999)]
-    charge_cents: Cents
-    service_from: Day
-    service_to: Day
-    place_of_service: PlaceOfService | None
-    """Line POS, else the claim's (837P), else None."""
-    rendering: HexDigest
-    """Keyed token of the line's rendering NPI (falls back to the claim's, then billing)."""
-
-
-class ClaimSubmission(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What the ``claims`` contract adjudicates and the block records."""
-
-    claim_key: HexDigest
-    """Keyed hash of (payer, billing NPI, patient control number): the claim's ledger id."""
-    digest: HexDigest
-    """Keyed hash of the whole canonical :class:`Claim` (proves the off-chain claim)."""
-    kind: Literal["professional", "institutional"]
-    frequency_code: FrequencyCode
-    member: Handle
-    payer: OrgId
-    billing: HexDigest
-    """Keyed token of the billing NPI."""
-    facility_type: FacilityType | None
-    prior_authorization: AuthorizationNumber | None
-    original_reference: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{1,50}$")] | None
-    other_coverage: Annotated[list[LedgerOtherCoverage], msgspec.Meta(max_length=2)]
-    total_charge_cents: Cents
-    lines: Annotated[list[LedgerLine], msgspec.Meta(min_length=1, max_length=999)]
-
-
-class LineAdjudication(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One line's result (835 ``SVC`` + ``CAS`` + ``LQ``). Balances:
-    ``charge_cents == paid_cents + sum(a.amount_cents for a in adjustments)``."""
-
-    line: int
-    """The claim line number (835 ``REF*6R``)."""
-    code: BillingCode
-    modifiers: list[Modifier]
-    charge_cents: Cents
-    allowed_cents: Cents
-    """Allowed amount (835 ``AMT*B6``)."""
-    paid_cents: Cents
-    adjustments: list[Adjustment]
-    remarks: list[Rarc]
-    """RARCs (835 ``LQ*HE``)."""
-    units_paid: int
-    """835 ``SVC05``."""
-
-
-class ClaimAdjudication(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A claim's adjudication, stored on chain by the ``claims`` contract (``adjudication/<key>``).
-    Balances: ``total_charge_cents == paid_cents + sum of every line and claim adjustment``."""
-
-    claim_key: HexDigest
-    digest: HexDigest
-    """:attr:`ClaimSubmission.digest` of the claim adjudicated."""
-    payer: OrgId
-    member: Handle
-    plan: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] | None
-    """The plan id the member was covered by (None when no coverage was found)."""
-    plan_year: int
-    """Accumulator year (0 when no coverage was found)."""
-    status: ClaimStatus
-    """835 ``CLP02``."""
-    disposition: Disposition
-    total_charge_cents: Cents
-    """``CLP03``."""
-    paid_cents: Cents
-    """``CLP04``."""
-    patient_responsibility_cents: Cents
-    """``CLP05``: the sum of PR adjustments."""
-    lines: list[LineAdjudication]
-    adjustments: list[Adjustment]
-    """Claim-level CAS (none in this engine's results: every amount is explained per line)."""
-    remarks: list[Rarc]
-    """Claim-level RARCs (835 ``MOA``/``MIA``)."""
-    payer_claim_control_number: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{1,50}$")]
-    """``CLP07``, derived from the transaction id."""
-    adjudicated: Day
-    """Adjudication date (from the proposal timestamp)."""
-    related: HexDigest | None = None
-    """The earlier claim this one duplicates (OA 18) or is suspected to duplicate (pended)."""
-
-
-class AuthorizationRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A prior authorization as the ``prior_auth`` contract stores it at
-    ``authorization/<number>``; the ``claims`` contract reads it cross-namespace."""
-
-    number: AuthorizationNumber
-    payer: OrgId
-    member: Handle
-    codes: Annotated[list[BillingCode], msgspec.Meta(min_length=1, max_length=50)]
-    """Services authorized, as billing codes (``HC:27447``)."""
-    units: Annotated[int, msgspec.Meta(ge=0, le=9999)]
-    """Units authorized in total over the period."""
-    start: Day
-    end: Day
-    """Inclusive authorization period."""
-    status: Literal["approved", "partial", "denied", "pended", "cancelled"]
