@@ -278,3 +278,47 @@ def billed_claims(draw: st.DrawFn, index: int, institutional: bool) -> tuple[Cla
         patient_status="01" if institutional else "",
     )
     return claim, off
+
+
+def reversal_of(item: RemittanceItem) -> RemittanceItem:
+    """The 835 reversal of a paid claim (CLP02 22): the same claim with every amount negated."""
+
+    def negate(adjustments: list[Adjustment]) -> list[Adjustment]:
+        return [Adjustment(a.group, a.reason, -a.amount_cents, a.quantity) for a in adjustments]
+
+    adj = item.adjudication
+    lines = [
+        LineAdjudication(
+            line=ln.line,
+            code=ln.code,
+            modifiers=ln.modifiers,
+            charge_cents=-ln.charge_cents,
+            allowed_cents=-ln.allowed_cents,
+            paid_cents=-ln.paid_cents,
+            adjustments=negate(ln.adjustments),
+            remarks=ln.remarks,
+            units_paid=-ln.units_paid,
+        )
+        for ln in adj.lines
+    ]
+    reversed_adjudication = ClaimAdjudication(
+        claim_key=adj.claim_key,
+        digest=adj.digest,
+        payer=adj.payer,
+        member=adj.member,
+        plan=adj.plan,
+        plan_year=adj.plan_year,
+        status="22",
+        disposition="reversed",
+        total_charge_cents=-adj.total_charge_cents,
+        paid_cents=-adj.paid_cents,
+        patient_responsibility_cents=-adj.patient_responsibility_cents,
+        lines=lines,
+        adjustments=negate(adj.adjustments),
+        remarks=adj.remarks,
+        payer_claim_control_number=adj.payer_claim_control_number + "-R",
+        adjudicated=adj.adjudicated,
+    )
+    return RemittanceItem(
+        adjudication=reversed_adjudication, claim=item.claim, parties=item.parties
+    )
