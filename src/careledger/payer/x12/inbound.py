@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import BinaryIO
 
 from careledger.payer.x12.ack999 import Acknowledgment, acknowledge
-from careledger.payer.x12.claim837 import Claim837Reader, ParsedClaim
-from careledger.payer.x12.claim837_map import ClaimDirectory
+from careledger.payer.x12.claim837 import Claim837Reader
+from careledger.payer.x12.claim837_map import ClaimDirectory, ParsedClaim
 from careledger.payer.x12.envelope import Interchange, TransactionSet
 from careledger.payer.x12.errors import X12Error
 from careledger.payer.x12.status277 import VERSION as STATUS_VERSION
