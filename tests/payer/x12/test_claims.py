@@ -220,3 +220,9 @@ def test_any_generated_claim_batch_round_trips_and_every_document_passes_pyx12(
     assert len(again) == count
     for before, after in zip(claims, again, strict=True):
         _same_except_created(before, after)
+
+
+def test_the_same_file_always_gets_the_same_277ca() -> None:
+    first, _ = _receive(SAMPLE)
+    second, _ = _receive(SAMPLE)
+    assert first.status_report == second.status_report != b""
