@@ -7,6 +7,8 @@ import io
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from careledger.contracts.payer.model import Claim, OtherCoverage
 from careledger.payer.x12.bench import synthetic_claims
@@ -17,7 +19,7 @@ from careledger.payer.x12.offchain import ClaimOffChain
 from careledger.payer.x12.writer import Envelope, Party
 from tests.payer.x12.conftest import assert_pyx12_accepts, segments, vector
 from tests.payer.x12.directory import SAMPLE_DIRECTORY, MemoryDirectory
-from tests.payer.x12.factories import ENVELOPE
+from tests.payer.x12.factories import ENVELOPE, billed_claims
 
 SAMPLE = vector("837p_lfh_example1_A1.x12")
 
@@ -198,3 +200,29 @@ def test_an_element_holding_a_separator_is_refused_not_written() -> None:
     with pytest.raises(X12Error) as caught:
         write_837(io.BytesIO(), ENVELOPE, [(claim, msgspec.structs.replace(off, parties=parties))])
     assert caught.value.code == "content"
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.booleans(), st.data())
+def test_any_generated_claim_batch_round_trips_and_every_document_passes_pyx12(
+    institutional: bool, data: st.DataObject
+) -> None:
+    count = data.draw(st.integers(min_value=1, max_value=4))
+    claims = [data.draw(billed_claims(i, institutional)) for i in range(count)]
+    out = io.BytesIO()
+    write_837(out, ENVELOPE, claims, institutional=institutional, per_set=2)
+    assert_pyx12_accepts(out.getvalue())
+    again = _reread(out.getvalue())  # 999 and 277CA of the re-read checked by pyx12 too
+    assert len(again) == count
+    for before, after in zip(claims, again, strict=True):
+        _same_except_created(before, after)
+
+
+def test_the_same_file_always_gets_the_same_277ca() -> None:
+    first, _ = _receive(SAMPLE)
+    second, _ = _receive(SAMPLE)
+    assert first.status_report == second.status_report != b""

@@ -190,3 +190,16 @@ def test_a_file_with_a_bad_set_and_a_good_set_hands_on_only_the_good_one() -> No
 def test_the_same_file_always_gets_the_same_999() -> None:
     bad = vector("837p_bad.x12")
     assert acknowledge(io.BytesIO(bad)).data == acknowledge(io.BytesIO(bad)).data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [_edit(b"GE*1*1~", b"GE*2*1~"), _edit(b"GE*1*1~", b"GE*1*7~")],
+    ids=["ge-count", "ge-control"],
+)
+def test_a_rejected_group_hands_on_no_claim_even_from_sets_it_accepted(data: bytes) -> None:
+    inbound = Inbound837(io.BytesIO(data), directory=SAMPLE_DIRECTORY)
+    ack = inbound.acknowledge()
+    assert not ack.accepted
+    assert list(inbound.claims()) == []
+    assert inbound.status_report == b""

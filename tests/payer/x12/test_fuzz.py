@@ -9,6 +9,7 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from careledger.payer.x12.eligibility import read_270
 from careledger.payer.x12.errors import X12Error
 from careledger.payer.x12.inbound import Inbound837
 from tests.payer.x12.conftest import assert_pyx12_accepts, vector
@@ -59,3 +60,23 @@ def test_damaged_837_is_refused_or_acknowledged_never_crashes(data: bytes) -> No
         assert claims == []
     if inbound.status_report:
         assert_pyx12_accepts(inbound.status_report)
+
+
+INQUIRY = vector("270_lfh_subscriber.x12").replace(b"~\n", b"~")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_damaged_270_is_refused_or_read_never_crashes(data: st.DataObject) -> None:
+    damaged_bytes = bytearray(INQUIRY)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        at = data.draw(st.integers(min_value=0, max_value=max(0, len(damaged_bytes) - 1)))
+        damaged_bytes[at : at + data.draw(st.integers(min_value=0, max_value=3))] = bytes(
+            data.draw(st.lists(ALPHABET, max_size=3))
+        )
+    try:
+        requests = read_270(io.BytesIO(bytes(damaged_bytes)))
+    except X12Error:
+        return
+    for request in requests:
+        assert request.member_id

@@ -22,7 +22,7 @@ from careledger.payer.x12.remit835 import (
     write_835,
 )
 from tests.payer.x12.conftest import assert_pyx12_accepts, vector
-from tests.payer.x12.factories import ENVELOPE, payments, remittance_items
+from tests.payer.x12.factories import ENVELOPE, payments, remittance_items, reversal_of
 
 
 def _amount(value: str) -> Decimal:
@@ -196,3 +196,20 @@ def test_a_claim_level_adjustment_is_written_and_balances(
     )
     assert b"CAS*OA*23*0.01~" in data
     assert unbalanced(data) == []
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payments())
+def test_a_reversal_and_its_correction_net_out_in_one_payment(
+    batch: tuple[Payment, list[RemittanceItem]],
+) -> None:
+    payment, items = batch
+    payment = _plain(payment)
+    corrected = items[0]
+    out = io.BytesIO()
+    (total,) = write_835(out, ENVELOPE, [(payment, [reversal_of(corrected), *items])])
+    data = out.getvalue()
+    assert total.paid_cents == sum(i.adjudication.paid_cents for i in items[1:])
+    assert b"*22*-" in data  # CLP02 22 with negated amounts
+    assert unbalanced(data) == []
+    assert_pyx12_accepts(data)

@@ -45,7 +45,7 @@ class Acknowledgment:
     """The 999 bytes and the verdicts, for the caller to decide what to act on."""
 
     data: bytes
-    accepted_sets: int = 0
+    accepted_sets: int = 0  # IK5 A, including sets of a group rejected at its GE (AK9 R)
     rejected_sets: int = 0
     group_codes: list[tuple[str, ...]] = field(default_factory=list)
     rejected: list[SetVerdict] = field(default_factory=list)  # at most 100 kept, for messages

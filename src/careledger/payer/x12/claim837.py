@@ -21,120 +21,29 @@ from typing import Any
 
 import msgspec
 
-from careledger.contracts.payer.model import Claim
 from careledger.payer.x12.claim837_map import (
     ClaimDirectory,
+    ClaimPeople,
     ClaimRejection,
+    ParsedClaim,
     RawClaim,
     Refused,
+    claim_people,
     map_claim,
 )
-from careledger.payer.x12.elements import cents, date_problem, decimal_problem, period_problem
+from careledger.payer.x12.claim837_rules import (
+    IDENTIFIED,
+    INSTITUTIONAL,
+    KNOWN_SEGMENTS,
+    LEVEL_NEEDS,
+    LOOP_2310,
+    LOOP_2420,
+    NAMED,
+)
+from careledger.payer.x12.elements import date_problem, decimal_problem, period_problem, safe_cents
 from careledger.payer.x12.envelope import SegmentProblem, TransactionSet
 from careledger.payer.x12.errors import X12Error
-from careledger.payer.x12.offchain import ClaimOffChain
 from careledger.payer.x12.tokens import Segment
-
-PROFESSIONAL = "005010X222A1"
-INSTITUTIONAL = "005010X223A2"
-
-#: Segments an 837P/837I may hold; anything else is IK3 code 1 (unrecognized segment).
-KNOWN_SEGMENTS = frozenset(
-    {
-        "BHT",
-        "NM1",
-        "PER",
-        "HL",
-        "PRV",
-        "CUR",
-        "N3",
-        "N4",
-        "REF",
-        "SBR",
-        "PAT",
-        "DMG",
-        "CLM",
-        "DTP",
-        "CL1",
-        "PWK",
-        "CN1",
-        "AMT",
-        "K3",
-        "NTE",
-        "CR1",
-        "CR2",
-        "CRC",
-        "HI",
-        "HCP",
-        "CAS",
-        "OI",
-        "MIA",
-        "MOA",
-        "LX",
-        "SV1",
-        "SV2",
-        "SV5",
-        "CR3",
-        "MEA",
-        "PS1",
-        "LIN",
-        "CTP",
-        "SVD",
-        "LQ",
-        "FRM",
-        "QTY",
-        "TOO",
-    }
-)
-_2310 = {
-    PROFESSIONAL: {"DN": "2310A", "P3": "2310A", "82": "2310B", "77": "2310C", "DQ": "2310D"},
-    INSTITUTIONAL: {"71": "2310A", "72": "2310B", "ZZ": "2310C", "82": "2310D", "77": "2310E"},
-}
-_2420 = {
-    PROFESSIONAL: {"82": "2420A", "QB": "2420B", "77": "2420C", "DQ": "2420D", "DN": "2420F"},
-    INSTITUTIONAL: {"72": "2420A", "ZZ": "2420B", "82": "2420C", "DN": "2420D"},
-}
-
-
-#: Segments each HL level needs before its claims: the billing provider's name (2010AA), the
-#: subscriber's SBR, name and payer (2000B/2010BA/2010BB), the patient's PAT and name (2000C).
-_LEVEL_NEEDS = {"20": ("NM1*85",), "22": ("SBR", "NM1*IL", "NM1*PR"), "23": ("PAT", "NM1*QC")}
-#: NM1 entities whose NM109 identifier the claim needs (submitter, receiver, billing provider,
-#: subscriber, payer), and those that must be named even as organisations.
-_IDENTIFIED = frozenset({"41", "40", "85", "IL", "PR"})
-_NAMED = frozenset({"41", "40", "85", "IL", "PR", "QC"})
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimPeople:
-    """Names and ids a 277CA repeats (PHI, transient)."""
-
-    patient_last: str
-    patient_first: str
-    member_id: str
-    billing_name: str
-    billing_npi: str
-    payer_name: str
-    payer_id: str
-    submitter_name: str
-    submitter_id: str
-    reference: str  # BHT03 of the 837
-
-
-@dataclass(slots=True)
-class ParsedClaim:
-    """One claim as read: the canonical claim and its off-chain part, or why it was refused."""
-
-    claim_id: str
-    charge_cents: int
-    service_from: str
-    service_to: str
-    set_control: str
-    #: For the 277CA, which names the patient and billing provider even for a refused claim.
-    people: ClaimPeople
-    claim: Claim | None = None
-    offchain: ClaimOffChain | None = None
-    rejection: ClaimRejection | None = None
 
 
 @dataclass(slots=True)
@@ -155,6 +64,7 @@ class Claim837Reader:
         self.directory = directory
         self.version = tx.group.header.version
         self.institutional = self.version == INSTITUTIONAL
+        self._component = tx.group._interchange.separators.component
         self._loop = "HEADER"
         self._hl: dict[str, str] = {}
         self._hl_count = 0
@@ -203,7 +113,7 @@ class Claim837Reader:
         value = seg.get(element)
         if component is None:
             return value
-        parts = value.split(self.tx_separators_component)
+        parts = value.split(self._component)
         return parts[component - 1] if component <= len(parts) else ""
 
     def _element(self, seg: Segment, n: int, ref: str, problem: str | None, what: str) -> bool:
@@ -263,7 +173,7 @@ class Claim837Reader:
     def _close_level(self, at: Segment | None) -> None:
         """A level must hold its required segments (billing provider name, SBR, …)."""
         missing = [
-            need for need in _LEVEL_NEEDS.get(self._level, ()) if need not in self._level_seen
+            need for need in LEVEL_NEEDS.get(self._level, ()) if need not in self._level_seen
         ]
         if missing and at is not None:
             self._problem(at, "3", f"level {self._level} lacks {', '.join(missing)}")
@@ -301,9 +211,9 @@ class Claim837Reader:
 
     def _on_nm1(self, seg: Segment) -> None:
         code = seg.get(1)
-        if not seg.get(3) and code in _NAMED:
+        if not seg.get(3) and code in NAMED:
             self._element(seg, 3, "1035", "1", "name missing")
-        if code in _IDENTIFIED and len(seg.get(9)) < 2:
+        if code in IDENTIFIED and len(seg.get(9)) < 2:
             self._element(seg, 9, "67", "1" if not seg.get(9) else "4", "identifier missing")
         names = {"name": seg.get(3), "first": seg.get(4), "type": seg.get(2), "id": seg.get(9)}
         loop = self._loop
@@ -335,11 +245,11 @@ class Claim837Reader:
             if code == "PR":
                 self._other["payer"] = seg.get(9)
         elif self._line is not None:
-            self._loop = _2420[self.version].get(code, "2420")
+            self._loop = LOOP_2420[self.version].get(code, "2420")
             if code == "82":
                 self._line["rendering_npi"] = seg.get(9)
         else:
-            self._loop = _2310[self.version].get(code, "2310")
+            self._loop = LOOP_2310[self.version].get(code, "2310")
             if code == "82":
                 self._claim["rendering_npi"] = seg.get(9)
                 self._claim["rendering"] = names
@@ -404,7 +314,7 @@ class Claim837Reader:
         if not seg.get(1):
             self._element(seg, 1, "1028", "1", "patient control number missing")
         self._element(seg, 2, "782", decimal_problem(seg.get(2)), "is not an amount")
-        facility = seg.get(5).split(self.tx_separators_component)
+        facility = seg.get(5).split(self._component)
         want = "A" if self.institutional else "B"
         facility += [""] * (3 - len(facility))
         for at, (ref, ok) in enumerate(
@@ -432,14 +342,10 @@ class Claim837Reader:
             "dates": {},
         }
 
-    @property
-    def tx_separators_component(self) -> str:
-        return self.tx._interchange.separators.component
-
     def _on_hi(self, seg: Segment) -> None:
         if self._claim is None:
             return
-        comp = self.tx_separators_component
+        comp = self._component
         for element in seg.fields[1:]:
             parts = element.split(comp)
             if len(parts) >= 2 and parts[0] in ("ABK", "ABF"):
@@ -492,11 +398,8 @@ class Claim837Reader:
             self._element(seg, units_at, "380", decimal_problem(seg.get(units_at)), "not a number")
         self._line["service"] = seg
 
-    def _on_svd(self, seg: Segment) -> None:
-        self._loop = "2430"
-
-    def _on_lin(self, seg: Segment) -> None:
-        self._loop = "2410"
+    def _on_svd(self, seg: Segment) -> None:  # 2430 line adjudication; LIN opens 2410
+        self._loop = "2430" if seg.id == "SVD" else "2410"
 
     # -- claim end -----------------------------------------------------------------------------
 
@@ -516,7 +419,7 @@ class Claim837Reader:
             dates.append(claim_dates)
         first = min((d[0] for d in dates), default="")
         last = max((d[1] for d in dates), default=first)
-        charge = _safe_cents(raw["charge"])
+        charge = safe_cents(raw["charge"])
         parsed = ParsedClaim(
             claim_id=raw["claim_id"],
             charge_cents=charge if charge is not None else 0,
@@ -531,18 +434,12 @@ class Claim837Reader:
 
     def _people(self) -> ClaimPeople:
         person = self._patient or self._subscriber
-        head = self._header
-        return ClaimPeople(
-            patient_last=person.fields.get("name", ""),
-            patient_first=person.fields.get("first", ""),
-            member_id=self._subscriber.fields.get("id", ""),
-            billing_name=self._billing.fields.get("name", ""),
-            billing_npi=self._billing.fields.get("id", ""),
-            payer_name=self._payer.fields.get("name", ""),
-            payer_id=self._payer.fields.get("id", ""),
-            submitter_name=head.get("submitter_name", ""),
-            submitter_id=head.get("submitter_id", ""),
-            reference=head.get("reference", ""),
+        return claim_people(
+            self._header,
+            self._billing.fields,
+            self._subscriber.fields,
+            self._payer.fields,
+            person.fields,
         )
 
     def _map(self, parsed: ParsedClaim, raw: dict[str, Any]) -> None:
@@ -559,7 +456,7 @@ class Claim837Reader:
             parsed.claim, parsed.offchain = map_claim(
                 RawClaim(
                     version=self.version,
-                    component=self.tx_separators_component,
+                    component=self._component,
                     header=self._header,
                     billing=billing,
                     subscriber=subscriber,
@@ -577,13 +474,6 @@ class Claim837Reader:
             parsed.rejection = ClaimRejection("A7", "21", f"claim refused by the model: {exc}")
         except ValueError as exc:  # a number or date the structure pass let through
             parsed.rejection = ClaimRejection("A7", "21", f"unreadable value: {exc}")
-
-
-def _safe_cents(value: str) -> int | None:
-    try:
-        return cents(value)
-    except X12Error:
-        return None
 
 
 _HANDLERS = {
@@ -606,5 +496,5 @@ _HANDLERS = {
     "SV1": Claim837Reader._on_service,
     "SV2": Claim837Reader._on_service,
     "SVD": Claim837Reader._on_svd,
-    "LIN": Claim837Reader._on_lin,
+    "LIN": Claim837Reader._on_svd,
 }

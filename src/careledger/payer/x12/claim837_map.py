@@ -51,6 +51,61 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimPeople:
+    """Names and ids a 277CA repeats (PHI, transient)."""
+
+    patient_last: str
+    patient_first: str
+    member_id: str
+    billing_name: str
+    billing_npi: str
+    payer_name: str
+    payer_id: str
+    submitter_name: str
+    submitter_id: str
+    reference: str  # BHT03 of the 837
+
+
+@dataclass(slots=True)
+class ParsedClaim:
+    """One claim as read: the canonical claim and its off-chain part, or why it was refused."""
+
+    claim_id: str
+    charge_cents: int
+    service_from: str
+    service_to: str
+    set_control: str
+    #: For the 277CA, which names the patient and billing provider even for a refused claim.
+    people: ClaimPeople
+    claim: Claim | None = None
+    offchain: ClaimOffChain | None = None
+    rejection: ClaimRejection | None = None
+
+
+def claim_people(
+    header: dict[str, str],
+    billing: dict[str, Any],
+    subscriber: dict[str, Any],
+    payer: dict[str, Any],
+    patient: dict[str, Any],
+) -> ClaimPeople:
+    """The names and ids a 277CA repeats, from what the reader collected (``patient`` is the
+    subscriber's fields when the patient is the subscriber)."""
+    return ClaimPeople(
+        patient_last=patient.get("name", ""),
+        patient_first=patient.get("first", ""),
+        member_id=subscriber.get("id", ""),
+        billing_name=billing.get("name", ""),
+        billing_npi=billing.get("id", ""),
+        payer_name=payer.get("name", ""),
+        payer_id=payer.get("id", ""),
+        submitter_name=header.get("submitter_name", ""),
+        submitter_id=header.get("submitter_id", ""),
+        reference=header.get("reference", ""),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class RawClaim:
     """What the reader collected for one claim (element values as written)."""
 

@@ -76,3 +76,10 @@ def iso(d8: str) -> str:
 def d8(iso_date: str) -> str:
     """YYYY-MM-DD → CCYYMMDD."""
     return iso_date.replace("-", "")
+
+
+def safe_cents(value: str) -> int | None:
+    try:
+        return cents(value)
+    except X12Error:
+        return None

@@ -141,6 +141,8 @@ def _requests(tx: TransactionSet) -> Iterator[EligibilityRequest]:
                     provider_name=seg.get(3), provider_q=seg.get(8), provider_id=seg.get(9)
                 )
             elif code == "IL":
+                if not seg.get(9):
+                    raise X12Error("content", "NM1*IL without a member id", segment=seg.ordinal)
                 state.update(member_id=seg.get(9), last=seg.get(3), first=seg.get(4))
                 state.pop("birth", None)
                 state.pop("service", None)

@@ -24,8 +24,8 @@ from datetime import datetime
 from typing import BinaryIO
 
 from careledger.payer.x12.ack999 import Acknowledgment, acknowledge
-from careledger.payer.x12.claim837 import Claim837Reader, ParsedClaim
-from careledger.payer.x12.claim837_map import ClaimDirectory
+from careledger.payer.x12.claim837 import Claim837Reader
+from careledger.payer.x12.claim837_map import ClaimDirectory, ParsedClaim
 from careledger.payer.x12.envelope import Interchange, TransactionSet
 from careledger.payer.x12.errors import X12Error
 from careledger.payer.x12.status277 import VERSION as STATUS_VERSION
@@ -108,9 +108,12 @@ class Inbound837:
         out = self._status_out if self._status_out is not None else io.BytesIO()
         writer = InterchangeWriter(out, envelope, transaction="277", version=STATUS_VERSION)
         wrote = False
+        rejected_groups = {g for g, codes in enumerate(self._ack.group_codes) if codes}
         for g, group in enumerate(interchange.groups()):
             for s, tx in enumerate(group.sets()):
-                if (g, s) in self._rejected or tx.header.id != "837":
+                # A group the 999 rejected (AK9 R: GE count, control number, version) is
+                # rejected whole, even the sets it accepted on their own (IK5 A).
+                if g in rejected_groups or (g, s) in self._rejected or tx.header.id != "837":
                     continue
                 batch: list[ParsedClaim] = []
                 for parsed in Claim837Reader(tx, self._directory):

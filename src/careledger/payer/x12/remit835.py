@@ -139,7 +139,9 @@ def check_balance(item: RemittanceItem) -> None:
     where = f"claim {claim.claim_id}"
     if adj.disposition == "pended":
         raise X12Error("content", f"{where} is pended: no 835 until it is decided")
-    if adj.total_charge_cents != claim.total_charge_cents:
+    # A reversal (CLP02 22) repeats the claim with every amount negated.
+    sign = -1 if adj.status == "22" else 1
+    if adj.total_charge_cents != sign * claim.total_charge_cents:
         raise X12Error("content", f"{where}: adjudicated charge differs from the claim")
     line_adjusted = 0
     for line in adj.lines:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 
-from careledger.payer.x12.claim837 import ClaimPeople, ParsedClaim
+from careledger.payer.x12.claim837_map import ClaimPeople, ParsedClaim
 from careledger.payer.x12.elements import d8
 from careledger.payer.x12.writer import InterchangeWriter, money
 

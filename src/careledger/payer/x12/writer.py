@@ -11,6 +11,7 @@ Data is never escaped (X12 has no escape): an element holding a separator is ref
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,12 +84,9 @@ class InterchangeWriter:
         self._seps.check()
         self._transaction = transaction
         self._version = version
-        self._forbidden = {
-            self._seps.element,
-            self._seps.component,
-            self._seps.repetition,
-            self._seps.segment,
-        }
+        chars = self._seps.element + self._seps.component + self._seps.repetition
+        # One search per segment: anything outside printable ASCII, or one of our separators.
+        self._bad = re.compile("[^ -~]|[" + re.escape(chars + self._seps.segment) + "]")
         self.isa_control = envelope.control_number("ISA")
         self.gs_control = str(int(envelope.control_number("GS")))
         self._sets = 0
@@ -165,17 +163,20 @@ class InterchangeWriter:
     def _raw(self, seg_id: str, *elements: Element) -> None:
         seps = self._seps
         texts = [seg_id]
+        values: list[str] = []
         for element in elements:
             if isinstance(element, str):
-                self._check(seg_id, element)
+                values.append(element)
                 texts.append(element)
             else:
                 parts = list(element)
-                for part in parts:
-                    self._check(seg_id, part)
+                values.extend(parts)
                 while parts and not parts[-1]:
                     parts.pop()
                 texts.append(seps.component.join(parts))
+        if self._bad.search("".join(values)):
+            for value in values:
+                self._check(seg_id, value)
         while len(texts) > 1 and not texts[-1]:
             texts.pop()
         self._out.write((seps.element.join(texts) + seps.segment).encode("ascii"))
@@ -183,7 +184,7 @@ class InterchangeWriter:
     def _check(self, seg_id: str, value: str) -> None:
         if not value.isascii() or not value.isprintable():
             raise X12Error("content", f"{seg_id}: {value!r} is not printable ASCII")
-        if any(char in value for char in self._forbidden):
+        if self._bad.search(value):
             raise X12Error("content", f"{seg_id}: {value!r} holds an X12 separator")
 
 
