@@ -78,7 +78,6 @@ class PriorAuthService:
         self.secret = member_secret
         self.client = client
         self.base_url = base_url
-        self.subscriptions: dict[str, list[str]] = {}
 
     @property
     def org(self) -> str:
@@ -142,7 +141,7 @@ class PriorAuthService:
 
     def subscribe(self, requester: str, endpoint: str) -> list[str]:
         """A rest-hook ``endpoint`` that receives the response Bundle of every decision on the
-        requester's requests (kept in memory: subscriptions are renewed after a restart).
+        requester's requests (kept in the payer's PAS store, so they survive a restart).
 
         HTTPS only, and not to an address of this machine or its private networks given as an
         IP literal: the payer's node POSTs there, so a requester must not aim it at the payer's
@@ -156,12 +155,13 @@ class PriorAuthService:
             raise InvalidInput("a rest-hook endpoint is an https URL")
         if _internal(url.host):
             raise InvalidInput("a rest-hook endpoint cannot be a local or private address")
-        hooks = self.subscriptions.setdefault(requester, [])
+        hooks = self.store.subscriptions(requester)
         if endpoint not in hooks:
             if len(hooks) >= MAX_SUBSCRIPTIONS:
                 raise InvalidInput(f"at most {MAX_SUBSCRIPTIONS} endpoints per organisation")
             hooks.append(endpoint)
-        return list(hooks)
+            self.store.put_subscriptions(requester, hooks)
+        return hooks
 
     # -- payer -------------------------------------------------------------------------------
     async def decide(self, number: str, raw: bytes) -> JSON:
@@ -248,7 +248,7 @@ class PriorAuthService:
     async def _notify(self, record: Mapping[str, Any], bundle: JSON) -> None:
         if self.client is None:
             return
-        for endpoint in self.subscriptions.get(str(record["requester"]), []):
+        for endpoint in self.store.subscriptions(str(record["requester"])):
             try:
                 reply = await self.client.post(
                     endpoint,

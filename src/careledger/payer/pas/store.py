@@ -1,7 +1,7 @@
 """What the payer keeps off chain about prior authorizations: the request Bundles it received,
-the Patient entry each response echoes, and the reviewers' explanations (the ledger holds only
-their hashes). A :class:`PasStore` protocol, an in-memory implementation for tests and a SQLite
-one for the node.
+the Patient entry each response echoes, the reviewers' explanations (the ledger holds only
+their hashes) and the requesters' rest-hook subscriptions. A :class:`PasStore` protocol, an
+in-memory implementation for tests and a SQLite one for the node.
 
 Not for: anything the parties must agree on — that is the ``prior_auth`` contract's state.
 """
@@ -41,12 +41,19 @@ class PasStore(Protocol):
 
     def text(self, digest: str) -> str | None: ...
 
+    def put_subscriptions(self, org: str, endpoints: list[str]) -> None:
+        """Replace ``org``'s rest-hook endpoints."""
+        ...
+
+    def subscriptions(self, org: str) -> list[str]: ...
+
 
 class MemoryPasStore:
     def __init__(self) -> None:
         self._bundles: dict[str, bytes] = {}
         self._patients: dict[str, JSON] = {}
         self._texts: dict[str, str] = {}
+        self._hooks: dict[str, list[str]] = {}
 
     def put_bundle(self, digest: str, body: bytes) -> None:
         self._bundles[digest] = body
@@ -67,6 +74,12 @@ class MemoryPasStore:
 
     def text(self, digest: str) -> str | None:
         return self._texts.get(digest)
+
+    def put_subscriptions(self, org: str, endpoints: list[str]) -> None:
+        self._hooks[org] = list(endpoints)
+
+    def subscriptions(self, org: str) -> list[str]:
+        return list(self._hooks.get(org, []))
 
 
 _SCHEMA = """
@@ -121,6 +134,13 @@ class SQLitePasStore:
     def text(self, digest: str) -> str | None:
         raw = self._get("text", digest)
         return None if raw is None else raw.decode()
+
+    def put_subscriptions(self, org: str, endpoints: list[str]) -> None:
+        self._put("hooks", org, msgspec.json.encode(endpoints))
+
+    def subscriptions(self, org: str) -> list[str]:
+        raw = self._get("hooks", org)
+        return [] if raw is None else msgspec.json.decode(raw, type=list[str])
 
     def close(self) -> None:
         with self._lock:
