@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from careledger.contracts.payer.model import day_number
 from careledger.node.consortium import ConsortiumConfig
-from careledger.payer.model import day_number
 from tests.harness import running
 
 
