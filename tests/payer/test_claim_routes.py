@@ -190,6 +190,19 @@ def test_claim_submit_dispatches_by_use_and_eob_matches_835(consortium: Consorti
             pa = await node.call("POST", "/fhir/Claim/$submit", pas)
             assert pa.status_code == 200, pa.text
             assert pa.json()["entry"][0]["resource"]["resourceType"] == "ClaimResponse"
+            # The same service billed again at another charge: a suspect duplicate, pended, then
+            # reviewed by the payer's user (not a duplicate: priced).
+            suspect = fhir_claim("PCN-F2", net=149.0)
+            pended = (await node.call("POST", "/fhir/Claim/$submit", suspect)).json()
+            assert pended["outcome"] == "queued", pended
+            key = next(
+                i["value"] for i in pended["identifier"] if i["system"].endswith("claim-key")
+            )
+            path = f"/payer/claims/{key}/review"
+            assert (await node.call("POST", path, {"duplicate": False})).status_code == 403
+            reviewed = await node.call("POST", path, {"duplicate": False}, org=PAYER)
+            assert reviewed.status_code == 200, reviewed.text
+            assert reviewed.json()["disposition"] == "processed"
             # The same claim number again: refused by the contract, not adjudicated twice.
             again = await node.call("POST", "/fhir/Claim/$submit", fhir_claim("PCN-F1"))
             assert again.status_code >= 400
@@ -313,7 +326,7 @@ def test_every_claim_route_is_documented() -> None:
         fingerprints=service,  # type: ignore[arg-type]
     )
     routes = [r for r in app.routes if isinstance(r, APIRoute)]
-    assert len(routes) == 5
+    assert len(routes) == 6
     for route in routes:
         for method in route.methods:
             assert f"`{method} {route.path}`" in doc, f"{method} {route.path} not in docs/api.md"

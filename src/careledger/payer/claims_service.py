@@ -166,6 +166,15 @@ class ClaimsDesk:
             return ClaimOutcome(adjudication, fingerprints_recorded=False)
         return ClaimOutcome(adjudication, duplicates)
 
+    async def review(self, claim_key: str, *, duplicate: bool) -> ClaimAdjudication:
+        """The payer's decision on a claim pended as a suspect duplicate (``claims.review``):
+        ``duplicate`` denies the suspect lines (OA 18), otherwise they are priced."""
+        await self._ledger.submit("claims", "review", [claim_key, duplicate])
+        adjudication = await self.adjudication(claim_key)
+        if adjudication is None:
+            raise InvalidInput("the review was committed but the adjudication is not readable")
+        return adjudication
+
     async def adjudication(self, claim_key: str) -> ClaimAdjudication | None:
         found = await self._ledger.evaluate("claims", "adjudication", [claim_key])
         return None if found is None else msgspec.convert(found, ClaimAdjudication)

@@ -34,6 +34,10 @@ from careledger.payer.ledger_form import check_claim
 from careledger.payer.pas.bundles import PasBundleInvalid, member_handle
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+CONTROL_SYSTEM = "urn:careledger:payer-claim-control-number"
+"""``CLP07``: the payer claim control number of the adjudication."""
+CLAIM_KEY_SYSTEM = "urn:careledger:claim-key"
+"""The claim's ledger key (a keyed hash), which the review route takes."""
 _CLAIM = "Bundle.entry[0].resource"
 _RESPONSIBILITY = {1: "primary", 2: "secondary", 3: "tertiary"}
 _GENDER = {"male": "M", "female": "F"}
@@ -293,7 +297,10 @@ def claim_response(adjudication: ClaimAdjudication, claim: Claim) -> dict[str, A
     outcome = {"processed": "complete", "denied": "complete", "pended": "queued"}
     return {
         "resourceType": "ClaimResponse",
-        "identifier": [{"value": adjudication.payer_claim_control_number}],
+        "identifier": [
+            {"system": CONTROL_SYSTEM, "value": adjudication.payer_claim_control_number},
+            {"system": CLAIM_KEY_SYSTEM, "value": adjudication.claim_key},
+        ],
         "status": "active",
         "type": {
             "coding": [

@@ -8,6 +8,7 @@ cross-payer fingerprint service when the node's organisation runs it.
 ``POST /payer/x12``                                 an 837P/837I file: 999 + 277CA back (JSON)
 ``GET  /payer/remittance/{npi}/{date}``             the 835 of a payee's claims of that day
 ``GET  /fhir/ExplanationOfBenefit?patient=``        the member's CARIN Blue Button EOBs
+``POST /payer/claims/{claim_key}/review``           decide a suspect duplicate (payer's users)
 ``POST /payer/fingerprints/evaluate``               OPRF evaluation, metered on the ledger
 =================================================  ==========================================
 
@@ -57,6 +58,7 @@ from careledger.payer.x12.tokens import DEFAULT_LIMITS, Limits
 EDI_X12 = "application/edi-x12"
 DEFAULT_MAX_X12_BYTES = DEFAULT_LIMITS.max_bytes
 _NPI = re.compile(r"^[12][0-9]{9}$")
+_CLAIM_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
 class NodeClaimDirectory:
@@ -230,6 +232,24 @@ def add_claim_routes(
             }
         )
 
+    async def review(request: Request, member: MemberCert, body: bytes) -> Any:
+        if member.org != org:
+            raise AccessDenied(f"only {org}'s own users review its pended claims")
+        claim_key = str(request.path_params.get("claim_key", ""))
+        if not _CLAIM_KEY.match(claim_key):
+            raise InvalidInput("claim_key: the claim's ledger key (64 hex digits)")
+        duplicate = json_object(body).get("duplicate")
+        if not isinstance(duplicate, bool):
+            raise InvalidInput("duplicate: true (deny the suspect lines, OA 18) or false")
+        adjudication = await desk.review(claim_key, duplicate=duplicate)
+        return {
+            "claimKey": adjudication.claim_key,
+            "payerClaimControlNumber": adjudication.payer_claim_control_number,
+            "disposition": adjudication.disposition,
+            "paidCents": adjudication.paid_cents,
+            "patientResponsibilityCents": adjudication.patient_responsibility_cents,
+        }
+
     async def evaluate(_r: Request, member: MemberCert, body: bytes) -> Any:
         if fingerprints is None:
             raise InvalidInput(f"{org} does not run the fingerprint service")
@@ -254,6 +274,9 @@ def add_claim_routes(
         tags=tags,
     )
     app.add_api_route("/fhir/ExplanationOfBenefit", explanations, methods=["GET"], tags=fhir)
+    app.add_api_route(
+        "/payer/claims/{claim_key}/review", json_route(gateway, review), methods=["POST"], tags=tags
+    )
     if fingerprints is not None:
         app.add_api_route(
             "/payer/fingerprints/evaluate",
