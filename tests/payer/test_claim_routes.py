@@ -24,6 +24,7 @@ from careledger.api.app import create_app
 from careledger.api.auth import sign_request
 from careledger.api.service import NodeService
 from careledger.node.consortium import ConsortiumConfig
+from careledger.payer.claims.remittance import RemittanceDesk
 from careledger.payer.claims.routes import EDI_X12, NodeClaimDirectory, add_claim_routes
 from careledger.payer.claims_service import ClaimsDesk
 from careledger.payer.eligibility import MemoryEligibility
@@ -90,7 +91,15 @@ async def payer_node(
             app = create_app(node)
             assert isinstance(app.app, FastAPI)
             add_payer_routes(app.app, pas, MemoryEligibility())
-            add_claim_routes(app.app, pas, desk, directory, max_x12_bytes=max_x12_bytes)
+            remittance = RemittanceDesk(desk, PAYER, history=net.peers[PAYER].state)
+            add_claim_routes(
+                app.app,
+                pas,
+                desk,
+                directory,
+                remittance=remittance,
+                max_x12_bytes=max_x12_bytes,
+            )
             submits = [r for r in app.app.routes if getattr(r, "path", "") == "/fhir/Claim/$submit"]
             assert len(submits) == 1
             http = await stack.enter_async_context(

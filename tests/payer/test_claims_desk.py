@@ -14,6 +14,7 @@ import pytest
 from careledger.contracts.payer.model import ClaimParties
 from careledger.errors import CareLedgerError, InvalidInput
 from careledger.node.consortium import ConsortiumConfig
+from careledger.payer.claims.remittance import RemittanceDesk
 from careledger.payer.claims_service import ClaimsDesk, remittance_835
 from careledger.payer.eob import explanation_of_benefit
 from careledger.payer.fingerprints import FingerprintService, ledger_meter
@@ -126,5 +127,46 @@ def test_a_claim_is_adjudicated_remitted_and_explained_with_the_same_numbers(
                 await desk.adjudicate(billed, PARTIES)
             with pytest.raises(InvalidInput):
                 await desk.remittance_items(["ab" * 32])
+
+    asyncio.run(scenario())
+
+
+def test_a_voided_claim_keeps_its_835_and_its_reversal_is_remitted(
+    consortium: ConsortiumConfig,
+) -> None:
+    """With the chain's history a voided claim stays in the 835 of its day (the void deleted its
+    current adjudication), the void's reversal (CLP02 22, negated amounts) is remitted too,
+    pyx12 accepts both 835s, and a second desk re-derives the same bytes."""
+
+    async def scenario() -> None:
+        async with running(consortium, contracts=CONTRACTS) as net:
+            payer = net.gateway(PAYER, "admin")
+            await payer.submit(
+                "plans", "publish", [msgspec.to_builtins(plan(timely_filing_days=365))]
+            )
+            await payer.submit("plans", "enrol", [msgspec.to_builtins(coverage())])
+            desk = ClaimsDesk(net.gateway(PAYER), ClaimKeyer(b"k" * 32))
+            remit = RemittanceDesk(desk, PAYER, history=net.peers[PAYER].state)
+            billed = claim(line(1, "99213", 15_000), line(2, "73560", 12_000))
+            first = (await desk.adjudicate(billed, PARTIES)).adjudication
+            npi, day = billed.billing_npi, first.adjudicated
+            before = await remit.payee_835(npi, day)
+            assert pyx12_validate(before.x12).accepted
+            void = msgspec.structs.replace(
+                billed, frequency_code="8", original_reference=first.payer_claim_control_number
+            )
+            reversed_ = (await desk.adjudicate(void, PARTIES)).adjudication
+            assert (reversed_.status, reversed_.paid_cents) == ("22", -first.paid_cents)
+            after = await remit.payee_835(npi, day)  # the void is on the same day here
+            statuses = [seg[2] for seg in _segments(after.x12, "CLP")]
+            assert sorted(statuses) == ["1", "22"]
+            assert after.paid_cents == 0  # paid, then taken back
+            verdict = pyx12_validate(after.x12)
+            assert verdict.accepted, verdict.errors
+            # Re-derived from the chain: the same bytes.
+            again = await RemittanceDesk(desk, PAYER, history=net.peers[PAYER].state).payee_835(
+                npi, day
+            )
+            assert again.x12 == after.x12
 
     asyncio.run(scenario())

@@ -159,7 +159,17 @@ def test_cross_payer_duplicates_cob_and_no_plaintext(consortium: ConsortiumConfi
 
 
 def _assert_no_plaintext(net, directory: Path) -> None:  # type: ignore[no-untyped-def]
-    needles = [HANDLE, BILLING, RENDERING, "99213", "2026-03-14", "PCN-0001", "Rivera", "1961"]
+    needles = [
+        HANDLE,
+        BILLING,
+        RENDERING,
+        "99213",
+        "2026-03-14",
+        "PCN-0001",
+        "Rivera",
+        "1961-07-14",
+        "19610714",
+    ]
     for peer in net.peers.values():
         for _key, value in peer.state.range("claim_fingerprints", "", ""):
             text = msgspec.json.encode(_key) + bytes(value.value)

@@ -33,6 +33,7 @@ from careledger.longitudinal.routes import SignedRequests
 from careledger.node.gateway import Gateway
 from careledger.payer.claims.archive import SQLiteClaimArchive
 from careledger.payer.claims.oprf_node import NodeFingerprints
+from careledger.payer.claims.remittance import RemittanceDesk
 from careledger.payer.claims.routes import NodeClaimDirectory, add_claim_routes, member_system_of
 from careledger.payer.claims_service import ClaimsDesk
 from careledger.payer.directory.desk import DirectoryDesk
@@ -123,5 +124,8 @@ def open_payer(
     )
     desk = ClaimsDesk(gateway, claim_key, archive, fingerprints=fingerprints)
     directory = NodeClaimDirectory(org, secret, member_system_of(org))
-    add_claim_routes(app, service, desk, directory, fingerprints=fingerprints)
+    remittance = RemittanceDesk(desk, org, history=gateway.peer.state)
+    add_claim_routes(
+        app, service, desk, directory, remittance=remittance, fingerprints=fingerprints
+    )
     return PayerSide(store, client, service, deadlines, desk, archive, signing)

@@ -38,6 +38,7 @@ from careledger.payer.x12.tokens import DEFAULT_LIMITS, Limits
 from careledger.payer.x12.writer import Envelope
 
 log = logging.getLogger(__name__)
+VOID = "8"
 
 Evaluate = Callable[[list[bytes]], Awaitable[list[bytes]]]
 
@@ -66,9 +67,16 @@ class ArchivedClaim:
 class ClaimArchive(Protocol):
     """The payer's off-chain store of the claims it adjudicated, by ledger claim key."""
 
-    def put(self, claim_key: str, item: ArchivedClaim) -> None: ...
+    def put(self, claim_key: str, item: ArchivedClaim, digest: str = "") -> None:
+        """Archive ``item`` as the claim under ``claim_key`` and, with ``digest`` (its ledger
+        form's digest), as that version for good (a replacement keeps the original's)."""
+        ...
 
     def get(self, claim_key: str) -> ArchivedClaim | None: ...
+
+    def version(self, digest: str) -> ArchivedClaim | None:
+        """The claim whose ledger form had ``digest``."""
+        ...
 
     def find(self, *, billing_npi: str | None = None, member: str | None = None) -> list[str]:
         """Claim keys, in the order archived, of the claims billed by ``billing_npi`` and/or
@@ -81,12 +89,18 @@ class MemoryClaimArchive:
     """An in-memory :class:`ClaimArchive` (tests, the demo)."""
 
     items: dict[str, ArchivedClaim] = field(default_factory=dict)
+    versions: dict[str, ArchivedClaim] = field(default_factory=dict)
 
-    def put(self, claim_key: str, item: ArchivedClaim) -> None:
+    def put(self, claim_key: str, item: ArchivedClaim, digest: str = "") -> None:
         self.items[claim_key] = item
+        if digest:
+            self.versions[digest] = item
 
     def get(self, claim_key: str) -> ArchivedClaim | None:
         return self.items.get(claim_key)
+
+    def version(self, digest: str) -> ArchivedClaim | None:
+        return self.versions.get(digest)
 
     def find(self, *, billing_npi: str | None = None, member: str | None = None) -> list[str]:
         return [
@@ -147,13 +161,23 @@ class ClaimsDesk:
         """Adjudicate one claim on the ledger (:class:`InvalidInput` if it is malformed; the
         contract's refusals, e.g. a resubmitted claim number, raise as they come)."""
         submission = ledger_form(claim, self._keyer)
-        await self._ledger.submit("claims", "submit", [msgspec.to_builtins(submission)])
+        done = await self._ledger.submit("claims", "submit", [msgspec.to_builtins(submission)])
+        if claim.frequency_code == VOID:  # the answer is the reversal; nothing is adjudicated
+            control = (getattr(done, "result", done) or {}).get("payer_claim_control_number")
+            found = await self._ledger.evaluate("claims", "reversals", [submission.claim_key])
+            reversal = next(
+                (r for r in found or [] if r["payer_claim_control_number"] == control), None
+            )
+            if reversal is None:
+                raise InvalidInput("the void was committed but its reversal is not readable")
+            return ClaimOutcome(msgspec.convert(reversal, ClaimAdjudication))
         adjudication = await self.adjudication(submission.claim_key)
         if adjudication is None:  # committed but not readable: a fault, not a result
             raise InvalidInput("the claim was committed but its adjudication is not readable")
         self.archive.put(
             submission.claim_key,
             ArchivedClaim(claim, parties, filing_indicator, submitter, payee_name),
+            submission.digest,
         )
         if self._evaluate is None:
             return ClaimOutcome(adjudication)

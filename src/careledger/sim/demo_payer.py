@@ -107,7 +107,7 @@ async def eligibility(ctx: DemoContext) -> str:
     ctx.facts["payer"] = PayerDesks(
         PriorAuthService(gateway, MemoryPasStore(), secret),
         claims,
-        RemittanceDesk(claims, PAYER),
+        RemittanceDesk(claims, PAYER, history=net.peers[PAYER].state),
         directory,
         secret,
     )

@@ -383,3 +383,10 @@ class Claims(Contract):
             "coinsurance_cents": acc.coinsurance_cents,
             "out_of_pocket_cents": acc.out_of_pocket_cents,
         }
+
+    @query
+    def reversals(self, stub: Stub, claim_key: str) -> list[dict[str, Any]]:
+        """Every reversal recorded for ``claim_key`` (by voids and replacements)."""
+        require(claim_key, HexDigest, "claim_key")
+        prefix = f"reversal/{claim_key}/"
+        return [msgspec.to_builtins(value) for _k, value in stub.range(prefix, prefix[:-1] + "0")]

@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 CREATE INDEX IF NOT EXISTS claims_by_payee ON claims (billing_npi, seq);
 CREATE INDEX IF NOT EXISTS claims_by_member ON claims (member, seq);
+CREATE TABLE IF NOT EXISTS claim_versions (
+    digest TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+);
 """
 
 
@@ -46,22 +50,37 @@ class SQLiteClaimArchive:
         self._db = open_wal(path, _SCHEMA, "the payer claim archive")
         self._lock = threading.Lock()
 
-    def put(self, claim_key: str, item: ArchivedClaim) -> None:
+    def put(self, claim_key: str, item: ArchivedClaim, digest: str = "") -> None:
         body = msgspec.msgpack.encode(
             _Row(item.claim, item.parties, item.filing_indicator, item.submitter, item.payee_name)
         )
         with self._lock:
-            self._db.execute(
-                "INSERT INTO claims (claim_key, billing_npi, member, body) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (claim_key) DO UPDATE SET body = excluded.body",
-                (claim_key, item.claim.billing_npi, item.claim.member, body),
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO claims (claim_key, billing_npi, member, body) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (claim_key) DO UPDATE SET body = excluded.body",
+                    (claim_key, item.claim.billing_npi, item.claim.member, body),
+                )
+                if digest:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO claim_versions (digest, body) VALUES (?, ?)",
+                        (digest, body),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def get(self, claim_key: str) -> ArchivedClaim | None:
+        return self._one("SELECT body FROM claims WHERE claim_key = ?", claim_key)
+
+    def version(self, digest: str) -> ArchivedClaim | None:
+        return self._one("SELECT body FROM claim_versions WHERE digest = ?", digest)
+
+    def _one(self, sql: str, arg: str) -> ArchivedClaim | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT body FROM claims WHERE claim_key = ?", (claim_key,)
-            ).fetchone()
+            row = self._db.execute(sql, (arg,)).fetchone()
         if row is None:
             return None
         found = msgspec.msgpack.decode(row[0], type=_Row)

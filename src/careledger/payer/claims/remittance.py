@@ -8,25 +8,50 @@ same node after a restart) reproduces every 835 byte for byte, and the EOB of a 
 the 835's numbers because both are written from one
 :class:`~careledger.payer.x12.remit835.RemittanceItem`.
 
-Pended claims get no remittance until reviewed.
+Pended claims get no remittance until reviewed. With the chain's history
+(:class:`ChainHistory`, the node's world state), every adjudication a claim key ever had is
+remitted on its own day — an original, its reversal (``CLP02`` 22) when a replacement or void
+came, the replacement — each with the claim as billed in that version (the archive keeps every
+version by its ledger digest), so later changes never alter an earlier day's 835.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from careledger.contracts.payer.model import iso_day
+from careledger.contracts.payer.model import ClaimAdjudication, iso_day
+from careledger.contracts.values import decode_value
 from careledger.errors import NotFound
-from careledger.payer.claims_service import ClaimsDesk, remittance_835
+from careledger.payer.claims_service import ArchivedClaim, ClaimsDesk, remittance_835
 from careledger.payer.eob import explanation_of_benefit
 from careledger.payer.x12.offchain import Address
 from careledger.payer.x12.remit835 import PayeeInfo, PayerInfo, Payment, RemittanceItem
 from careledger.payer.x12.writer import Envelope, Party
 
 REMITTED = ("processed", "denied", "reversed")
+NAMESPACE = "claims"
+
+
+class _Entry(Protocol):
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class _Versioned(Protocol):
+    @property
+    def value(self) -> bytes: ...
+
+
+class ChainHistory(Protocol):
+    """What remittance reads of a node's world state (a ``StateStore``)."""
+
+    def history(self, namespace: str, key: str) -> Sequence[_Entry]: ...
+
+    def range(self, namespace: str, start: str, end: str) -> Sequence[tuple[str, _Versioned]]: ...
 
 
 def default_payer_info(org: str) -> PayerInfo:
@@ -55,21 +80,54 @@ class Remittance:
 class RemittanceDesk:
     """Remittance for one payer organisation from its :class:`ClaimsDesk`."""
 
-    def __init__(self, desk: ClaimsDesk, org: str, payer: PayerInfo | None = None) -> None:
+    def __init__(
+        self,
+        desk: ClaimsDesk,
+        org: str,
+        payer: PayerInfo | None = None,
+        *,
+        history: ChainHistory | None = None,
+    ) -> None:
         self.desk = desk
         self.org = org
         self.payer = payer or default_payer_info(org)
+        self.history = history
 
     async def items(
         self, *, billing_npi: str | None = None, member: str | None = None
     ) -> list[RemittanceItem]:
-        """The remitted claims (not pended) of a payee and/or member, oldest first."""
+        """The remitted adjudications (not pended) of a payee's and/or member's claims, oldest
+        first: every version from the chain's history when there is one, else the current."""
         keys = self.desk.archive.find(billing_npi=billing_npi, member=member)
-        items = await self.desk.remittance_items(keys)
+        if self.history is None:
+            items = await self.desk.remittance_items(keys)
+        else:
+            items = [item for key in keys for item in self._history_items(key)]
         return sorted(
             (i for i in items if i.adjudication.disposition in REMITTED),
             key=lambda i: (i.adjudication.adjudicated, i.adjudication.payer_claim_control_number),
         )
+
+    def _history_items(self, key: str) -> list[RemittanceItem]:
+        assert self.history is not None
+        found: dict[str, ClaimAdjudication] = {}
+        for entry in self.history.history(NAMESPACE, f"adjudication/{key}"):
+            if entry.value is not None:
+                adjudication = decode_value(entry.value, ClaimAdjudication)
+                found[f"{adjudication.payer_claim_control_number}/{adjudication.status}"] = (
+                    adjudication
+                )
+        prefix = f"reversal/{key}/"
+        for _key, stored in self.history.range(NAMESPACE, prefix, prefix[:-1] + "0"):
+            adjudication = decode_value(stored.value, ClaimAdjudication)
+            found[f"{adjudication.payer_claim_control_number}/{adjudication.status}"] = adjudication
+        items = []
+        for adjudication in found.values():
+            archived = self.desk.archive.version(adjudication.digest) or self.desk.archive.get(key)
+            if archived is None:
+                continue
+            items.append(_item(adjudication, archived))
+        return items
 
     async def payee_835(
         self, billing_npi: str, day: int, *, submitter: str | None = None
@@ -118,3 +176,12 @@ class RemittanceDesk:
     def _submitter(self, item: RemittanceItem) -> str:
         archived = self.desk.archive.get(item.adjudication.claim_key)
         return archived.submitter if archived else ""
+
+
+def _item(adjudication: ClaimAdjudication, archived: ArchivedClaim) -> RemittanceItem:
+    return RemittanceItem(
+        adjudication=adjudication,
+        claim=archived.claim,
+        parties=archived.parties,
+        filing_indicator=archived.filing_indicator,
+    )
