@@ -19,11 +19,17 @@ def test_claims_survive_a_restart_and_are_found_by_payee_and_member(tmp_path: Pa
     second = ArchivedClaim(claim(claim_id="PCN-2", member=OTHER_MEMBER), PARTIES, submitter="Org3")
     memory = MemoryClaimArchive()
     for key, item in (("a" * 64, first), ("b" * 64, second)):
-        archive.put(key, item)
-        memory.put(key, item)
+        archive.put(key, item, digest=key.replace("a", "d").replace("b", "e"))
+        memory.put(key, item, digest=key.replace("a", "d").replace("b", "e"))
+    replacement = ArchivedClaim(claim(claim_id="PCN-1", frequency_code="7"), PARTIES)
+    archive.put("a" * 64, replacement, digest="f" * 64)
+    memory.put("a" * 64, replacement, digest="f" * 64)
     archive.close()
     reopened = SQLiteClaimArchive(path)
-    assert reopened.get("a" * 64) == first
+    assert reopened.get("a" * 64) == replacement  # the current claim under the key
+    assert reopened.version("d" * 64) == first  # the original version, for its remittance
+    assert reopened.version("f" * 64) == replacement
+    assert memory.version("d" * 64) == first
     assert reopened.get("c" * 64) is None
     npi = first.claim.billing_npi
     for store in (reopened, memory):
