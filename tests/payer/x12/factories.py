@@ -191,6 +191,7 @@ def billed_claims(draw: st.DrawFn, index: int, institutional: bool) -> tuple[Cla
             service_to=f"2026-02-{day + span:02d}" if span else None,
             modifiers=draw(st.lists(st.sampled_from(["25", "59", "RT", "LT", "76"]), max_size=4)),
             revenue_code=draw(st.sampled_from(["0450", "0300", "0250"])) if institutional else None,
+            rendering_npi=draw(st.sampled_from([None, "1234567893"])),
             place_of_service=None if institutional else draw(st.sampled_from([None, "11", "22"])),
             diagnosis_pointers=[]
             if institutional
@@ -215,6 +216,7 @@ def billed_claims(draw: st.DrawFn, index: int, institutional: bool) -> tuple[Cla
                 adjudicated=True,
             )
         )
+    rendering = draw(st.sampled_from([None, "1497758544"]))
     claim = Claim(
         claim_id=f"PCN{index:03d}-{draw(st.integers(min_value=0, max_value=10**6))}",
         kind="institutional" if institutional else "professional",
@@ -228,6 +230,8 @@ def billed_claims(draw: st.DrawFn, index: int, institutional: bool) -> tuple[Cla
         facility_type="13" if institutional else None,
         diagnoses=diagnoses,
         prior_authorization=draw(st.sampled_from([None, "PA-2026-0042"])),
+        rendering_npi=rendering,
+        responsibility=draw(st.sampled_from(["primary", "secondary", "tertiary"])),
         other_coverage=other,
         statement_from="2026-02-01" if institutional else None,
         statement_to="2026-02-28" if institutional else None,
@@ -276,6 +280,9 @@ def billed_claims(draw: st.DrawFn, index: int, institutional: bool) -> tuple[Cla
         group_number="2222-SJ",
         claim_flags=("" if institutional else "Y", "A", "Y", "I"),
         patient_status="01" if institutional else "",
+        rendering=None
+        if rendering is None
+        else ProviderParty(name="KILDARE", first_name="BEN", entity_type="1", npi=rendering),
     )
     return claim, off
 

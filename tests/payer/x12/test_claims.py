@@ -203,7 +203,7 @@ def test_an_element_holding_a_separator_is_refused_not_written() -> None:
 
 
 @settings(
-    max_examples=20,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

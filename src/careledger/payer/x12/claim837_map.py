@@ -150,6 +150,7 @@ def map_claim(raw: RawClaim, directory: ClaimDirectory) -> tuple[Claim, ClaimOff
         "lines": lines,
         "total_charge_cents": total,
         "frequency_code": facility[2] if len(facility) > 2 else "1",
+        "responsibility": _RESPONSIBILITY.get(raw.subscriber.get("responsibility", ""), "primary"),
         "diagnoses": clm["diagnoses"],
         "other_coverage": [_other(other, raw.component) for other in clm["other"]],
     }
@@ -285,7 +286,6 @@ def _offchain(raw: RawClaim, member_id: str) -> ClaimOffChain:
         patient_address=_address(pat.get("address")) if pat else None,
         filing_indicator=sub.get("filing", "") or "CI",
         group_number=sub.get("group", ""),
-        payer_responsibility=sub.get("responsibility", "") or "P",
         claim_flags=raw.claim["flags"],
         icd9_diagnoses=tuple(raw.claim["icd9"]),
         rendering=_rendering(raw.claim.get("rendering")),

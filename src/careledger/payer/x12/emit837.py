@@ -7,7 +7,8 @@ the same :class:`~careledger.contracts.payer.model.Claim`). One transaction set 
 the patient is not the subscriber) patient levels. Deterministic like every writer here.
 
 Not written (not in the canonical model or the off-chain struct): line-level providers other
-than rendering, attachments (PWK), notes (NTE), ambulance and DME segments.
+than rendering, attachments (PWK), notes (NTE), ambulance and DME segments. A rendering provider
+known only by NPI (every line-level one) is named ``RENDERING PROVIDER``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from careledger.payer.x12.writer import Envelope, InterchangeWriter, money
 
 PROFESSIONAL = "005010X222A1"
 INSTITUTIONAL = "005010X223A2"
+#: The canonical claim holds a rendering provider's NPI, not its name; NM103 is required, so a
+#: rendering provider with no name in the off-chain part is written under this one.
+_UNNAMED = "RENDERING PROVIDER"
 _RELATIONSHIP_CODE = {"self": "18", "spouse": "01", "child": "19", "other": "G8"}
 _RESPONSIBILITY_CODE = {"primary": "P", "secondary": "S", "tertiary": "T"}
 
@@ -76,8 +80,9 @@ class ClaimWriter:
         w.segment(
             "HL", str(subscriber_hl), str(billing_hl), "22", "0" if patient_is_subscriber else "1"
         )
+        sequence = _RESPONSIBILITY_CODE[claim.responsibility]
         w.segment(
-            "SBR", off.payer_responsibility, "18" if patient_is_subscriber else "",
+            "SBR", sequence, "18" if patient_is_subscriber else "",
             off.group_number, "", "", "", "", "", off.filing_indicator,
         )  # fmt: skip
         w.segment(
@@ -124,9 +129,11 @@ class ClaimWriter:
         if claim.original_reference:
             w.segment("REF", "F8", claim.original_reference)
         self._diagnoses(claim, off)
-        if off.rendering is not None and claim.rendering_npi:
-            code = "82"
-            _name(w, code, off.rendering, "XX")
+        if claim.rendering_npi:
+            rendering = off.rendering
+            if rendering is None or rendering.npi != claim.rendering_npi:
+                rendering = ProviderParty(name=_UNNAMED, npi=claim.rendering_npi, entity_type="1")
+            _name(w, "82", rendering, "XX")
         for index, other in enumerate(claim.other_coverage):
             w.segment(
                 "SBR", _RESPONSIBILITY_CODE[other.responsibility],
@@ -192,7 +199,7 @@ class ClaimWriter:
         else:
             w.segment("DTP", "472", "D8", d8(line.service_from))
         if line.rendering_npi:
-            w.segment("NM1", "82", "1", "RENDERING", "", "", "", "", "XX", line.rendering_npi)
+            w.segment("NM1", "82", "1", _UNNAMED, "", "", "", "", "XX", line.rendering_npi)
 
 
 def _name(w: InterchangeWriter, code: str, party: ProviderParty, qualifier: str) -> None:

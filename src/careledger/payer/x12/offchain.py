@@ -62,7 +62,6 @@ class ClaimOffChain(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     patient_address: Address | None = None
     filing_indicator: str = "CI"  # SBR09
     group_number: str = ""  # SBR03
-    payer_responsibility: str = "P"  # SBR01
     #: CLM06..CLM09: provider signature, assignment, benefits assignment, release of information.
     claim_flags: tuple[str, str, str, str] = ("Y", "A", "Y", "I")
     #: ICD-9 diagnoses (HI BK/BF) of claims from before ICD-10; the canonical model is ICD-10.
