@@ -223,12 +223,17 @@ def test_claim_submit_dispatches_by_use_and_eob_matches_835(consortium: Consorti
             assert remit.headers["content-type"].startswith(EDI_X12)
             verdict = pyx12_validate(remit.content)
             assert verdict.accepted, verdict.errors
-            clp = segments(remit.text, "CLP")[0]
+            clp = next(c for c in segments(remit.text, "CLP") if c[1] == "PCN-F1")
             eobs = await node.call(
                 "GET", f"/fhir/ExplanationOfBenefit?patient={SYSTEM}|M0000000000", org=PAYER
             )
             assert eobs.status_code == 200, eobs.text
-            eob = eobs.json()["entry"][0]["resource"]
+            assert eobs.json()["total"] == 2  # PCN-F1 and the reviewed PCN-F2
+            eob = next(
+                e["resource"]
+                for e in eobs.json()["entry"]
+                if e["resource"]["identifier"][0]["value"] == clp[7]  # CLP07
+            )
             assert round(float(clp[3]) * 100) == total(eob, "submitted") == 27_000
             assert round(float(clp[4]) * 100) == total(eob, "paidtoprovider")
             assert round(float(clp[5]) * 100) == total(eob, "memberliability")
