@@ -1,11 +1,13 @@
 """The payer claim routes on ``careledger network up`` (a one-organisation ``embedded-solo``
 network: the node process as ``network up`` spawns it): an 837 posted to the node is answered
-by a 999 and a 277CA, and the day's 835 is served; pyx12 accepts all three."""
+by a 999 and a 277CA, and the day's 835 is served; pyx12 accepts all three. ``careledger bench
+payer --network`` measures claims committed through it."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from click.testing import CliRunner
 
 from careledger.api.auth import sign_request
 from careledger.api.client import NodeClient
+from careledger.cli.bench import bench_payer
 from careledger.cli.network import network
 from careledger.netctl.layout import NetworkLayout
 from careledger.node.consortium import load_config
@@ -73,5 +76,30 @@ def test_claims_on_network_up(tmp_path: Path) -> None:
                 assert pyx12_validate(remit.content).accepted
 
         asyncio.run(main())
+
+        # careledger bench payer --network: claims committed/s through the running network.
+        bench = runner.invoke(
+            bench_payer,
+            [
+                "--json",
+                "--claims",
+                "10",
+                "--linear-claims",
+                "0",
+                "--committed",
+                "0",
+                "--pa-rounds",
+                "0",
+                "--no-baseline",
+                "--network",
+                str(directory),
+                "--network-claims",
+                "30",
+            ],
+        )
+        assert bench.exit_code == 0, bench.output
+        figures = json.loads(bench.output)
+        assert figures["network_committed_claims"] == 30
+        assert figures["network_committed_claims_per_s"] > 0
     finally:
         runner.invoke(network, ["down", *args])

@@ -12,6 +12,8 @@
    The goal is 500 claims/s (the rate Change Healthcare's Fabric network published).
 3. **PA ``$submit``** p50/p95 at 10 and 100 concurrent clients
    (:func:`careledger.bench.prior_auth.run_prior_auth_bench`).
+4. With a ``network up`` directory: claims committed per second through that running network,
+   837 files posted to the payer's node (:mod:`careledger.bench.payer_network`).
 """
 
 from __future__ import annotations
@@ -208,9 +210,16 @@ async def run_payer_bench(
     pa_rounds: int = 3,
     baseline: bool = True,
     workdir: str | Path | None = None,
+    network: Path | None = None,
+    network_claims: int = 1000,
 ) -> BenchReport:
-    """Every payer figure; ``committed=0`` / ``pa_rounds=0`` skip figures 2 / 3."""
+    """Every payer figure; ``committed=0`` / ``pa_rounds=0`` skip figures 2 / 3; ``network``
+    (a ``network up`` directory) adds claims committed/s through that running network."""
     figures = x12_figures(claims, linear_claims, baseline=baseline)
+    if network is not None:
+        from careledger.bench.payer_network import run_network_claims
+
+        figures.update(await run_network_claims(network, claims=network_claims))
     if committed:
         figures.update(await committed_figures(committed, concurrency, workdir))
     if pa_rounds:

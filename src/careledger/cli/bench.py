@@ -237,6 +237,20 @@ def bench_credentials(seconds: float, as_json: bool) -> None:
     help="Rounds of PA $submit at 10 and 100 clients (0 skips it).",
 )
 @click.option("--no-baseline", is_flag=True, help="Skip pyx12 validating the file alone.")
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also post 837 files to the payer's node of this running `network up` directory.",
+)
+@click.option(
+    "--network-claims",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="Claims posted through the running network (with --network).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_payer(
     claims: int,
@@ -245,6 +259,8 @@ def bench_payer(
     concurrency: int,
     pa_rounds: int,
     no_baseline: bool,
+    network_dir: Path | None,
+    network_claims: int,
     as_json: bool,
 ) -> None:
     """837P end to end vs pyx12 alone, claims committed/s, PA $submit p50/p95."""
@@ -259,6 +275,8 @@ def bench_payer(
                 concurrency=concurrency,
                 pa_rounds=pa_rounds,
                 baseline=not no_baseline,
+                network=network_dir,
+                network_claims=network_claims,
             )
         )
     except (CareLedgerError, ImportError) as exc:
