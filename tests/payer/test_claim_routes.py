@@ -24,6 +24,7 @@ from careledger.api.app import create_app
 from careledger.api.auth import sign_request
 from careledger.api.service import NodeService
 from careledger.node.consortium import ConsortiumConfig
+from careledger.node.network import EmbeddedNetwork
 from careledger.payer.claims.remittance import RemittanceDesk
 from careledger.payer.claims.routes import EDI_X12, NodeClaimDirectory, add_claim_routes
 from careledger.payer.claims_service import ClaimsDesk
@@ -45,6 +46,7 @@ NPI = "1912301953"
 
 @dataclass
 class Node:
+    net: EmbeddedNetwork
     consortium: ConsortiumConfig
     http: httpx.AsyncClient
     desk: ClaimsDesk
@@ -105,7 +107,7 @@ async def payer_node(
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://node")
             )
-            yield Node(consortium, http, desk, directory)
+            yield Node(net, consortium, http, desk, directory)
 
 
 def fhir_claim(claim_id: str, *, member: str = "M0000000000", net: Any = 150.0) -> dict[str, Any]:
@@ -244,6 +246,18 @@ def test_claim_submit_dispatches_by_use_and_eob_matches_835(consortium: Consorti
             assert (await node.call("GET", path, org=OUTSIDER)).status_code == 404
             denied = await node.call("GET", "/fhir/ExplanationOfBenefit?patient=M0000000000")
             assert denied.status_code == 403
+            # Nothing that identifies the patient, provider or claim is on chain in clear.
+            needles = [b"M0000000000", b"Rivera", b"1961-07-14", NPI.encode(), b"PCN-F1"]
+            for peer in node.net.peers.values():
+                for namespace in ("claims", "plans"):
+                    for key, value in peer.state.range(namespace, "", ""):
+                        text = key.encode() + bytes(value.value)
+                        assert not [n for n in needles if n in text], key
+            block_files = list(node.consortium.dir.rglob("blocks.log"))
+            assert block_files
+            for blocks in block_files:
+                raw = blocks.read_bytes()
+                assert not [n for n in needles if n in raw], blocks
 
     asyncio.run(scenario())
 
