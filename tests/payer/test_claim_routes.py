@@ -6,6 +6,7 @@ bytes again) and the member's EOBs with the 835's numbers; bad input refused, no
 from __future__ import annotations
 
 import asyncio
+import copy
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -358,3 +359,39 @@ def test_every_claim_route_is_documented() -> None:
     for route in routes:
         for method in route.methods:
             assert f"`{method} {route.path}`" in doc, f"{method} {route.path} not in docs/api.md"
+
+
+def test_a_fhir_claim_is_replaced_then_voided(consortium: ConsortiumConfig) -> None:
+    async def scenario() -> None:
+        async with payer_node(consortium) as node:
+            first = (await node.call("POST", "/fhir/Claim/$submit", fhir_claim("PCN-R1"))).json()
+            control = first["identifier"][0]["value"]
+            replacement = fhir_claim("PCN-R1", net=140.0)
+            claim = replacement["entry"][0]["resource"]
+            claim["related"] = [
+                {"relationship": {"coding": [{"code": "prior"}]}, "reference": {"value": control}}
+            ]
+            replaced = await node.call("POST", "/fhir/Claim/$submit", replacement)
+            assert replaced.status_code == 200, replaced.text
+            assert total(replaced.json(), "submitted") == 26_000
+            new_control = replaced.json()["identifier"][0]["value"]
+            void = copy.deepcopy(replacement)
+            void["entry"][0]["resource"]["status"] = "cancelled"
+            void["entry"][0]["resource"]["related"][0]["reference"]["value"] = new_control
+            voided = await node.call("POST", "/fhir/Claim/$submit", void)
+            assert voided.status_code == 200, voided.text
+            assert voided.json()["disposition"] == "reversed"
+            assert total(voided.json(), "submitted") == -26_000
+            # A cancellation that names no original is refused with the path.
+            bad = fhir_claim("PCN-R2")
+            bad["entry"][0]["resource"]["status"] = "cancelled"
+            refused = await node.call("POST", "/fhir/Claim/$submit", bad)
+            assert refused.status_code == 400
+            assert "related" in str(refused.json()["issue"][0]["expression"])
+            # The day's 835: the original, its reversal, the replacement, its reversal.
+            remit = await node.call("GET", f"/payer/remittance/{NPI}/{today()}")
+            statuses = sorted(seg[2] for seg in segments(remit.text, "CLP"))
+            assert statuses == ["1", "1", "22", "22"]
+            assert pyx12_validate(remit.content).accepted
+
+    asyncio.run(scenario())

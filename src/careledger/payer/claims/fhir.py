@@ -7,7 +7,9 @@ of a PAS request, so a provider sends claims and prior authorizations the same w
 mapper keeps the PHI off chain: the member id becomes the payer's keyed handle
 (:func:`careledger.payer.pas.member_handle`), the people go to :class:`ClaimParties`.
 
-Money is decimal dollars in FHIR and integer cents here: a value with more than two decimals,
+A replacement names the original by ``related`` (relationship ``prior``, ``reference`` its payer
+claim control number); a void is such a Claim with ``status = cancelled`` (X12 frequency 7 and
+8). Money is decimal dollars in FHIR and integer cents here: a value with more than two decimals,
 a negative one or one that is not a number is refused naming the path (``Bundle.entry[0]
 .resource.item[1].net.value``), like every other fault (:class:`PasBundleInvalid`, HTTP 400 with
 an OperationOutcome).
@@ -231,6 +233,29 @@ def _insurance(claim: dict[str, Any]) -> tuple[str, str | None, list[OtherCovera
     return responsibility, pa, others
 
 
+def _frequency(claim: dict[str, Any]) -> tuple[str, str | None]:
+    """(X12 claim frequency, original payer claim control number): a Claim with ``related``
+    (relationship ``prior``, ``reference`` the original's payer claim control number) replaces
+    it (7); with ``status = cancelled`` as well it voids it (8); otherwise an original (1)."""
+    original = None
+    for i, related in enumerate(claim.get("related") or []):
+        where = f"{_CLAIM}.related[{i}]"
+        if not isinstance(related, dict):
+            raise _fail("a related claim is an object", where)
+        if _code(related.get("relationship"), f"{where}.relationship") != "prior":
+            continue
+        value = (related.get("reference") or {}).get("value")
+        if not isinstance(value, str):
+            raise _fail("the original's payer claim control number", f"{where}.reference.value")
+        original = value
+    cancelled = claim.get("status") == "cancelled"
+    if cancelled and original is None:
+        raise _fail("a cancellation names the claim it voids (related, prior)", f"{_CLAIM}.related")
+    if original is None:
+        return "1", None
+    return ("8" if cancelled else "7"), original
+
+
 def parse_claim(body: Any, payer: str, member_secret: bytes) -> FhirClaim:
     """The canonical claim and its people from a FHIR claim Bundle addressed to ``payer``."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
@@ -266,8 +291,11 @@ def parse_claim(body: Any, payer: str, member_secret: bytes) -> FhirClaim:
         for i, d in enumerate(claim.get("diagnosis") or [])
         if isinstance(d, dict)
     ]
+    frequency, original = _frequency(claim)
     fields: dict[str, Any] = {
         "claim_id": claim_id,
+        "frequency_code": frequency,
+        "original_reference": original,
         "kind": kind,
         "member": member_handle(member_secret, system, member_id),
         "payer": payer,
@@ -294,7 +322,12 @@ def _money(cents_: int) -> dict[str, Any]:
 
 def claim_response(adjudication: ClaimAdjudication, claim: Claim) -> dict[str, Any]:
     """The ``ClaimResponse`` of an adjudicated claim (the same amounts as its 835 and EOB)."""
-    outcome = {"processed": "complete", "denied": "complete", "pended": "queued"}
+    outcome = {
+        "processed": "complete",
+        "denied": "complete",
+        "pended": "queued",
+        "reversed": "complete",
+    }
     return {
         "resourceType": "ClaimResponse",
         "identifier": [
