@@ -269,3 +269,88 @@ def bench_incentives(
 
     report = run(awards=awards, concurrency=concurrency, auditor=auditor, checks=checks)
     _print(report.report(), as_json)
+
+
+@bench.command("payer")
+@click.option(
+    "--claims",
+    type=click.IntRange(10, 100_000),
+    default=500,
+    show_default=True,
+    help="Claims in the 837P timed end to end against pyx12.",
+)
+@click.option(
+    "--linear-claims",
+    type=click.IntRange(0, 100_000),
+    default=5000,
+    show_default=True,
+    help="Claims in the larger 837P (linearity; 0 skips it).",
+)
+@click.option(
+    "--committed",
+    type=click.IntRange(0, 100_000),
+    default=2000,
+    show_default=True,
+    help="Claims adjudicated and committed on the embedded consortium (0 skips it).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    default=128,
+    show_default=True,
+    help="Members' claim queues in flight at once.",
+)
+@click.option(
+    "--pa-rounds",
+    type=click.IntRange(0, 100),
+    default=3,
+    show_default=True,
+    help="Rounds of PA $submit at 10 and 100 clients (0 skips it).",
+)
+@click.option("--no-baseline", is_flag=True, help="Skip pyx12 validating the file alone.")
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also post 837 files to the payer's node of this running `network up` directory.",
+)
+@click.option(
+    "--network-claims",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="Claims posted through the running network (with --network).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_payer(
+    claims: int,
+    linear_claims: int,
+    committed: int,
+    concurrency: int,
+    pa_rounds: int,
+    no_baseline: bool,
+    network_dir: Path | None,
+    network_claims: int,
+    as_json: bool,
+) -> None:
+    """837P end to end vs pyx12 alone, claims committed/s, PA $submit p50/p95."""
+    from careledger.bench.payer import run_payer_bench
+
+    try:
+        report = asyncio.run(
+            run_payer_bench(
+                claims=claims,
+                linear_claims=linear_claims,
+                committed=committed,
+                concurrency=concurrency,
+                pa_rounds=pa_rounds,
+                baseline=not no_baseline,
+                network=network_dir,
+                network_claims=network_claims,
+            )
+        )
+    except (CareLedgerError, ImportError) as exc:
+        _fail(str(exc))
+        return
+    _print(report, as_json)

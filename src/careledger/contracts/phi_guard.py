@@ -18,10 +18,11 @@ Two layers:
   (homoglyphs, zero-width and full-width characters, which would hide the rest from these
   checks), control characters, strings over 128 characters, and base64 or hex that decodes to
   readable text. Hex digests and id prefixes (16-128 hex characters, not all digits), UUIDs
-  and DIDs are accepted as identifiers. ``bytes`` are opaque to it (signatures, key material,
-  a published status list); the strict layer allows no bytes. The governance namespace
-  ``_gov`` is exempt: it describes organisations, whose names are not PHI and may contain
-  spaces.
+  and DIDs are accepted as identifiers, and so is a procedure code written as X12 qualifies it
+  (``HC:99213``: a CPT code has five digits, which alone would read as a ZIP or an MRN).
+  ``bytes`` are opaque to it (signatures, key material, a published status list); the strict
+  layer allows no bytes. The governance namespace ``_gov`` is exempt: it describes
+  organisations, whose names are not PHI and may contain spaces.
 
 Errors are :class:`PhiRejected` (a :class:`~careledger.errors.ContractError`), naming the path
 of the offending value and the rule — never echoing the value itself.
@@ -161,6 +162,8 @@ _HEX_ID = re.compile(r"^(?=[0-9a-f]*[a-f])(?:[0-9a-f]{2}){8,64}$")
 _HANDLE = re.compile(HANDLE_PATTERN)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DID = re.compile(DID_PATTERN)
+# A CPT/HCPCS code with its X12 qualifier (contracts.payer.values.BillingCode), nothing else.
+_BILLING_CODE = re.compile(r"^HC:[0-9A-Z]{5}$")
 # UUIDs and hex ids (with at least one letter) standing as a whole part of a composite token.
 _ID_INSIDE = re.compile(
     r"(?<![\w-])(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -182,7 +185,9 @@ _ID_PREFIX = re.compile(r"(?i)(mrn|ssn|dob|npi|medicaid|medicare|passport|licen[
 _B64 = re.compile(r"^[A-Za-z0-9+/_-]{12,}={0,2}$")
 _HEXTEXT = re.compile(r"^(?:[0-9a-fA-F]{2}){6,}$")
 MAX_TEXT = 128
-EXEMPT_NAMESPACES = frozenset({"_gov"})
+# ``_gov`` describes organisations; ``directory`` is the public provider directory (names,
+# addresses, taxonomy codes), whose contract types every field (contracts/payer/directory.py).
+EXEMPT_NAMESPACES = frozenset({"_gov", "directory"})
 
 
 _PRINTABLE = bytes([9, 10, 13, *range(32, 127)])
@@ -241,6 +246,8 @@ def screen_text(text: str) -> str | None:
         # Text hidden as hex; short ids (< 12 bytes) are too short to tell from random.
         return "encoded text" if len(text) >= 24 and _readable(bytes.fromhex(text)) else None
     if _UUID.match(text) or _HANDLE.match(text) or _DID.match(text) or _DID_URL.match(text):
+        return None
+    if _BILLING_CODE.match(text):
         return None
     if _is_public_key(text):  # random digits inside a key are not a number
         return None

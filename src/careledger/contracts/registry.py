@@ -39,6 +39,11 @@ def default_registry() -> ContractRegistry:
     from careledger.contracts.dids import Dids
     from careledger.contracts.governance import Governance
     from careledger.contracts.incentives import Incentives
+    from careledger.contracts.payer.claim_fingerprints import ClaimFingerprints
+    from careledger.contracts.payer.claims import Claims
+    from careledger.contracts.payer.directory import Directory
+    from careledger.contracts.payer.plans import Plans
+    from careledger.contracts.payer.prior_auth import PriorAuth
     from careledger.contracts.record_locator import RecordLocator
     from careledger.contracts.status_lists import StatusLists
     from careledger.contracts.tokens import Tokens
@@ -46,7 +51,9 @@ def default_registry() -> ContractRegistry:
 
     registry = ContractRegistry()
     builtins = (Governance, Tokens, Dids, StatusLists, TrustRegistry)
-    for cls in (*builtins, RecordLocator, Consents, Audit, Incentives):
+    health = (RecordLocator, Consents, Audit)
+    payer = (Plans, Claims, PriorAuth, Directory, ClaimFingerprints)
+    for cls in (*builtins, *health, *payer, Incentives):
         registry.register(cls)
     for ep in entry_points(group="careledger.contracts"):
         registry.register(ep.load())

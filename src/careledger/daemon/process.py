@@ -64,6 +64,7 @@ from careledger.daemon.endorse_setup import NatsEndorsement, open_nats_endorseme
 from careledger.daemon.incentives_side import IncentivesSide, open_incentives
 from careledger.daemon.ordering_setup import client_tls, open_ordering, start_replica
 from careledger.daemon.ui import node_ui_context
+from careledger.daemon.payer_side import PayerSide, open_payer
 from careledger.errors import (
     AccessDenied,
     CareLedgerError,
@@ -338,6 +339,7 @@ class NodeProcess:
         self.ui: UiContext | None = None
         self.incentives: IncentivesSide | None = None
         self.app: NodeApp | None = None  # what the API server serves (routes, mounts)
+        self.payer: PayerSide | None = None
 
     @property
     def url(self) -> str:
@@ -391,6 +393,9 @@ class NodeProcess:
             app.app, cfg.incentives, gateway, identity, cfg.data_dir, verify=verify
         )
         scheme = "https" if cfg.tls.serves_https else "http"
+        self.payer = open_payer(  # docs/payer-pas.md, docs/payer-claims.md
+            app, gateway, cfg.data_dir, verify=verify, peers=cfg.peers
+        )
         if cfg.fhir.enabled:
             self.fhir = open_fhir(
                 cfg.fhir,
@@ -464,6 +469,8 @@ class NodeProcess:
             await self.incentives.close()
         if self._nats_endorsement is not None:
             await self._nats_endorsement.close()
+        if self.payer is not None:
+            await self.payer.close()
         if self.ordering is not None and self._shared_ordering is None:
             await self.ordering.close()
         if self._peer_task is not None:

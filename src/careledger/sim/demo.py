@@ -18,6 +18,7 @@ from careledger.sim.demo_credentials import CREDENTIAL_CHAPTER
 from careledger.sim.demo_fhir import FHIR_CHAPTER
 from careledger.sim.demo_incentives import INCENTIVES_CHAPTER
 from careledger.sim.demo_ledger import CLOSING_CHAPTER, LEDGER_CHAPTER
+from careledger.sim.demo_payer import PAYER_CHAPTER
 from careledger.sim.story import ORGS, Chapter, DemoContext, Step
 
 __all__ = ["CHAPTERS", "ORGS", "STORY", "DemoContext", "Step", "run_demo"]
@@ -26,6 +27,7 @@ CHAPTERS: list[Chapter] = [
     LEDGER_CHAPTER,
     CREDENTIAL_CHAPTER,
     FHIR_CHAPTER,
+    PAYER_CHAPTER,
     INCENTIVES_CHAPTER,
     CLOSING_CHAPTER,
 ]

@@ -1,0 +1,1 @@
+"""Payer workflows: the canonical claim model, benefit plans, deterministic adjudication."""
