@@ -63,8 +63,8 @@ from careledger.daemon.config import (
 from careledger.daemon.endorse_setup import NatsEndorsement, open_nats_endorsement
 from careledger.daemon.incentives_side import IncentivesSide, open_incentives
 from careledger.daemon.ordering_setup import client_tls, open_ordering, start_replica
-from careledger.daemon.ui import node_ui_context
 from careledger.daemon.payer_side import PayerSide, open_payer
+from careledger.daemon.ui import node_ui_context
 from careledger.errors import (
     AccessDenied,
     CareLedgerError,
