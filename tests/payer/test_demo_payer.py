@@ -8,6 +8,7 @@ from pathlib import Path
 from careledger.node.consortium import init_consortium
 from careledger.node.network import EmbeddedNetwork
 from careledger.sim.demo import CHAPTERS, DemoContext
+from careledger.sim.demo_ledger import CLOSING_CHAPTER
 from careledger.sim.demo_payer import PAYER_CHAPTER
 
 
@@ -34,4 +35,4 @@ def test_payer_chapter(tmp_path: Path) -> None:
     assert "OA-18" in lines[4]
     assert "verified: True" in lines[5]
     assert "now reads verified: False" in lines[5]
-    assert CHAPTERS[-2] is PAYER_CHAPTER  # before the closing chapter
+    assert CHAPTERS.index(PAYER_CHAPTER) < CHAPTERS.index(CLOSING_CHAPTER)

@@ -218,6 +218,11 @@ def test_every_route_declares_a_rule_and_every_caller_gets_what_it_allows(
                     "org": "Org1",
                     "name": "walk-list",
                     "campaign": "walk-campaign",
+                    "entry_id": "walk-entry",
+                    "correction": "ab" * 32,
+                    "claim_key": "ab" * 32,
+                    "npi": "1234567893",
+                    "date": "2026-03-20",
                     "pseudonym": "ab" * 32,
                 },
             )

@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse, Response
 
 from careledger.api.app import error_response
 from careledger.api.auth import check_request
-from careledger.errors import CareLedgerError, InvalidInput, UnsupportedMediaType
+from careledger.errors import AccessDenied, CareLedgerError, InvalidInput, UnsupportedMediaType
 from careledger.fhir.outcome import operation_outcome, outcome_for
-from careledger.identity.msp import MemberCert
+from careledger.identity.msp import MemberCert, Role
 from careledger.node.gateway import Gateway
 from careledger.payer.pas.bundles import PasBundleInvalid
 
@@ -33,6 +33,13 @@ def caller(request: Request, body: bytes, gateway: Gateway) -> MemberCert:
     target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
     membership = gateway.peer.validator.membership()
     return check_request(membership, request.method, target, request.headers, body)
+
+
+def require_own_user(member: MemberCert, org: str, what: str) -> None:
+    """The ``own-org`` rule (docs/security.md): a client or admin member of ``org`` — not another
+    organisation's, and not a peer's or orderer's key, which lives on a server."""
+    if member.org != org or member.role not in (Role.CLIENT, Role.ADMIN):
+        raise AccessDenied(f"only {org}'s own users (client or admin members) {what}")
 
 
 def fhir_error(error: BaseException) -> Response:

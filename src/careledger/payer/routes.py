@@ -29,17 +29,24 @@ from enum import Enum
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from careledger.api.app import error_response
-from careledger.errors import AccessDenied, CareLedgerError, InvalidInput
+from careledger.access import Rule, access
+from careledger.errors import AccessDenied, InvalidInput
 from careledger.identity.msp import MemberCert
 from careledger.payer.directory.desk import DirectoryDesk
 from careledger.payer.directory.plan_net import DirectoryReader
 from careledger.payer.directory.routes import add_directory_routes
 from careledger.payer.eligibility import EligibilitySource, eligibility_response
-from careledger.payer.http import FHIR_JSON, caller, fhir_route, json_object, json_route
+from careledger.payer.http import (
+    FHIR_JSON,
+    caller,
+    fhir_route,
+    json_object,
+    json_route,
+    require_own_user,
+)
 from careledger.payer.pas.service import PriorAuthService
 
 _NUMBER = r"^PA[A-Z]{20}$"
@@ -67,8 +74,7 @@ def add_payer_routes(
         add_directory_routes(app, gateway, *directory)
 
     def own_users(member: MemberCert) -> None:
-        if member.org != pas.org:
-            raise AccessDenied(f"only {pas.org}'s own users act for the payer")
+        require_own_user(member, pas.org, "act for the payer")
 
     async def submit(_r: Request, member: MemberCert, body: bytes) -> Any:
         """A Da Vinci PAS request, update or cancellation; answers the PAS response Bundle."""
@@ -132,46 +138,81 @@ def add_payer_routes(
         return Response(msgspec.json.encode(bundle), media_type=FHIR_JSON)
 
     fhir: list[str | Enum] = ["fhir"]
+    any_member, own = access(Rule.MEMBER), access(Rule.OWN_ORG)
     app.add_api_route(
-        "/fhir/Claim/$submit", fhir_route(gateway, submit), methods=["POST"], tags=fhir
+        "/fhir/Claim/$submit",
+        fhir_route(gateway, submit),
+        methods=["POST"],
+        tags=fhir,
+        openapi_extra=any_member,
     )
     app.add_api_route(
-        "/fhir/Claim/$inquire", fhir_route(gateway, inquire), methods=["POST"], tags=fhir
+        "/fhir/Claim/$inquire",
+        fhir_route(gateway, inquire),
+        methods=["POST"],
+        tags=fhir,
+        openapi_extra=any_member,
     )
     app.add_api_route(
         "/fhir/CoverageEligibilityRequest/$submit",
         fhir_route(gateway, eligible),
         methods=["POST"],
         tags=fhir,
+        openapi_extra=any_member,
     )
     tags: list[str | Enum] = ["payer"]
     base = "/payer/prior-auth"
     app.add_api_route(
-        f"{base}/subscriptions", json_route(gateway, subscribe), methods=["POST"], tags=tags
+        f"{base}/subscriptions",
+        json_route(gateway, subscribe),
+        methods=["POST"],
+        tags=tags,
+        openapi_extra=any_member,
     )
-    app.add_api_route(f"{base}/pending", json_route(gateway, pending), methods=["GET"], tags=tags)
     app.add_api_route(
-        f"{base}/deadlines", json_route(gateway, deadlines), methods=["POST"], tags=tags
+        f"{base}/pending",
+        json_route(gateway, pending),
+        methods=["GET"],
+        tags=tags,
+        openapi_extra=own,
+    )
+    app.add_api_route(
+        f"{base}/deadlines",
+        json_route(gateway, deadlines),
+        methods=["POST"],
+        tags=tags,
+        openapi_extra=own,
     )
 
-    @app.get(f"{base}/metrics", tags=tags)
+    async def signed(request: Request) -> MemberCert:
+        """The caller, checked before the query is (401 before 400)."""
+        return caller(request, b"", gateway)
+
+    @app.get(f"{base}/metrics", tags=tags, openapi_extra=any_member)
     async def metrics(
-        request: Request,
         year: Annotated[int, Query(ge=1970, le=9999)],
         payer: Annotated[str | None, Query(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] = None,
+        _member: MemberCert = Depends(signed),  # noqa: B008 - FastAPI's dependency idiom
     ) -> Response:
         """CMS public-report figures of ``year`` from this node's copy of the chain."""
-        try:
-            caller(request, b"", gateway)
-        except CareLedgerError as exc:
-            return error_response(exc)
         return JSONResponse(pas.metrics(year, payer).to_json())
 
-    app.add_api_route(f"{base}/{{number}}", json_route(gateway, read), methods=["GET"], tags=tags)
-    for suffix, handler in (("decision", decide), ("extension", extend), ("appeal", appeal)):
+    app.add_api_route(
+        f"{base}/{{number}}",
+        json_route(gateway, read),
+        methods=["GET"],
+        tags=tags,
+        openapi_extra=any_member,
+    )
+    for suffix, handler, rule in (
+        ("decision", decide, own),
+        ("extension", extend, own),
+        ("appeal", appeal, any_member),
+    ):
         app.add_api_route(
             f"{base}/{{number}}/{suffix}",
             json_route(gateway, handler),
             methods=["POST"],
             tags=tags,
+            openapi_extra=rule,
         )

@@ -34,6 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from careledger.access import Rule, access
 from careledger.api.app import error_response
 from careledger.contracts.payer.model import day_number
 from careledger.errors import (
@@ -48,7 +49,15 @@ from careledger.node.gateway import Gateway
 from careledger.payer.claims.fhir import claim_response, claim_use, parse_claim
 from careledger.payer.claims.remittance import RemittanceDesk
 from careledger.payer.claims_service import ClaimsDesk
-from careledger.payer.http import caller, fhir_error, fhir_ok, fhir_route, json_object, json_route
+from careledger.payer.http import (
+    caller,
+    fhir_error,
+    fhir_ok,
+    fhir_route,
+    json_object,
+    json_route,
+    require_own_user,
+)
 from careledger.payer.pas.bundles import member_handle
 from careledger.payer.pas.service import PriorAuthService
 from careledger.payer.x12.claim837_map import ClaimDirectory
@@ -150,14 +159,14 @@ def add_claim_routes(
 
     async def receive_x12(request: Request) -> Response:
         try:
-            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if kind != EDI_X12:
-                raise UnsupportedMediaType(f"send the 837 as {EDI_X12}")
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_x12_bytes:
                 raise PayloadTooLarge(f"an X12 file over {max_x12_bytes} bytes")
             body = await request.body()
-            member = caller(request, body, gateway)
+            member = caller(request, body, gateway)  # who, before what: 401 before 415
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != EDI_X12:
+                raise UnsupportedMediaType(f"send the 837 as {EDI_X12}")
             if len(body) > max_x12_bytes:
                 raise PayloadTooLarge(f"an X12 file over {max_x12_bytes} bytes")
             await check_partner(member.org)
@@ -210,8 +219,7 @@ def add_claim_routes(
     async def explanations(request: Request) -> Response:
         try:
             member = caller(request, b"", gateway)
-            if member.org != org:
-                raise AccessDenied(f"only {org}'s own users read its members' EOBs")
+            require_own_user(member, org, "read its members' EOBs")
             patient = request.query_params.get("patient", "")
             system, _, value = patient.rpartition("|")
             if not value or len(value) > 80:
@@ -233,8 +241,7 @@ def add_claim_routes(
         )
 
     async def review(request: Request, member: MemberCert, body: bytes) -> Any:
-        if member.org != org:
-            raise AccessDenied(f"only {org}'s own users review its pended claims")
+        require_own_user(member, org, "review its pended claims")
         claim_key = str(request.path_params.get("claim_key", ""))
         if not _CLAIM_KEY.match(claim_key):
             raise InvalidInput("claim_key: the claim's ledger key (64 hex digits)")
@@ -265,17 +272,27 @@ def add_claim_routes(
 
     fhir: list[str | Enum] = ["fhir"]
     tags: list[str | Enum] = ["payer"]
+    any_member, own = access(Rule.MEMBER), access(Rule.OWN_ORG)
     _replace_route(app, "/fhir/Claim/$submit", fhir_route(gateway, submit), fhir)
-    app.add_api_route("/payer/x12", receive_x12, methods=["POST"], tags=tags)
+    app.add_api_route(
+        "/payer/x12", receive_x12, methods=["POST"], tags=tags, openapi_extra=any_member
+    )
     app.add_api_route(
         "/payer/remittance/{npi}/{date}",
         json_route(gateway, remittance_835),
         methods=["GET"],
         tags=tags,
+        openapi_extra=any_member,
     )
-    app.add_api_route("/fhir/ExplanationOfBenefit", explanations, methods=["GET"], tags=fhir)
     app.add_api_route(
-        "/payer/claims/{claim_key}/review", json_route(gateway, review), methods=["POST"], tags=tags
+        "/fhir/ExplanationOfBenefit", explanations, methods=["GET"], tags=fhir, openapi_extra=own
+    )
+    app.add_api_route(
+        "/payer/claims/{claim_key}/review",
+        json_route(gateway, review),
+        methods=["POST"],
+        tags=tags,
+        openapi_extra=own,
     )
     if fingerprints is not None:
         app.add_api_route(
@@ -283,6 +300,7 @@ def add_claim_routes(
             json_route(gateway, evaluate),
             methods=["POST"],
             tags=tags,
+            openapi_extra=any_member,
         )
 
 
@@ -311,7 +329,10 @@ def _replace_route(
         for i, r in enumerate(routes)
         if isinstance(r, APIRoute) and r.path == path and "POST" in (r.methods or ())
     ]
-    app.add_api_route(path, endpoint, methods=["POST"], tags=tags)
+    # Claims and prior authorizations alike: any member may submit (docs/security.md).
+    app.add_api_route(
+        path, endpoint, methods=["POST"], tags=tags, openapi_extra=access(Rule.MEMBER)
+    )
     if existing:
         added = routes.pop()
         routes[existing[0]] = added

@@ -23,12 +23,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from careledger.errors import AccessDenied, InvalidInput
+from careledger.access import Rule, access
+from careledger.errors import InvalidInput
 from careledger.identity.msp import MemberCert
 from careledger.node.gateway import Gateway
 from careledger.payer.directory.desk import DirectoryDesk
 from careledger.payer.directory.plan_net import FHIR_TYPES, DirectoryReader
-from careledger.payer.http import json_object, json_route, public_fhir_route
+from careledger.payer.http import json_object, json_route, public_fhir_route, require_own_user
 
 _HEX64 = "0123456789abcdef"
 
@@ -53,15 +54,22 @@ def add_directory_routes(
             return await reader.read(fhir_type, str(request.path_params["entry_id"]))
 
         app.add_api_route(
-            f"/fhir/{fhir_type}", public_fhir_route(search), methods=["GET"], tags=fhir
+            f"/fhir/{fhir_type}",
+            public_fhir_route(search),
+            methods=["GET"],
+            tags=fhir,
+            openapi_extra=access(Rule.OPEN),
         )
         app.add_api_route(
-            f"/fhir/{fhir_type}/{{entry_id}}", public_fhir_route(read), methods=["GET"], tags=fhir
+            f"/fhir/{fhir_type}/{{entry_id}}",
+            public_fhir_route(read),
+            methods=["GET"],
+            tags=fhir,
+            openapi_extra=access(Rule.OPEN),
         )
 
     def own_users(member: MemberCert) -> None:
-        if member.org != gateway.identity.org:
-            raise AccessDenied(f"{gateway.identity.org}'s node writes for its own users only")
+        require_own_user(member, gateway.identity.org, "write through this node")
 
     async def publish(_r: Request, member: MemberCert, body: bytes) -> Any:
         """Publish an entry of the node's organisation (a role with its licence credential)."""
@@ -95,17 +103,14 @@ def add_directory_routes(
 
     tags: list[str | Enum] = ["directory"]
     base = "/payer/directory"
-    app.add_api_route(f"{base}/entries", json_route(gateway, publish), methods=["POST"], tags=tags)
-    app.add_api_route(
-        f"{base}/corrections", json_route(gateway, report), methods=["POST"], tags=tags
-    )
-    app.add_api_route(
-        f"{base}/corrections", json_route(gateway, corrections), methods=["GET"], tags=tags
-    )
-    app.add_api_route(
-        f"{base}/corrections/{{correction}}/resolution",
-        json_route(gateway, resolve),
-        methods=["POST"],
-        tags=tags,
-    )
-    app.add_api_route(f"{base}/metrics", json_route(gateway, metrics), methods=["GET"], tags=tags)
+    any_member, own = access(Rule.MEMBER), access(Rule.OWN_ORG)
+    for path, method, handler, rule in (
+        (f"{base}/entries", "POST", publish, own),
+        (f"{base}/corrections", "POST", report, own),
+        (f"{base}/corrections", "GET", corrections, any_member),
+        (f"{base}/corrections/{{correction}}/resolution", "POST", resolve, own),
+        (f"{base}/metrics", "GET", metrics, any_member),
+    ):
+        app.add_api_route(
+            path, json_route(gateway, handler), methods=[method], tags=tags, openapi_extra=rule
+        )
