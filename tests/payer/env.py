@@ -4,8 +4,6 @@ requires. Builders for PAS request Bundles."""
 
 from __future__ import annotations
 
-import copy
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from careledger.payer.eligibility import MemoryEligibility
 from careledger.payer.pas.service import PriorAuthService
 from careledger.payer.pas.store import MemoryPasStore
 from careledger.payer.routes import add_payer_routes
+from careledger.sim.payer_workload import pas_request
 from tests.harness import ORGS, running
 
 PAYER = "Org2"
@@ -104,70 +103,6 @@ async def payer_node(
         yield PayerNode(net, consortium, services[PAYER], eligibility, nodes, hooks)
 
 
-_BASE: dict[str, Any] = {
-    "resourceType": "Bundle",
-    "identifier": {"system": "urn:ietf:rfc:3986", "value": ""},
-    "type": "collection",
-    "timestamp": "2026-03-02T10:00:00Z",
-    "entry": [
-        {
-            "fullUrl": "urn:uuid:claim",
-            "resource": {
-                "resourceType": "Claim",
-                "identifier": [{"system": "urn:org1:pa", "value": ""}],
-                "status": "active",
-                "type": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                            "code": "professional",
-                        }
-                    ]
-                },
-                "use": "preauthorization",
-                "patient": {"reference": "urn:uuid:patient"},
-                "created": "2026-03-02T10:00:00Z",
-                "insurer": {"identifier": {"system": "urn:careledger:org", "value": PAYER}},
-                "provider": {"reference": "urn:uuid:provider"},
-                "priority": {"coding": [{"code": "normal"}]},
-                "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "gold"}}],
-                "item": [
-                    {
-                        "sequence": 1,
-                        "productOrService": {
-                            "coding": [
-                                {"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}
-                            ]
-                        },
-                        "servicedPeriod": {"start": "2026-03-10", "end": "2026-04-10"},
-                        "quantity": {"value": 2},
-                    }
-                ],
-            },
-        },
-        {
-            "fullUrl": "urn:uuid:patient",
-            "resource": {
-                "resourceType": "Patient",
-                "identifier": [
-                    {
-                        "type": {"coding": [{"code": "MB"}]},
-                        "system": "urn:org2:members",
-                        "value": MEMBER_ID,
-                    }
-                ],
-                "name": [{"family": "Rivera", "given": ["Ana"]}],
-                "birthDate": "1961-07-14",
-            },
-        },
-        {
-            "fullUrl": "urn:uuid:provider",
-            "resource": {"resourceType": "Organization", "name": "Org1 Clinic"},
-        },
-    ],
-}
-
-
 def pas_bundle(
     *,
     claim_id: str | None = None,
@@ -177,13 +112,19 @@ def pas_bundle(
     units: int = 2,
     member: str = MEMBER_ID,
 ) -> dict[str, Any]:
-    bundle = copy.deepcopy(_BASE)
-    bundle["identifier"]["value"] = str(uuid.uuid4())
+    bundle = pas_request(
+        payer=PAYER,
+        member_system="urn:org2:members",
+        member_id=member,
+        units=units,
+        claim_id=claim_id,
+        claim_system="urn:org1:pa",
+        provider="Org1 Clinic",
+        patient_name=("Rivera", "Ana"),
+        birth_date="1961-07-14",
+    )
     claim = bundle["entry"][0]["resource"]
-    claim["identifier"][0]["value"] = claim_id or str(uuid.uuid4())
     claim["priority"]["coding"][0]["code"] = priority
-    claim["item"][0]["quantity"]["value"] = units
-    bundle["entry"][1]["resource"]["identifier"][0]["value"] = member
     if related is not None:
         claim["related"] = [{"claim": {"identifier": {"system": "urn:org1:pa", "value": related}}}]
     if cancel:

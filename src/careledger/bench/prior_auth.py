@@ -14,11 +14,9 @@ Not wired to a CLI command here: ``careledger bench payer`` (with the claims fig
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,59 +36,25 @@ from careledger.payer.pas.bundles import member_handle, parse_request
 from careledger.payer.pas.service import PriorAuthService, submission_args
 from careledger.payer.pas.store import MemoryPasStore
 from careledger.payer.routes import add_payer_routes
+from careledger.sim.payer_workload import pas_request
 
 ORGS = ["Org1", "Org2", "Org3"]
 POLICY = "2 OF (Org1, Org2, Org3)"
 PAYER, PROVIDER = "Org2", "Org1"
 _SECRET = hashlib.sha256(b"bench-payer-member-secret").digest()
 
-_CLAIM: dict[str, Any] = {
-    "resourceType": "Claim",
-    "identifier": [{"system": "urn:bench:pa", "value": ""}],
-    "status": "active",
-    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                         "code": "professional"}]},
-    "use": "preauthorization",
-    "patient": {"reference": "urn:uuid:patient"},
-    "created": "2026-03-02T10:00:00Z",
-    "insurer": {"identifier": {"system": "urn:careledger:org", "value": PAYER}},
-    "provider": {"reference": "urn:uuid:provider"},
-    "priority": {"coding": [{"code": "normal"}]},
-    "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "bench"}}],
-    "item": [
-        {
-            "sequence": 1,
-            "productOrService": {
-                "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "72148"}]
-            },
-            "servicedPeriod": {"start": "2026-03-10", "end": "2026-04-10"},
-            "quantity": {"value": 2},
-        }
-    ],
-}  # fmt: skip
-
 
 def sample_request(n: int) -> dict[str, Any]:
     """A synthetic PAS request Bundle (member id ``B<n>``, fresh identifiers)."""
-    claim = copy.deepcopy(_CLAIM)
-    claim["identifier"][0]["value"] = str(uuid.uuid4())
-    patient = {
-        "resourceType": "Patient",
-        "identifier": [{"type": {"coding": [{"code": "MB"}]}, "system": "urn:bench:members",
-                        "value": f"B{n:09d}"}],
-    }  # fmt: skip
-    return {
-        "resourceType": "Bundle",
-        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
-        "type": "collection",
-        "timestamp": "2026-03-02T10:00:00Z",
-        "entry": [
-            {"fullUrl": "urn:uuid:claim", "resource": claim},
-            {"fullUrl": "urn:uuid:patient", "resource": patient},
-            {"fullUrl": "urn:uuid:provider", "resource": {"resourceType": "Organization",
-                                                         "name": "Bench Clinic"}},
-        ],
-    }  # fmt: skip
+    return pas_request(
+        payer=PAYER,
+        member_system="urn:bench:members",
+        member_id=f"B{n:09d}",
+        units=2,
+        claim_system="urn:bench:pa",
+        provider="Bench Clinic",
+        coverage="bench",
+    )
 
 
 async def _timed(

@@ -11,7 +11,6 @@ transaction.
 from __future__ import annotations
 
 import io
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +39,13 @@ from careledger.payer.eligibility import LedgerEligibility, eligibility_response
 from careledger.payer.ledger_form import ClaimKeyer
 from careledger.payer.pas.service import PriorAuthService
 from careledger.payer.pas.store import MemoryPasStore
-from careledger.sim.payer_workload import benefit_plan, claims_837, coverage, payer_claims
+from careledger.sim.payer_workload import (
+    benefit_plan,
+    claims_837,
+    coverage,
+    pas_request,
+    payer_claims,
+)
 from careledger.sim.story import Chapter, DemoContext
 
 PAYER, PROVIDER, BOARD = "Payer", "Hospital", "Lab"
@@ -133,64 +138,17 @@ async def eligibility(ctx: DemoContext) -> str:
 
 
 def _pas_bundle(system: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
-        "type": "collection",
-        "timestamp": "2026-03-02T10:00:00Z",
-        "entry": [
-            {
-                "fullUrl": "urn:uuid:claim",
-                "resource": {
-                    "resourceType": "Claim",
-                    "identifier": [{"system": "urn:hospital:pa", "value": "PA-REQ-1"}],
-                    "status": "active",
-                    "type": {
-                        "coding": [
-                            {
-                                "system": "http://terminology.hl7.org/CodeSystem/claim-type",
-                                "code": "professional",
-                            }
-                        ]
-                    },
-                    "use": "preauthorization",
-                    "patient": {"reference": "urn:uuid:patient"},
-                    "created": "2026-03-02T10:00:00Z",
-                    "insurer": {"identifier": {"system": "urn:careledger:org", "value": PAYER}},
-                    "provider": {"reference": "urn:uuid:provider"},
-                    "priority": {"coding": [{"code": "normal"}]},
-                    "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": "gold"}}],
-                    "item": [
-                        {
-                            "sequence": 1,
-                            "productOrService": {
-                                "coding": [
-                                    {"system": "http://www.ama-assn.org/go/cpt", "code": PA_CODE}
-                                ]
-                            },
-                            "servicedPeriod": {"start": "2026-03-10", "end": "2026-04-10"},
-                            "quantity": {"value": 1},
-                        }
-                    ],
-                },
-            },
-            {
-                "fullUrl": "urn:uuid:patient",
-                "resource": {
-                    "resourceType": "Patient",
-                    "identifier": [
-                        {"type": {"coding": [{"code": "MB"}]}, "system": system, "value": MEMBER}
-                    ],
-                    "name": [{"family": "Doe", "given": ["Alex"]}],
-                    "birthDate": "1980-01-15",
-                },
-            },
-            {
-                "fullUrl": "urn:uuid:provider",
-                "resource": {"resourceType": "Organization", "name": "Hospital"},
-            },
-        ],
-    }
+    return pas_request(
+        payer=PAYER,
+        member_system=system,
+        member_id=MEMBER,
+        code=PA_CODE,
+        claim_id="PA-REQ-1",
+        claim_system="urn:hospital:pa",
+        provider="Hospital",
+        patient_name=("Doe", "Alex"),
+        birth_date="1980-01-15",
+    )
 
 
 def _review_action(bundle: dict[str, Any]) -> tuple[str, str]:

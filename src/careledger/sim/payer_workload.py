@@ -8,8 +8,10 @@ computes from its member secret).
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -84,3 +86,79 @@ def claims_837(claims: Sequence[tuple[Claim, ClaimOffChain]], payer_id: str, see
     )
     write_837(out, envelope, claims)
     return out.getvalue()
+
+
+CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
+
+
+def pas_request(
+    *,
+    payer: str,
+    member_system: str,
+    member_id: str,
+    code: str = "72148",
+    units: int = 1,
+    claim_id: str | None = None,
+    claim_system: str = "urn:careledger:pa",
+    provider: str = "Clinic",
+    coverage: str = PLAN_ID,
+    patient_name: tuple[str, str] | None = None,
+    birth_date: str | None = None,
+) -> dict[str, Any]:
+    """A synthetic Da Vinci PAS request Bundle: a Claim (``use=preauthorization``) for ``units``
+    of CPT ``code`` from 10 March to 10 April 2026, the Patient by member id, the provider
+    Organization; a fresh Bundle identifier (and Claim identifier unless ``claim_id``)."""
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "identifier": [
+            {"type": {"coding": [{"code": "MB"}]}, "system": member_system, "value": member_id}
+        ],
+    }
+    if patient_name is not None:
+        patient["name"] = [{"family": patient_name[0], "given": [patient_name[1]]}]
+    if birth_date is not None:
+        patient["birthDate"] = birth_date
+    claim = {
+        "resourceType": "Claim",
+        "identifier": [{"system": claim_system, "value": claim_id or str(uuid.uuid4())}],
+        "status": "active",
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "professional",
+                }
+            ]
+        },
+        "use": "preauthorization",
+        "patient": {"reference": "urn:uuid:patient"},
+        "created": "2026-03-02T10:00:00Z",
+        "insurer": {"identifier": {"system": "urn:careledger:org", "value": payer}},
+        "provider": {"reference": "urn:uuid:provider"},
+        "priority": {"coding": [{"code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True, "coverage": {"display": coverage}}],
+        "item": [
+            {
+                "sequence": 1,
+                "productOrService": {
+                    "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]
+                },
+                "servicedPeriod": {"start": "2026-03-10", "end": "2026-04-10"},
+                "quantity": {"value": units},
+            }
+        ],
+    }
+    return {
+        "resourceType": "Bundle",
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
+        "type": "collection",
+        "timestamp": "2026-03-02T10:00:00Z",
+        "entry": [
+            {"fullUrl": "urn:uuid:claim", "resource": claim},
+            {"fullUrl": "urn:uuid:patient", "resource": patient},
+            {
+                "fullUrl": "urn:uuid:provider",
+                "resource": {"resourceType": "Organization", "name": provider},
+            },
+        ],
+    }
