@@ -108,14 +108,14 @@ def policy_for(orgs: list[str]) -> str:
     return f"{len(orgs) // 2 + 1} OF ({', '.join(orgs)})"
 
 
-async def approve_tokens(
-    spec: NetworkSpec, admins: dict[str, NodeClient], timeout: float = 30.0
+async def approve_contract(
+    spec: NetworkSpec, admins: dict[str, NodeClient], name: str, timeout: float = 30.0
 ) -> None:
-    """Approve the tokens contract by a majority of admins, unless it already is; return once
+    """Approve contract ``name`` by a majority of admins, unless it already is; return once
     every node has committed the approval (a node that lags would refuse the contract)."""
     first = admins[spec.orgs[0]]
-    if await first.evaluate("_gov", "contract", ["tokens"]) is None:
-        change = {"name": "tokens", "version": "1.0", "policy": policy_for(spec.orgs)}
+    if await first.evaluate("_gov", "contract", [name]) is None:
+        change = {"name": name, "version": "1.0", "policy": policy_for(spec.orgs)}
         proposal = await first.submit("_gov", "propose", ["contract", change])
         status = proposal.result["status"]
         for org in spec.orgs[1:]:
@@ -125,10 +125,17 @@ async def approve_tokens(
             status = approved.result["status"]
     deadline = time.monotonic() + timeout
     for org, admin in admins.items():
-        while await admin.evaluate("_gov", "contract", ["tokens"]) is None:
+        while await admin.evaluate("_gov", "contract", [name]) is None:
             if time.monotonic() > deadline:
-                raise CareLedgerError(f"the node of {org} has not committed the tokens approval")
+                raise CareLedgerError(f"the node of {org} has not committed the {name} approval")
             await asyncio.sleep(0.05)
+
+
+async def approve_tokens(
+    spec: NetworkSpec, admins: dict[str, NodeClient], timeout: float = 30.0
+) -> None:
+    """:func:`approve_contract` of the tokens contract (the workload's)."""
+    await approve_contract(spec, admins, "tokens", timeout)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,35 +23,14 @@ import msgspec
 
 from careledger.api.auth import sign_request
 from careledger.api.client import NodeClient
-from careledger.bench.network import policy_for
+from careledger.bench.network import approve_contract
 from careledger.bench.report import latency_ms
 from careledger.errors import CareLedgerError
 from careledger.netctl.control import client_verify
-from careledger.netctl.layout import NetworkLayout, NetworkSpec
+from careledger.netctl.layout import NetworkLayout
 from careledger.node.consortium import load_config
 from careledger.payer.claims.routes import EDI_X12, NodeClaimDirectory, member_system_of
 from careledger.sim.payer_workload import benefit_plan, claims_837, coverage, payer_claims
-
-
-async def _approve(
-    spec: NetworkSpec, admins: dict[str, NodeClient], name: str, timeout: float
-) -> None:
-    first = admins[spec.orgs[0]]
-    if await first.evaluate("_gov", "contract", [name]) is None:
-        change = {"name": name, "version": "1.0", "policy": policy_for(spec.orgs)}
-        proposal = await first.submit("_gov", "propose", ["contract", change])
-        status = proposal.result["status"]
-        for org in spec.orgs[1:]:
-            if status == "applied":
-                break
-            approved = await admins[org].submit("_gov", "approve", [proposal.result["id"]])
-            status = approved.result["status"]
-    deadline = time.monotonic() + timeout
-    for org, admin in admins.items():
-        while await admin.evaluate("_gov", "contract", [name]) is None:
-            if time.monotonic() > deadline:
-                raise CareLedgerError(f"the node of {org} has not committed the {name} approval")
-            await asyncio.sleep(0.05)
 
 
 async def run_network_claims(
@@ -83,7 +62,7 @@ async def run_network_claims(
             for org in spec.orgs
         }
         for name in ("plans", "claims"):
-            await _approve(spec, admins, name, 30.0)
+            await approve_contract(spec, admins, name, 30.0)
         admin = admins[payer]
         await admin.submit("plans", "publish", [msgspec.to_builtins(benefit_plan(payer))])
         if provider != payer:
