@@ -203,11 +203,23 @@ class NodeClient:
         raise_for_error(response)
         return _model(HealthOut, response)
 
-    def _signed_request(self, method: str, path: str, params: dict[str, Any]) -> httpx.Request:
-        request = self._http.build_request(method, path, params=params)
+    def _signed_request(
+        self, method: str, path: str, params: dict[str, Any], content: bytes = b""
+    ) -> httpx.Request:
+        request = self._http.build_request(method, path, params=params, content=content or None)
         target = request.url.raw_path.decode("ascii")
         request.headers.update(sign_request(self.identity, method, target, request.content))
+        if content:
+            request.headers["content-type"] = "application/json"
         return request
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        """A signed JSON request to any route of the node (the capability routes: incentives,
+        payer); returns the JSON answer, raises the node's error as :func:`raise_for_error`."""
+        content = b"" if body is None else json.dumps(body).encode()
+        response = await self._http.send(self._signed_request(method, path, {}, content))
+        raise_for_error(response)
+        return response.json()
 
     async def _get(self, kind: type[M], path: str, **params: Any) -> M:
         response = await self._http.send(self._signed_request("GET", path, params))

@@ -7,15 +7,13 @@ NodeClient`); reads, dry runs and redemptions use ``/v1/incentives/…``.
 
 from __future__ import annotations
 
-import json
 import ssl
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from careledger.api.auth import sign_request
-from careledger.api.client import NodeClient, raise_for_error
+from careledger.api.client import NodeClient
 from careledger.api.codec import b64e
 from careledger.contracts.incentives import NAMESPACE
 from careledger.identity.msp import LocalIdentity
@@ -37,9 +35,6 @@ class IncentivesClient:
         self.node = NodeClient(
             base_url, identity, timeout=timeout, transport=transport, verify=verify
         )
-        self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, transport=transport, verify=verify
-        )
 
     async def __aenter__(self) -> IncentivesClient:
         return self
@@ -47,19 +42,10 @@ class IncentivesClient:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._http.aclose()
         await self.node.aclose()
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        content = b"" if body is None else json.dumps(body).encode()
-        request = self._http.build_request(method, path, content=content)
-        target = request.url.raw_path.decode("ascii")
-        request.headers.update(sign_request(self.identity, method, target, content))
-        if body is not None:
-            request.headers["content-type"] = "application/json"
-        response = await self._http.send(request)
-        raise_for_error(response)
-        return response.json()
+        return await self.node.call(method, path, body)
 
     # -- sponsor and auditor ------------------------------------------------------------------
     async def propose_sponsor(self, org: str, ceiling_cents: int) -> dict[str, Any]:
