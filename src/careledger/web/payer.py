@@ -1,6 +1,7 @@
 """The payer's view (claims queue, prior-authorization review with deadlines, remittances,
-provider directory, duplicate-claim alerts): registered, not listed in navigation, until the
-payer backend lands. :class:`PayerQueue` is the data source the pages will read; it raises
+provider directory, duplicate-claim alerts): registered, not listed in navigation, until it is
+wired to :mod:`careledger.payer` (the backend is on every node: PAS review queue, claims,
+remittances, directory). :class:`PayerQueue` is the data source the pages will read; it raises
 ``NotImplementedError`` until then, so the page answers 501 rather than showing made-up data.
 """
 
@@ -17,13 +18,16 @@ from careledger.web.sessions import require
 
 
 class PayerQueue:
-    """Claims and prior-authorization requests awaiting this payer (payer backend: issue 9)."""
+    """Claims and prior-authorization requests awaiting this payer (to read from
+    :mod:`careledger.payer`: the PAS review queue and pended claims)."""
 
     def __init__(self, ctx: UiContext) -> None:
         self.ctx = ctx
 
     def pending(self) -> list[object]:
-        raise NotImplementedError("the payer backend (claims, prior authorization) is not merged")
+        raise NotImplementedError(
+            "the payer desk is not wired to careledger.payer yet (PA review queue, claims)"
+        )
 
 
 def routes(router: APIRouter, ctx: UiContext) -> None:
