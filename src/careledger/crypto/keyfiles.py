@@ -13,11 +13,13 @@ Not for: what the keys are (:mod:`careledger.crypto.keys`), or secrets that neve
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import stat
 from pathlib import Path
 
-from careledger.errors import CryptoError
+from careledger.errors import CryptoError, InvalidInput
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -65,3 +67,23 @@ def check_private(path: Path) -> Path:
 def read_secret(path: Path) -> bytes:
     """The bytes of the key file ``path``, after :func:`check_private`."""
     return check_private(path).read_bytes()
+
+
+def secret_file(path: Path, *, min_bytes: int = 16) -> bytes:
+    """The base64url secret in ``path``, created (32 random bytes, mode 0600, directory 0700)
+    on first use; refused when others may read it (:class:`InsecureKeyFile`), and
+    :class:`~careledger.errors.InvalidInput` when it does not decode to ``min_bytes`` or more."""
+    try:
+        text = read_secret(path).decode().strip()
+    except FileNotFoundError:
+        text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        write_secret(path, text + "\n")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} does not hold a base64url secret") from exc
+    try:
+        secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError as exc:
+        raise InvalidInput(f"{path} does not hold a base64url secret") from exc
+    if len(secret) < min_bytes:
+        raise InvalidInput(f"{path}: the secret needs at least {min_bytes} bytes")
+    return secret

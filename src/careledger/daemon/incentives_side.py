@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from careledger.credentials.ledger import gateway_query, ledger_resolver, ledger_verifier
+from careledger.crypto.keyfiles import secret_file
 from careledger.daemon.config import IncentivesSettings
 from careledger.identity.msp import LocalIdentity
 from careledger.incentives.awarding import AuditorCosigner, Awarder, EvidenceKeys
@@ -51,13 +52,11 @@ def open_incentives(
 ) -> IncentivesSide:
     """Set the awarder and co-signer ``settings`` ask for on ``app.state`` (where the incentive
     routes look for them)."""
-    from careledger.daemon.process import holder_secret  # the same 0600 secret-file rule
-
     side = IncentivesSide()
     if not (settings.awarder or settings.cosigner):
         return side
     path = Path(settings.evidence_secret_file or data_dir / SECRET_FILE)
-    keys = EvidenceKeys(holder_secret(path))  # InvalidInput when the file holds < 32 bytes
+    keys = EvidenceKeys(secret_file(path, min_bytes=32))
     query = gateway_query(gateway)
     resolver = ledger_resolver(query, cache_ttl=DID_CACHE_SECONDS)
     checker = EvidenceChecker(ledger_verifier(query, resolver), resolver, query)

@@ -28,9 +28,7 @@ member identity.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import secrets
 import signal
 import ssl
 from collections.abc import Callable, Mapping
@@ -52,7 +50,7 @@ from careledger.api.server import ApiServer
 from careledger.api.service import NodeService
 from careledger.contracts.registry import ContractRegistry, default_registry
 from careledger.credentials.health_context import accept_health_context_url
-from careledger.crypto.keyfiles import read_secret, write_secret
+from careledger.crypto.keyfiles import secret_file
 from careledger.crypto.keys import BatchVerifier
 from careledger.daemon.config import (
     FhirSettings,
@@ -68,7 +66,6 @@ from careledger.daemon.ui import node_ui_context
 from careledger.errors import (
     AccessDenied,
     CareLedgerError,
-    InvalidInput,
     NotAuthenticated,
     StorageError,
 )
@@ -235,18 +232,7 @@ class FhirNode:
 def holder_secret(path: Path) -> bytes:
     """The locator salt secret in ``path`` (base64url), created (32 random bytes, mode 0600) on
     first use. It must not change: the salts of everything indexed derive from it."""
-    try:
-        text = read_secret(path).decode().strip()  # refused when others may read it
-    except FileNotFoundError:
-        text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-        write_secret(path, text + "\n")
-    try:
-        secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except ValueError as exc:
-        raise InvalidInput(f"{path} does not hold a base64url secret") from exc
-    if len(secret) < 16:
-        raise InvalidInput(f"{path}: the holder secret needs at least 16 bytes")
-    return secret
+    return secret_file(path, min_bytes=16)
 
 
 def fhir_paths(settings: FhirSettings, data_dir: Path) -> tuple[Path, Path, Path]:

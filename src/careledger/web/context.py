@@ -14,8 +14,6 @@ Not for: sessions (:mod:`careledger.web.sessions`) or what pages show (the view 
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 import ssl
 from collections.abc import Mapping
@@ -26,6 +24,8 @@ from typing import TYPE_CHECKING, Protocol
 from careledger.credentials.did_auth import Challenge, respond
 from careledger.credentials.request import PresentationRequest
 from careledger.credentials.wallet import StoredCredential, Wallet
+from careledger.crypto.keyfiles import secret_file
+from careledger.errors import InvalidInput
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.identity.msp import LocalIdentity
 from careledger.incentives.wallet import MemberWallet
@@ -175,16 +175,8 @@ class UiContext:
 
 def session_secret(path: Path) -> bytes:
     """The cookie-signing secret in ``path`` (base64url), created (32 random bytes, mode 0600)
-    on first use."""
+    on first use (:func:`careledger.crypto.keyfiles.secret_file`)."""
     try:
-        text = path.read_text().strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text + "\n")
-    secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if len(secret) < 16:
-        secret = secrets.token_bytes(32)  # a truncated file: sessions simply restart
-    return secret
+        return secret_file(path, min_bytes=16)
+    except InvalidInput:
+        return secrets.token_bytes(32)  # a damaged file: sessions simply restart
