@@ -125,6 +125,7 @@ async def serve_demo(
     org: str = "Hospital",
     providers: Mapping[str, Provider] | None = None,
     patients: Iterable[DemoPatient] = (),
+    payers: Mapping[str, PayerBackend] | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
 ) -> DemoUi:
@@ -133,7 +134,8 @@ async def serve_demo(
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the demo UI holds synthetic people's keys: it serves loopback only")
     provider = (providers or {}).get(org)
-    context, service = demo_context(net, org, provider=provider, patients=patients)
+    payer = (payers or {}).get(org)
+    context, service = demo_context(net, org, provider=provider, patients=patients, payer=payer)
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @root.get("/", include_in_schema=False, openapi_extra=access(Rule.OPEN))

@@ -27,6 +27,7 @@ from careledger.web.desks.payer_data import (
     DecisionError,
     PayerData,
     parse_number,
+    plot_unit,
 )
 from careledger.web.registry import NavEntry, View, register
 from careledger.web.render import SECURITY_HEADERS, page, svg
@@ -100,11 +101,12 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             return _unavailable(request, "Decision times", exc)
         rows, report = data.decision_times()
         shown = rows[-40:]
+        unit, factor = plot_unit([r.hours for r in shown])
         plot = charts.bars(
-            "Hours to decide each prior authorization request, oldest to newest",
+            f"Time to decide each prior authorization request ({unit}), oldest to newest",
             [r.number for r in shown],
-            [r.hours for r in shown],
-            "hours",
+            [round(r.hours * factor, 2) for r in shown],
+            unit,
         )
         return page(
             request,
@@ -113,6 +115,7 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             rows=list(reversed(shown)),
             report=report,
             plot=svg(plot),
+            unit=unit,
         )
 
     @router.get("/payer/claims", openapi_extra=access(Rule.SESSION))

@@ -235,6 +235,16 @@ class DirectoryRow:
     why: str
 
 
+def plot_unit(hours: list[float]) -> tuple[str, float]:
+    """The unit a plot of ``hours`` reads best in, and the factor from hours to it."""
+    peak = max(hours, default=0.0)
+    if peak >= 1:
+        return "hours", 1.0
+    if peak * 60 >= 1:
+        return "minutes", 60.0
+    return "seconds", 3600.0
+
+
 def remittance_ref(npi: str, day: int) -> str:
     """The hex id of a payee's 835 of a day in the desk's addresses."""
     return hashlib.sha256(f"{npi}|{day}".encode()).hexdigest()[:24]
@@ -308,7 +318,7 @@ class PayerData:
                 number,
                 str(d["priority"]),
                 str(d["action"]),
-                round((int(d["decided_at"]) - int(d["started_at"])) / HOUR_MS, 2),
+                (int(d["decided_at"]) - int(d["started_at"])) / HOUR_MS,
                 int(d["decided_at"]),
                 bool(d.get("late")),
             )
