@@ -205,7 +205,7 @@ def bench_fhir(resources: int, providers: int, requests: int, batch: int, as_jso
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_ui(resources: int, blocks: int, requests: int, as_json: bool) -> None:
-    """Web UI page latency p50/p95: patient, clinician and explorer pages."""
+    """Web UI page latency p50/p95: patient, clinician, payer-desk and explorer pages."""
     from careledger.bench.ui import run_ui_bench, ui_report
 
     figures = asyncio.run(run_ui_bench(resources=resources, blocks=blocks, requests=requests))
