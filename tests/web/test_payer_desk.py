@@ -5,14 +5,23 @@ provider desk shows it; the other desk pages answer; names are escaped; other ro
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import msgspec
 import pytest
 
 from careledger.contracts.payer.authorization import DAY_MS
-from careledger.node.consortium import ConsortiumConfig
+from careledger.credentials.ledger import gateway_query
+from careledger.errors import CareLedgerError
+from careledger.node.consortium import ConsortiumConfig, init_consortium
+from careledger.node.network import EmbeddedNetwork
+from careledger.payer.directory.licence import LicenceCheck
 from careledger.payer.pas.service import PriorAuthService
 from careledger.payer.pas.store import MemoryPasStore
+from careledger.sim.demo_payer import PAYER_CHAPTER
 from careledger.sim.payer_workload import pas_request
+from careledger.sim.story import DemoContext
 from careledger.web.context import PayerBackend
 from careledger.web.desks.payer_data import DecisionError, decision_body, left
 from tests.harness import running
@@ -71,6 +80,12 @@ def test_payer_desk_decides_and_the_provider_sees_it(consortium: ConsortiumConfi
                 assert denied.status_code == 303
                 record = await service.get(number)
                 assert (record["status"], record["reasons"]) == ("A3", ["0U"])
+                # the contract's requests query: by party, by status
+                assert [r["number"] for r in await service.requests("Org2", "A3")] == [number]
+                assert await service.requests("Org2", "A4") == []
+                assert await service.requests("Org3") == []
+                with pytest.raises(CareLedgerError):
+                    await service.requests("Org1", "ZZ")
                 after = await ui.get("/payer")
                 assert f"{number}: denied." in after.text
                 assert "No request awaits a decision." in after.text
@@ -95,5 +110,76 @@ def test_payer_desk_decides_and_the_provider_sees_it(consortium: ConsortiumConfi
                 missing = await ui.get("/payer")
                 assert missing.status_code == 501
                 assert "without its payer side" in missing.text
+
+    _run(main())
+
+
+def test_claims_remittances_and_directory_after_the_payer_story(tmp_path: Path) -> None:
+    """The demo's payer chapter (6 claims in an 837, a duplicate denied, an 835, a licence
+    revoked) seen on Payer's desk."""
+
+    async def main() -> None:
+        init_consortium(tmp_path, ["Hospital", "Lab", "Payer"], name="desk")
+        net = EmbeddedNetwork.open(tmp_path, fsync=False)
+        await net.start()
+        try:
+            story = DemoContext(net)
+            for _title, step in PAYER_CHAPTER.steps:
+                await step(story)
+            desks = story.facts["payer"]
+            licences = LicenceCheck(gateway_query(net.gateway("Payer", "admin")))
+            backend = PayerBackend(desks.pas, desks.claims, desks.remittance, licences)
+            # the same services billed again at another charge: a suspect, pended for review
+            first = story.facts["payer_claims"][2]
+            lines = [msgspec.structs.replace(ln, charge_cents=ln.charge_cents + 100)
+                     for ln in first.lines]  # fmt: skip
+            suspect = msgspec.structs.replace(
+                first, claim_id="PCN-SUSPECT-1", lines=lines,
+                total_charge_cents=sum(ln.charge_cents for ln in lines),
+            )  # fmt: skip
+            archive = desks.claims.archive
+            archived = archive.get(archive.find(member=first.member)[0])
+            held = await desks.claims.adjudicate(suspect, archived.parties, submitter="Hospital")
+            assert held.adjudication.disposition == "pended"
+            key = held.adjudication.claim_key
+            async with ui_client(net, "Payer", backend) as (ui, ctx):
+                await _sign_in(ui, net.config, "Payer", "admin", ctx.login_audience(), "payer")
+                claims = await ui.get("/payer/claims")
+                pended = claims.text.split('<table id="pended">', 1)[1].split("</table>", 1)[0]
+                assert f'name="claim" value="{key}"' in pended
+                review = {"csrf": _csrf(claims.text), "claim": key, "verdict": "not-duplicate"}
+                assert (await ui.post("/payer/claims/review", data=review)).status_code == 303
+                assert (await desks.claims.adjudication(key)).disposition != "pended"
+                claims = await ui.get("/payer/claims")
+                assert '<table id="pended">' not in claims.text
+                assert claims.status_code == 200
+                rows = claims.text.split('<table id="claims">', 1)[1].split("</table>", 1)[0]
+                assert rows.count("<tr>") == 1 + 8  # header, 6 claims, the duplicate, the suspect
+                assert "denied" in rows
+                assert "processed" in rows
+                assert "Hospital" in rows
+                listed = await ui.get("/payer/remittances")
+                ref = re.search(r'href="/ui/payer/remittances/([0-9a-f]{24})"', listed.text)
+                assert ref is not None
+                x12 = await ui.get(f"/payer/remittances/{ref.group(1)}")
+                assert x12.status_code == 200
+                assert x12.headers["content-type"].startswith("application/edi-x12")
+                assert "attachment" in x12.headers["content-disposition"]
+                assert x12.text.startswith("ISA*")
+                assert "~ST*835*" in x12.text
+                directory = await ui.get("/payer/directory")
+                assert "Dr Ana Rivera" in directory.text
+                assert "Demo Clinic" in directory.text
+                assert "not verified" in directory.text
+                assert "revoked" in directory.text
+                times = await ui.get("/payer/decision-times")
+                assert story.facts["payer_pa"] in times.text
+            async with ui_client(net, "Hospital") as (ui, ctx):
+                await _sign_in(ui, net.config, "Hospital", "client0", ctx.login_audience(), "")
+                mine = await ui.get("/provider/prior-auth")
+                row = mine.text.split(story.facts["payer_pa"], 1)[1].split("</tr>", 1)[0]
+                assert "approved" in row
+        finally:
+            await net.stop()
 
     _run(main())
