@@ -413,19 +413,19 @@ class PriorAuth(Contract):
     @query
     def requests(self, stub: Stub, party: str, status: str = "") -> list[dict[str, Any]]:
         """Requests where ``party`` is the payer or the requester (only those in ``status``,
-        e.g. ``A4``, when given), by number, at most :data:`MAX_LISTED`: the payer's review
-        queue with the overdue requests :meth:`pending` leaves out, and a requester's own
-        requests with their status (the web UI's desks)."""
+        e.g. ``A4``, when given), the newest :data:`MAX_LISTED` first: the payer's review queue
+        with the overdue requests :meth:`pending` leaves out, and a requester's own requests
+        with their status (the web UI's desks). It reads every request (no per-party index)."""
         require(party, OrgId, "party")
         if status and status not in ("A1", "A2", "A3", "A4", "A6", "C"):
             raise InvalidInput("status is an X12 306 action code (A1, A2, A3, A4, A6, C)")
-        found = []
-        for _k, record in stub.range("pa/", "pa0"):
-            if party in (record.payer, record.requester) and status in ("", record.status):
-                found.append(self._view(record))
-                if len(found) >= MAX_LISTED:
-                    break
-        return found
+        found = [
+            record
+            for _k, record in stub.range("pa/", "pa0")
+            if party in (record.payer, record.requester) and status in ("", record.status)
+        ]
+        found.sort(key=lambda r: (-r.submitted_at, r.number))
+        return [self._view(r) for r in found[:MAX_LISTED]]
 
     @query
     def authorization(self, stub: Stub, number: str) -> dict[str, Any] | None:
