@@ -23,7 +23,7 @@ from careledger.sim.demo_payer import PAYER_CHAPTER
 from careledger.sim.payer_workload import pas_request
 from careledger.sim.story import DemoContext
 from careledger.web.context import PayerBackend
-from careledger.web.desks.payer_data import DecisionError, decision_body, left
+from careledger.web.desks.payer_data import DecisionError, decision_body, left, request_of
 from tests.harness import running
 from tests.web.test_sponsor_view import _sign_in
 from tests.web.test_ui_app import _csrf, _run
@@ -45,6 +45,18 @@ def test_decision_form_rules() -> None:
         decision_body("A6", "", "")
     assert left(10 * DAY_MS, 7 * DAY_MS + 3_600_000) == "2 d 23 h left"
     assert left(0, 3 * 3_600_000) == "overdue by 3 h 0 min"
+    record = {"number": "PAABC", "payer": "Org1", "requester": "Org2", "priority": "expedited",
+              "status": "A4", "submitted_at": 0, "deadline": 72 * 3_600_000, "breached": False,
+              "items": [{"sequence": 1, "code": "HC:72148", "units": 1, "start": 20522,
+                         "end": 20553}]}  # fmt: skip
+    due = request_of(record, 71 * 3_600_000)
+    assert (due.overdue, due.time_left) == (False, "1 h 0 min left")
+    late = request_of(record, 75 * 3_600_000)
+    assert (late.overdue, late.time_left) == (True, "overdue by 3 h 0 min")
+    assert request_of({**record, "breached": True}, 0).overdue  # marked by the deadline watch
+    decided = request_of({**record, "status": "A1", "decided_at": 5}, 75 * 3_600_000)
+    assert (decided.overdue, decided.time_left, decided.status_text) == (False, "", "approved")
+    assert decided.services[0].start == "2026-03-10"
 
 
 def test_payer_desk_decides_and_the_provider_sees_it(consortium: ConsortiumConfig) -> None:
