@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 
@@ -22,9 +23,10 @@ from careledger.daemon.incentives_side import open_incentives
 from careledger.daemon.payer_side import member_secret
 from careledger.errors import InvalidInput
 from careledger.identity.did.keys import Ed25519Signer
-from careledger.incentives.awarding import Awarder
+from careledger.incentives.awarding import AuditorCosigner, Awarder
 from careledger.incentives.codes import RejectCode
 from careledger.incentives.evidence import ClaimEvidence
+from careledger.incentives.remote import RemoteCosigner
 from careledger.incentives.routes import add_incentive_routes
 from careledger.incentives.sponsors import create_campaign
 from careledger.incentives.story import approve_contracts
@@ -227,5 +229,38 @@ def test_a_paid_wellness_claim_is_rewarded_once(tmp_path: Path) -> None:
             bad = await payer.call("POST", url, body("not-a-claim-key"))
             assert bad.status_code in (400, 422)
             await side.close()
+
+            # sponsor AND auditor: Lab's node re-checks the claim over HTTP before co-signing
+            audited = "wellness-audit"
+            await create_campaign(
+                admin, msgspec.structs.replace(wellness_spec(audited), auditor="Lab")
+            )
+            lab_service = NodeService(net.peers["Lab"], net.gateway("Lab"))
+            lab_app = create_app(lab_service)
+            add_incentive_routes(lab_app, lab_service)
+            lab_handles = NodeClaimDirectory("Lab", os.urandom(32), member_system_of("Lab"))
+            lab_app.app.state.incentive_cosigner = AuditorCosigner(  # type: ignore[attr-defined]
+                net.config.member("Lab", "client0"),
+                claim_checker(net, "Lab", lab_handles),
+                cast.keys,
+            )
+            remote = RemoteCosigner(
+                "http://lab", identity, transport=httpx.ASGITransport(app=lab_app)
+            )
+            cosigned = Awarder(
+                net.gateway(SPONSOR), claim_checker(net, SPONSOR, handles), cast.keys, remote
+            )
+            try:
+                key = me.wallet.member_key(audited)
+                done = await cosigned.award(audited, RULE, me.present(audited, RULE, paid), key)
+                assert done.status == "awarded"
+                refused = await cosigned.award(
+                    audited, RULE, me.present(audited, RULE, denied), key
+                )
+                assert refused.code is RejectCode.CLAIM_NOT_PAID
+            finally:
+                await remote.aclose()
+            audit = await net.gateway("Lab").evaluate("incentives", "awards", [audited])
+            assert [a["cosigned_by"] for a in audit] == ["Lab"]
 
     asyncio.run(scenario())

@@ -12,8 +12,8 @@ with the payer's member handles) checks it against its own claims on the ledger.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from careledger.contracts.incentives.terms import CampaignSpec, CatalogueItem, Rule
@@ -136,7 +136,10 @@ def wellness_spec(
 
 
 def claim_checker(
-    net: EmbeddedNetwork, org: str, handles: MemberHandles | None, clock: Any = time.time
+    net: EmbeddedNetwork,
+    org: str,
+    handles: MemberHandles | None,
+    clock: Callable[[], float] = time.time,
 ) -> PaidClaimChecker:
     """A paid-claim checker reading ``org``'s peer, with that node's member handles."""
     query = gateway_query(net.gateway(org))
@@ -164,7 +167,3 @@ class Member:
     def present(self, campaign: str, rule: str, claim_key: str) -> ClaimEvidence:
         proof = self.wallet.holder_proof(self.did, campaign, rule)
         return ClaimEvidence(claim_key, self.coverage, proof)
-
-
-def today() -> str:
-    return datetime.now(UTC).date().isoformat()
