@@ -13,12 +13,16 @@ network's policy, ordered by the NATS cluster and committed before the answer co
 
 Awards and transfers (:func:`careledger.bench.network.run_network_bench`, same concurrency) run
 interleaved in ``rounds`` rounds, so both see the same machine load; the figures are their
-totals.
+totals. ``network_cpu_ms_per_award`` is the CPU (user + system) each node process, NATS server
+and this client spent per award during the award phases, as ``bench network`` reports per
+transfer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import string
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -28,7 +32,12 @@ import msgspec
 
 from careledger.api.client import NodeClient
 from careledger.api.codec import b64e
-from careledger.bench.network import approve_contract, run_network_bench
+from careledger.bench.network import (
+    _pid_names,
+    _process_cpu,
+    approve_contract,
+    run_network_bench,
+)
 from careledger.bench.report import latency_ms
 from careledger.contracts import dids, trust_registry
 from careledger.contracts.dids import did_for_key, operation_payload
@@ -116,7 +125,8 @@ async def run_network_awards(
             f"the node of {sponsor} names no auditor node ([incentives] auditor_url); "
             "use --no-auditor"
         )
-    campaign = f"flu-net-{format(time.time_ns() // 1_000_000, 'x')}"[:40]
+    # Letters only: a run of five digits in a ledger key reads as PHI to the guard.
+    campaign = "flu-net-" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
     batches = [awards // rounds + (1 if r < awards % rounds else 0) for r in range(rounds)]
     async with AsyncExitStack() as stack:
 
@@ -182,11 +192,17 @@ async def run_network_awards(
                 outcomes[key] = outcomes.get(key, 0) + 1
 
         done = 0
+        names = _pid_names(layout)
+        cpu: dict[str, float] = {}
         for size in batches:
             batch = prepared[done : done + size]
+            before = _process_cpu(layout, names)
             began = time.perf_counter()
             await asyncio.gather(*(one(done + i, b) for i, b in enumerate(batch)))
             award_seconds += time.perf_counter() - began
+            after = _process_cpu(layout, names)
+            for name in after.keys() & before.keys():
+                cpu[name] = cpu.get(name, 0.0) + after[name] - before[name]
             done += size
             baseline = await run_network_bench(
                 layout,
@@ -214,4 +230,9 @@ async def run_network_awards(
         "network_transfers_per_s": baseline_rate,
         "network_ratio_to_transfers": round(rate / baseline_rate, 3) if baseline_rate else None,
         "network_rounds": rounds,
+        "network_cpu_ms_per_award": {
+            name: round(seconds * 1000 / awarded, 2) for name, seconds in sorted(cpu.items())
+        }
+        if awarded
+        else {},
     }
