@@ -11,11 +11,11 @@ credential against its own peer (DID, trust registry), checks the holder proof, 
 keyed digests, asks the auditor node to co-sign over HTTP, and the award is endorsed by the
 network's policy, ordered by the NATS cluster and committed before the answer comes back.
 
-Awards and transfers (:func:`careledger.bench.network.run_network_bench`, same concurrency) run
-interleaved in ``rounds`` rounds, so both see the same machine load; the figures are their
-totals. ``network_cpu_ms_per_award`` is the CPU (user + system) each node process, NATS server
-and this client spent per award during the award phases, as ``bench network`` reports per
-transfer.
+Awards and transfers (:func:`careledger.bench.network.run_network_bench`, same concurrency, 32
+fresh accounts per transfer in flight so that few conflict) run interleaved in ``rounds``
+rounds, so both see the same machine load; the figures are their totals.
+``network_cpu_ms_per_award`` is the CPU (user + system) each node process, NATS server and this
+client spent per award during the award phases, as ``bench network`` reports per transfer.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ async def run_network_awards(
                 layout,
                 transactions=size,
                 concurrency=concurrency,
-                accounts=max(100, size * 2),
+                accounts=max(100, 32 * concurrency),  # few transfers conflict (MVCC)
                 nats_messages=0,
             )
             transfers += baseline.committed_valid
