@@ -174,7 +174,6 @@ async def run_network_awards(
             )
             prepared.append(_body(shot, patient, campaign))
         shards = max(1, min(8, concurrency // 4))
-        awarders = [await client(sponsor, "client0") for _ in range(shards)]
         path = f"/v1/incentives/campaigns/{campaign}/awards"
         latencies: list[float] = []
         outcomes: dict[str, int] = {}
@@ -183,10 +182,10 @@ async def run_network_awards(
         transfer_seconds = 0.0
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(n: int, body: dict[str, Any]) -> None:
+        async def one(awarder: NodeClient, body: dict[str, Any]) -> None:
             async with gate:
                 began = time.perf_counter()
-                answer = await awarders[n % shards].call("POST", path, body)
+                answer = await awarder.call("POST", path, body)
                 latencies.append(time.perf_counter() - began)
                 key = answer["status"] if answer["code"] is None else str(answer["code"])
                 outcomes[key] = outcomes.get(key, 0) + 1
@@ -196,11 +195,26 @@ async def run_network_awards(
         cpu: dict[str, float] = {}
         for size in batches:
             batch = prepared[done : done + size]
-            before = _process_cpu(layout, names)
-            began = time.perf_counter()
-            await asyncio.gather(*(one(done + i, b) for i, b in enumerate(batch)))
-            award_seconds += time.perf_counter() - began
-            after = _process_cpu(layout, names)
+            # Fresh connections each round: the node closes ones left idle by the transfers.
+            async with AsyncExitStack() as round_clients:
+                awarders = [
+                    await round_clients.enter_async_context(
+                        NodeClient(
+                            spec.url(sponsor),
+                            config.member(sponsor, "client0"),
+                            timeout=600,
+                            verify=verify,
+                        )
+                    )
+                    for _ in range(shards)
+                ]
+                for awarder in awarders:
+                    await awarder.state()  # connect before the clock starts
+                before = _process_cpu(layout, names)
+                began = time.perf_counter()
+                await asyncio.gather(*(one(awarders[i % shards], b) for i, b in enumerate(batch)))
+                award_seconds += time.perf_counter() - began
+                after = _process_cpu(layout, names)
             for name in after.keys() & before.keys():
                 cpu[name] = cpu.get(name, 0.0) + after[name] - before[name]
             done += size
