@@ -259,16 +259,65 @@ def bench_credentials(seconds: float, as_json: bool) -> None:
     show_default=True,
     help="Nullifier + cap checks timed at 10,000 and at 100,000 members.",
 )
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also award through the sponsor's node of this running `network up` directory.",
+)
+@click.option(
+    "--network-awards",
+    type=click.IntRange(2, 1_000_000),
+    default=300,
+    show_default=True,
+    help="Awards posted through the running network (with --network).",
+)
+@click.option(
+    "--embedded/--no-embedded",
+    default=True,
+    show_default=True,
+    help="Run the embedded-consortium figures (--no-embedded: only the --network ones).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def bench_incentives(
-    awards: int, concurrency: int, auditor: bool, checks: int, as_json: bool
+    awards: int,
+    concurrency: int,
+    auditor: bool,
+    checks: int,
+    network_dir: Path | None,
+    network_awards: int,
+    embedded: bool,
+    as_json: bool,
 ) -> None:
     """Awards/s end to end (credential verification, rules, caps, nullifier, commit) and the
-    nullifier + cap check cost at 10,000 vs 100,000 members, with a same-run ledger baseline."""
+    nullifier + cap check cost at 10,000 vs 100,000 members, with a same-run ledger baseline;
+    with --network, also awards/s through a `network up` network vs transfers on it."""
     from careledger.bench.incentives import run
 
-    report = run(awards=awards, concurrency=concurrency, auditor=auditor, checks=checks)
-    _print(report.report(), as_json)
+    if not embedded and network_dir is None:
+        _fail("--no-embedded leaves nothing to run without --network")
+        return
+    if embedded:
+        report = run(awards=awards, concurrency=concurrency, auditor=auditor, checks=checks)
+        out = report.report()
+    else:
+        title = "careledger bench incentives (network up)"
+        out = BenchReport(title, {}, "network_awards_per_s", "network_transfers_per_s")
+    if network_dir is not None:
+        from careledger.bench.incentives_network import run_network_awards
+
+        try:
+            figures = asyncio.run(
+                run_network_awards(
+                    network_dir, awards=network_awards, concurrency=concurrency, auditor=auditor
+                )
+            )
+        except CareLedgerError as exc:
+            _fail(str(exc))
+            return
+        out.figures.update(figures)
+    _print(out, as_json)
 
 
 @bench.command("payer")
