@@ -199,7 +199,13 @@ class FhirService:
                     c.patient,
                 )
             )
-            events.append(replace(write.event, content_hash=content_hash))
+            e = write.event  # dataclasses.replace costs more than the rest of this loop
+            events.append(
+                ResourceEvent(
+                    e.action, e.patient, e.resource_type, e.id, e.version, content_hash,
+                    e.date, e.last_updated, e.sensitivity,
+                )
+            )  # fmt: skip
         if self.listener is not None and events:
             try:
                 self.listener.resources_changed(events)
