@@ -91,6 +91,7 @@ async def run_fhir_bench(
             ]
             total = sum(len(items) for items in held)
             _warm_up(held)
+            cpu0 = time.process_time()
             started = time.perf_counter()
             for provider, bundle in bundles:
                 await asyncio.to_thread(process_bundle, provider.service, bundle)
@@ -98,6 +99,7 @@ async def run_fhir_bench(
             for provider in cast.values():
                 await provider.ledger.flush()
             ingest = time.perf_counter() - started
+            cpu = time.process_time() - cpu0
             await patient.grant(net, orgs[0], orgs[0])
             await settle(net)
             requester = cast[orgs[0]]
@@ -119,6 +121,7 @@ async def run_fhir_bench(
         "ingest_seconds": round(ingest, 3),
         "ingest_resources_per_s": round(total / ingest, 1),
         "store_only_resources_per_s": round(total / stored, 1),
+        "ingest_cpu_ms_per_resource": round(cpu * 1000 / total, 3),
         "everything_resources": first["total"],
         "everything_requests": requests,
         "everything_p50_ms": round(percentile(latencies, 0.5), 1),

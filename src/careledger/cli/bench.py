@@ -170,9 +170,35 @@ def bench_network(
     show_default=True,
     help="Resources per transaction Bundle (one locator transaction each).",
 )
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Ingest with the locator transactions committed by this running `network up` "
+    "directory (one provider per organisation) instead of an embedded consortium.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench_fhir(resources: int, providers: int, requests: int, batch: int, as_json: bool) -> None:
+def bench_fhir(
+    resources: int,
+    providers: int,
+    requests: int,
+    batch: int,
+    network_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Ingest resources/s (validate, encrypt, store, locator tx) and $everything p50/p95."""
+    if network_dir is not None:
+        from careledger.bench.fhir_network import fhir_network_report, run_fhir_network_bench
+
+        try:
+            figures = asyncio.run(
+                run_fhir_network_bench(network_dir, resources=resources, batch=batch)
+            )
+        except CareLedgerError as exc:
+            _fail(str(exc))
+        _print(fhir_network_report(figures), as_json)
+        return
     from careledger.bench.fhir import fhir_report, run_fhir_bench
 
     figures = asyncio.run(
