@@ -51,6 +51,7 @@ from careledger.fhir.resources import (
     validate,
 )
 from careledger.fhir.searchparams import PARAMS, date_range, index_entries
+from careledger.fhir.validation_pool import ValidationPool
 
 log = logging.getLogger("careledger.fhir")
 
@@ -96,10 +97,14 @@ class FhirService:
         base_url: str,
         listener: ResourceListener | None = None,
         policy: AccessPolicy | None = None,
+        validation: ValidationPool | None = None,
     ) -> None:
+        """``validation``: worker processes that validate a transaction Bundle's resources
+        (:mod:`careledger.fhir.validation_pool`); the owner closes it."""
         self.store = store
         self.base_url = base_url.rstrip("/")
         self.listener = listener
+        self.validation = validation
         self.policy: AccessPolicy = policy or AllowAll()
         self._clock_lock = threading.Lock()
         self._last_time = datetime.min.replace(tzinfo=UTC)
