@@ -34,6 +34,7 @@ from careledger.fhir.bundles import process_bundle
 from careledger.fhir.service import FhirService
 from careledger.fhir.store.envelope import MasterKey
 from careledger.fhir.store.sqlite import SQLiteResourceStore
+from careledger.fhir.validation_pool import ValidationPool
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.longitudinal.ledger import PatientLink, ProviderLedger
 from careledger.netctl.control import client_verify
@@ -68,7 +69,7 @@ class NodeLedgerGateway:
 
 
 async def run_fhir_network_bench(
-    directory: Path, *, resources: int = 1000, batch: int = 200
+    directory: Path, *, resources: int = 1000, batch: int = 200, validation_workers: int = 0
 ) -> dict[str, Any]:
     """Ingest through the running network in ``directory`` (see the module docstring)."""
     layout = NetworkLayout(directory)
@@ -90,6 +91,10 @@ async def run_fhir_network_bench(
         }
         await approve_contract(spec, admins, "locator", 30.0)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="careledger-fhir-net-")))
+        pool = ValidationPool(validation_workers) if validation_workers else None
+        if pool is not None:
+            stack.callback(pool.close)
+            await asyncio.to_thread(pool.warm_up)
         local, held = bench_records(resources, len(orgs))
         providers: list[tuple[FhirService, ProviderLedger]] = []
         for org in orgs:
@@ -98,7 +103,9 @@ async def run_fhir_network_bench(
             )
             store = SQLiteResourceStore(tmp / f"{org}-fhir.sqlite", MasterKey(os.urandom(32)))
             stack.callback(store.close)
-            service = FhirService(store, base_url=f"http://{org.lower()}.fhir.test")
+            service = FhirService(
+                store, base_url=f"http://{org.lower()}.fhir.test", validation=pool
+            )
             ledger = ProviderLedger(NodeLedgerGateway(client), secrets.token_bytes(32))
             stack.push_async_callback(ledger.close)
             ledger.directory.link(PatientLink(local, did, handle))
@@ -126,6 +133,7 @@ async def run_fhir_network_bench(
         raise CareLedgerError(f"{len(indexed)} of {total} resources are on the locator")
     return {
         "network_orgs": len(orgs),
+        "validation_workers": validation_workers,
         "resources": total,
         "bundles": len(bundles),
         "ingest_seconds": round(ingest, 3),

@@ -171,6 +171,14 @@ def bench_network(
     help="Resources per transaction Bundle (one locator transaction each).",
 )
 @click.option(
+    "--validation-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Validate each Bundle's resources in this many worker processes (0: in the thread "
+    "that stores them).",
+)
+@click.option(
     "--network",
     "network_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -184,6 +192,7 @@ def bench_fhir(
     providers: int,
     requests: int,
     batch: int,
+    validation_workers: int,
     network_dir: Path | None,
     as_json: bool,
 ) -> None:
@@ -193,7 +202,12 @@ def bench_fhir(
 
         try:
             figures = asyncio.run(
-                run_fhir_network_bench(network_dir, resources=resources, batch=batch)
+                run_fhir_network_bench(
+                    network_dir,
+                    resources=resources,
+                    batch=batch,
+                    validation_workers=validation_workers,
+                )
             )
         except CareLedgerError as exc:
             _fail(str(exc))
@@ -202,7 +216,13 @@ def bench_fhir(
     from careledger.bench.fhir import fhir_report, run_fhir_bench
 
     figures = asyncio.run(
-        run_fhir_bench(resources=resources, providers=providers, requests=requests, batch=batch)
+        run_fhir_bench(
+            resources=resources,
+            providers=providers,
+            requests=requests,
+            batch=batch,
+            validation_workers=validation_workers,
+        )
     )
     _print(fhir_report(figures), as_json)
 
@@ -334,6 +354,14 @@ def bench_incentives(
     help="Rounds of PA $submit at 10 and 100 clients (0 skips it).",
 )
 @click.option("--no-baseline", is_flag=True, help="Skip pyx12 validating the file alone.")
+@click.option(
+    "--validation-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Validate each Bundle's resources in this many worker processes (0: in the thread "
+    "that stores them).",
+)
 @click.option(
     "--network",
     "network_dir",
