@@ -96,5 +96,9 @@ class ValidationPool:
             outcomes = check_items(items)
         return [error_of(o) for o in outcomes]
 
+    def pids(self) -> list[int]:
+        """The worker processes' ids (for CPU accounting)."""
+        return list(self._pool._processes or {})
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
