@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from careledger.api.client import NodeClient
-from careledger.bench.fhir import _warm_up, bench_records
+from careledger.bench.fhir import _pool_cpu, _warm_up, bench_records
 from careledger.bench.network import _pid_names, _process_cpu, approve_contract
 from careledger.bench.report import BenchReport
 from careledger.contracts.record_locator import patient_handle
@@ -119,7 +119,7 @@ async def run_fhir_network_bench(
         total = sum(len(items) for items in held)
         _warm_up(held)
         names = _pid_names(layout)
-        cpu0 = _process_cpu(layout, names)
+        cpu0 = {**_process_cpu(layout, names), "validation_workers": _pool_cpu(pool)}
         started = time.perf_counter()
         for service, bundle in bundles:
             await asyncio.to_thread(process_bundle, service, bundle)
@@ -127,7 +127,7 @@ async def run_fhir_network_bench(
         for _, ledger in providers:
             await ledger.flush()
         ingest = time.perf_counter() - started
-        cpu1 = _process_cpu(layout, names)
+        cpu1 = {**_process_cpu(layout, names), "validation_workers": _pool_cpu(pool)}
         indexed = await admins[orgs[0]].evaluate("locator", "entries", [handle, [], 0])
     if len(indexed) != total:
         raise CareLedgerError(f"{len(indexed)} of {total} resources are on the locator")
