@@ -170,13 +170,59 @@ def bench_network(
     show_default=True,
     help="Resources per transaction Bundle (one locator transaction each).",
 )
+@click.option(
+    "--validation-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Validate each Bundle's resources in this many worker processes (0: in the thread "
+    "that stores them).",
+)
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Ingest with the locator transactions committed by this running `network up` "
+    "directory (one provider per organisation) instead of an embedded consortium.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench_fhir(resources: int, providers: int, requests: int, batch: int, as_json: bool) -> None:
+def bench_fhir(
+    resources: int,
+    providers: int,
+    requests: int,
+    batch: int,
+    validation_workers: int,
+    network_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Ingest resources/s (validate, encrypt, store, locator tx) and $everything p50/p95."""
+    if network_dir is not None:
+        from careledger.bench.fhir_network import fhir_network_report, run_fhir_network_bench
+
+        try:
+            figures = asyncio.run(
+                run_fhir_network_bench(
+                    network_dir,
+                    resources=resources,
+                    batch=batch,
+                    validation_workers=validation_workers,
+                )
+            )
+        except CareLedgerError as exc:
+            _fail(str(exc))
+        _print(fhir_network_report(figures), as_json)
+        return
     from careledger.bench.fhir import fhir_report, run_fhir_bench
 
     figures = asyncio.run(
-        run_fhir_bench(resources=resources, providers=providers, requests=requests, batch=batch)
+        run_fhir_bench(
+            resources=resources,
+            providers=providers,
+            requests=requests,
+            batch=batch,
+            validation_workers=validation_workers,
+        )
     )
     _print(fhir_report(figures), as_json)
 
@@ -357,6 +403,14 @@ def bench_incentives(
     help="Rounds of PA $submit at 10 and 100 clients (0 skips it).",
 )
 @click.option("--no-baseline", is_flag=True, help="Skip pyx12 validating the file alone.")
+@click.option(
+    "--validation-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Validate each Bundle's resources in this many worker processes (0: in the thread "
+    "that stores them).",
+)
 @click.option(
     "--network",
     "network_dir",
