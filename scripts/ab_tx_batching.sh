@@ -3,7 +3,8 @@
 # A/B in one network (docs/benchmarks.md): "main" runs the nodes and the bench client from
 # MAIN_SRC (the baseline: one envelope per tx message, one HTTP request per transaction);
 # "batch" runs this checkout with [ordering] tx_batching = true; "batch+submitN" also has the
-# bench submit N transactions per HTTP request (--submit-batch N). Nodes restart between runs.
+# bench submit N transactions per HTTP request (--submit-batch N); "single+submitN" is this
+# checkout without tx_batching, with --submit-batch N. Nodes restart between runs.
 set -u
 cd "$(dirname "$0")/.."
 D=${D:-$(mktemp -d)/net}; TLS=${TLS:---no-tls}
@@ -20,6 +21,7 @@ for mode in ${MODES:-main batch main batch}; do
     batch*) src=$HERE_SRC
       sed -i 's/^\(endorse_transport = .*\)$/\1\ntx_batching = true/' "$D"/nodes/*.toml
       case $mode in *submit*) extra="--submit-batch ${mode##*submit}" ;; esac ;;
+    single*) src=$HERE_SRC; extra="--submit-batch ${mode##*submit}" ;;
   esac
   PYTHONPATH=$src $CL network up --dir "$D" >/dev/null || exit 1
   echo "== mode $mode"

@@ -138,8 +138,6 @@ def create(
                 nkey_seed=str(seeds[org].resolve()) if org in seeds else "",
                 # Batched CBOR endorsement over NATS (docs/benchmarks.md: measured faster).
                 endorse_transport="nats" if jetstream else "http",
-                # Several envelopes per tx-stream message (docs/benchmarks.md: measured faster).
-                tx_batching=jetstream,
             ),
             peers={o: spec.url(o) for o in orgs if o != org},
             tls=node_tls.get(org, TlsSettings()),

@@ -1,9 +1,10 @@
 """Several envelopes in one tx-stream message: the gateway's coalescing publisher, the message
 format, and the orderer's de-duplication by transaction id.
 
-Every JetStream publish is a request, an R3 replication and an fsync on each server; with one
-envelope per message those per-message costs were the largest left in the nodes and the NATS
-servers (docs/benchmarks.md, "Issue 12: several envelopes per tx-stream message").
+Every JetStream publish is a request, an R3 replication and an fsync on each server; the
+profile of the nodes pointed at NATS writes. Measured on the project machine it did not pay
+(docs/benchmarks.md, "Issue 12: batch submit and several envelopes per tx message"): the
+setting is opt-in and ``network up`` leaves it off.
 
 Format. A message without the :data:`TX_BATCH_HEADER` header is one envelope (the format every
 stream held before, still written for a batch of one). With ``CareLedger-Tx-Batch: 1`` the
