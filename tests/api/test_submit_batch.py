@@ -88,7 +88,9 @@ def test_oversized_malformed_and_unsigned_batches_are_refused(
                 body = _body([proposal])
                 unsigned = await raw.post("/v1/submit-batch", content=body)
                 assert unsigned.status_code == 401
-                for bad in (b"not json", b'{"items": [{"proposal": 1}]}', b"{}"):
+                tiny = {"proposal": "", "signature": ""}
+                too_many = json.dumps({"items": [tiny] * 1025}).encode()
+                for bad in (b"not json", b'{"items": [{"proposal": 1}]}', b"{}", too_many):
                     headers = sign_request(me, "POST", "/v1/submit-batch", bad)
                     reply = await raw.post("/v1/submit-batch", content=bad, headers=headers)
                     assert reply.status_code in (400, 422), reply.text

@@ -51,7 +51,8 @@ class SubmitBatchIn(_Model):
     """Signed proposals to submit together (``POST /v1/submit-batch``), each by its creator."""
 
     items: list[SignedProposal] = Field(
-        description="at most 256; more are each refused (InvalidInput)"
+        max_length=1024,
+        description="at most 256; up to 1,024 each refused (InvalidInput), more: 400",
     )
 
 
