@@ -201,6 +201,13 @@ def test_a_tls_network_serves_only_callers_with_its_certificates(tmp_path: Path)
         )
         assert bench.exit_code == 0, bench.output
         assert json.loads(bench.output)["nats_publish_acks_per_s"] > 0  # NATS over TLS too
+        # Several transfers a request (POST /v1/submit-batch), over mutual TLS.
+        options = ["--transactions", "20", "--accounts", "10", "--submit-batch", "4"]
+        batched = runner.invoke(bench_network, [*args, *options, "--nats-messages", "0", "--json"])
+        assert batched.exit_code == 0, batched.output
+        report = json.loads(batched.output)
+        assert report["committed_valid"] + sum(report["failures"].values()) == 20
+        assert report["committed_valid"] > 0
         again = runner.invoke(network, ["up", *args, "--no-tls"])
         assert again.exit_code == 2
         assert "created with TLS" in again.output

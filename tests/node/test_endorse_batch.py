@@ -12,15 +12,17 @@ import time
 import pytest
 
 from careledger.crypto import encoding
-from careledger.errors import CryptoError, InvalidInput, MembershipError
+from careledger.errors import CryptoError, EndorserUnavailable, InvalidInput, MembershipError
 from careledger.identity.msp import Role
 from careledger.ledger.codes import ValidationCode
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.endorse_batch import (
     MAX_BATCH_PROPOSALS,
+    STALLED_SECONDS,
     BatchEndorsing,
     BatchingEndorser,
     BatchReply,
+    NoEndorser,
     SignedProposal,
     decode_reply,
     encode_request,
@@ -191,6 +193,47 @@ def test_an_unreachable_transport_makes_the_endorser_unavailable(
             for name in ("acct-una", "acct-unb", "acct-unc"):
                 result = await gateway.submit("tokens", "open", [name])
                 assert result.code is ValidationCode.VALID
+
+    asyncio.run(main())
+
+
+def test_requests_to_a_node_that_died_fail_at_once_when_nobody_answers(
+    consortium: ConsortiumConfig,
+) -> None:
+    """Requests in flight to a node killed while answering are never answered; proposals must
+    not wait behind them for the transport's timeout. Once a later request finds nobody
+    listening (NATS: no responders), every one of them is refused as unavailable."""
+
+    async def main() -> None:
+        async with running(consortium) as net:
+            killed = asyncio.Event()
+            calls = 0
+
+            async def send(_data: bytes) -> bytes:
+                nonlocal calls
+                calls += 1
+                if not killed.is_set():
+                    await asyncio.sleep(3600)  # delivered to the node, which then died
+                raise NoEndorser("no responders")
+
+            endorser = BatchingEndorser("Org2", net.config.member("Org1", "peer0"), send)
+            proposals = _proposals(net, 4)
+            started = time.monotonic()
+            asks = [
+                asyncio.ensure_future(endorser.endorse(p.proposal, p.signature))
+                for p in proposals[:3]
+            ]
+            await asyncio.sleep(0.05)
+            assert calls == 2, "two requests in flight, the third proposal queued"
+            killed.set()
+            # Queued behind stalled requests, the third goes out after STALLED_SECONDS, finds
+            # nobody, and all three are refused: no 10 s wait.
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*asks, return_exceptions=True), STALLED_SECONDS * 10
+            )
+            assert all(isinstance(o, EndorserUnavailable) for o in outcomes), outcomes
+            assert time.monotonic() - started < STALLED_SECONDS * 10
+            await endorser.aclose()
 
     asyncio.run(main())
 

@@ -103,9 +103,18 @@ def test_same_transaction_twice_commits_once(nats_cluster: NatsCluster, tmp_path
             assert await tx_stream_count(net) == before + 1, "the stream dropped the re-submissions"
             await asyncio.wait_for(net.peers["Org1"].wait_for(tx_id), 10)
             # Past the stream's duplicate window (simulated: published without Nats-Msg-Id),
-            # the peers' duplicate check marks the copy invalid.
+            # the orderer replicas drop the copy: they read the transaction id before.
             await publish(net.clients["Org1"]._js, net.settings.tx_subject, raw, {}, 2.0)
             await net.gateway("Org2").submit("tokens", "open", ["dave"])
+            await net.settle()
+            assert [c for i, c in tx_ids_in_chain(net) if i == tx_id] == [ValidationCode.VALID]
+            # Replicas that forgot it (restarted; or past their window too): the peers'
+            # duplicate check marks the copy invalid.
+            for org in ("Org1", "Org2"):
+                await net.orderers.pop(org).kill()
+            await asyncio.gather(*(net.start_orderer(org) for org in ("Org1", "Org2")))
+            await publish(net.clients["Org1"]._js, net.settings.tx_subject, raw, {}, 2.0)
+            await net.gateway("Org2").submit("tokens", "open", ["erin"])
             await net.settle()
             assert_same_chain(net)
             codes = [c for i, c in tx_ids_in_chain(net) if i == tx_id]

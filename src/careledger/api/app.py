@@ -34,11 +34,14 @@ from careledger.api.models import (
     HealthOut,
     SignedProposal,
     StateOut,
+    SubmitBatchIn,
+    SubmitBatchOut,
     SubmitOut,
     TxOut,
 )
 from careledger.api.service import NodeService
 from careledger.api.status_list_tokens import add_status_list_token_routes
+from careledger.api.submit_batch import Entry, submit_batch
 from careledger.errors import CareLedgerError, InvalidInput, NotFound
 from careledger.httpguard import RequestGuard
 from careledger.identity.did.keys import PublicKey
@@ -100,6 +103,16 @@ def _signed(body: SignedProposal) -> tuple[bytes, bytes]:
         b64d(body.proposal, "proposal", MAX_PROPOSAL_BYTES),
         b64d(body.signature, "signature", 64),
     )
+
+
+def _entries(body: SubmitBatchIn) -> list[Entry]:
+    out: list[Entry] = []
+    for item in body.items:
+        try:
+            out.append(_signed(item))
+        except CareLedgerError as exc:  # refused on its own: the other entries go on
+            out.append(exc)
+    return out
 
 
 def _service(request: Request) -> NodeService:
@@ -183,6 +196,12 @@ def create_app(
     async def submit(body: SignedProposal) -> SubmitOut:
         """Endorse across organisations, order, and wait until this node commits it."""
         return await service.submit(*_signed(body))
+
+    @app.post("/v1/submit-batch", tags=["transactions"], openapi_extra=access(Rule.MEMBER))
+    async def submit_many(_member: Member, body: SubmitBatchIn) -> SubmitBatchOut:
+        """Submit many signed proposals in one request (a signed request by a member); one
+        outcome per entry, each refused on its own (docs/api.md)."""
+        return SubmitBatchOut(items=await submit_batch(service, _entries(body)))
 
     @app.post("/v1/evaluate", tags=["transactions"], openapi_extra=access(Rule.SIGNED_PROPOSAL))
     async def evaluate(body: SignedProposal) -> EvaluateOut:

@@ -34,6 +34,8 @@ from careledger.api.models import (
     EvaluateOut,
     HealthOut,
     StateOut,
+    SubmitBatchOut,
+    SubmitItemOut,
     SubmitOut,
     TxOut,
 )
@@ -104,6 +106,19 @@ def raise_for_error(response: httpx.Response, origin: str = "") -> None:
     if cls is None:
         raise RemoteError(response.status_code, prefix + message)
     raise cls(prefix + message)
+
+
+def _outcome(item: SubmitItemOut) -> SubmitOut | CareLedgerError:
+    """A submit-batch entry's outcome as :meth:`NodeClient.submit` would return or raise it."""
+    if item.type is None:
+        return SubmitOut(
+            tx_id=item.tx_id, code=item.code or "", block=item.block, result=item.result
+        )
+    if item.type == "TransactionInvalid" and item.code is not None:
+        return TransactionInvalid(item.tx_id, item.code)
+    cls = _KNOWN.get(item.type)
+    message = item.error or item.type
+    return cls(message) if cls is not None else RemoteError(200, f"{item.type}: {message}")
 
 
 def _model(kind: type[M], response: httpx.Response) -> M:
@@ -185,6 +200,21 @@ class NodeClient:
         response = await self._http.post("/v1/submit", json=_signed_body(proposal, signature))
         raise_for_error(response)
         return _model(SubmitOut, response)
+
+    async def submit_batch(
+        self, items: list[tuple[bytes, bytes]]
+    ) -> list[SubmitOut | CareLedgerError]:
+        """Submit signed proposals in one request (``POST /v1/submit-batch``, at most 256);
+        one outcome per entry, in order: the committed transaction, or the error a single
+        submit would have raised (not raised here). No retry: each proposal is signed."""
+        body = {"items": [_signed_body(p, s) for p, s in items]}
+        request = self._signed_request("POST", "/v1/submit-batch", {}, json.dumps(body).encode())
+        response = await self._http.send(request)
+        raise_for_error(response)
+        out = _model(SubmitBatchOut, response).items
+        if len(out) != len(items):
+            raise RemoteError(response.status_code, f"{len(out)} outcomes for {len(items)} entries")
+        return [_outcome(item) for item in out]
 
     async def evaluate(self, contract: str, function: str, args: list[Any]) -> Any:
         proposal, signature = sign_proposal(self.identity, contract, function, args)

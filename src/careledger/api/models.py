@@ -47,6 +47,31 @@ class SubmitOut(_Model):
     result: Any = None
 
 
+class SubmitBatchIn(_Model):
+    """Signed proposals to submit together (``POST /v1/submit-batch``), each by its creator."""
+
+    items: list[SignedProposal] = Field(
+        max_length=1024,
+        description="at most 256; up to 1,024 each refused (InvalidInput), more: 400",
+    )
+
+
+class SubmitItemOut(_Model):
+    """One entry's outcome: committed (``code`` VALID, ``block``, ``result``) or refused
+    (``error`` and ``type`` as an error response's body; ``code`` for TransactionInvalid)."""
+
+    tx_id: str = Field("", description="empty when the entry holds no readable proposal")
+    code: str | None = Field(None, description="VALID, or the code a TransactionInvalid names")
+    block: int = -1
+    result: Any = None
+    error: str | None = None
+    type: str | None = None
+
+
+class SubmitBatchOut(_Model):
+    items: list[SubmitItemOut] = Field(description="one per entry, in the order sent")
+
+
 class EvaluateOut(_Model):
     result: Any = None
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from careledger.api.client import NodeClient
+from careledger.api.client import NodeClient, sign_proposal
 from careledger.bench.report import BenchReport, latency_ms
 from careledger.daemon.config import load_node_config
 from careledger.errors import CareLedgerError, TransactionInvalid
@@ -257,7 +257,10 @@ async def run_network_bench(
     concurrency: int = 48,
     accounts: int = 5_000,
     nats_messages: int = 5_000,
+    submit_batch: int = 1,
 ) -> NetworkBenchReport:
+    """``submit_batch`` over 1: transfers go up to that many a request (``/v1/submit-batch``),
+    ``concurrency // submit_batch`` requests in flight."""
     spec = layout.load()
     config = load_config(layout.consortium)
     verify = client_verify(layout, spec)
@@ -322,7 +325,42 @@ async def run_network_bench(
         names = _pid_names(layout)
         cpu0 = _process_cpu(layout, names)
         started = time.perf_counter()
-        await asyncio.gather(*(transfer() for _ in range(transactions)))
+        if submit_batch <= 1:
+            await asyncio.gather(*(transfer() for _ in range(transactions)))
+        else:
+            by_org: dict[str, list[tuple[str, str]]] = {org: [] for org in spec.orgs}
+            for _ in range(transactions):
+                (src, org), (dst, _) = rng.sample(owned, 2)
+                by_org[org].append((src, dst))
+
+            async def batches(org: str, k: int) -> None:
+                queue = by_org[org]
+                submitter = clients[org][k % shards]
+                while queue:
+                    chunk, queue[:] = queue[:submit_batch], queue[submit_batch:]
+                    items = [
+                        sign_proposal(submitter.identity, "tokens", "transfer", [s, d, 1])
+                        for s, d in chunk
+                    ]
+                    t0 = time.perf_counter()
+                    try:
+                        outs = await submitter.submit_batch(items)
+                    except (CareLedgerError, httpx.HTTPError) as exc:
+                        failures[type(exc).__name__] += len(chunk)
+                        continue
+                    took = time.perf_counter() - t0
+                    for out in outs:
+                        if isinstance(out, TransactionInvalid):
+                            failures[out.code] += 1
+                        elif isinstance(out, BaseException):
+                            failures[type(out).__name__] += 1
+                        else:
+                            latencies.append(took)
+
+            workers = max(1, concurrency // submit_batch)
+            await asyncio.gather(
+                *(batches(spec.orgs[k % len(spec.orgs)], k) for k in range(workers))
+            )
         elapsed = time.perf_counter() - started
         cpu1 = _process_cpu(layout, names)
         blocks = (await admins[spec.orgs[0]].state()).height - height0

@@ -113,6 +113,13 @@ def bench_ledger(transactions: int, concurrency: int, accounts: int, as_json: bo
     show_default=True,
     help="Messages for the NATS publish ceiling (jetstream; 0: skip it).",
 )
+@click.option(
+    "--submit-batch",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Transfers per HTTP request (POST /v1/submit-batch when over 1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def bench_network(
     directory: Path,
@@ -120,6 +127,7 @@ def bench_network(
     concurrency: int,
     accounts: int,
     nats_messages: int,
+    submit_batch: int,
     as_json: bool,
 ) -> None:
     """Transfers through every organisation's node of a `network up` network."""
@@ -134,6 +142,7 @@ def bench_network(
                 concurrency=concurrency,
                 accounts=accounts,
                 nats_messages=nats_messages,
+                submit_batch=submit_batch,
             )
         )
     except CareLedgerError as exc:

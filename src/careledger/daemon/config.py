@@ -26,6 +26,7 @@
     broadcast_timeout = 15.0            # jetstream only: seconds a submit waits for the stream
     nkey_seed = "../consortium/orgs/Org1/nats.nk"  # jetstream only: this org's NATS nkey seed
     endorse_transport = "http"          # jetstream only: "nats" batches endorsement over NATS
+    tx_batching = false                 # jetstream only: several envelopes per tx-stream message
 
     [peers]                             # other organisations' node API base URLs, for endorsement
     Org2 = "http://127.0.0.1:7052"
@@ -121,6 +122,9 @@ class OrderingSettings:
     """The organisation's NATS user nkey seed file (mode 0600), absolute once loaded; empty:
     connect without credentials (a TLS network is mapped from the client certificate)."""
     endorse_transport: str = "http"
+    tx_batching: bool = False
+    """Concurrent envelopes share one tx-stream message (every orderer replica must read
+    batches: docs/ordering.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +412,7 @@ def save_node_config(config: NodeConfig, path: str | Path) -> None:
                 else {}
             ),
             "endorse_transport": config.ordering.endorse_transport,
+            "tx_batching": config.ordering.tx_batching,
         },
         "peers": dict(config.peers),
     }

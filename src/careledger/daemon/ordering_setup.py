@@ -63,6 +63,7 @@ def jetstream_settings(settings: OrderingSettings, tls: ssl.SSLContext | None = 
         channel=settings.channel,
         replicas=min(3, len(settings.servers)),
         broadcast_timeout=settings.broadcast_timeout,
+        tx_batching=settings.tx_batching,
         extra=extra,
     )
 

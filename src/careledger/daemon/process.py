@@ -458,6 +458,10 @@ class NodeProcess:
         if self.payer is not None:
             await self.payer.close()
         if self.ordering is not None and self._shared_ordering is None:
+            publisher = getattr(self.ordering, "publisher", None)
+            if publisher is not None and publisher.messages:  # how well envelopes were batched
+                sent = (publisher.envelopes, publisher.messages)
+                log.info("tx stream: %d envelopes in %d messages", *sent)
             await self.ordering.close()
         if self._peer_task is not None:
             if self._shared_ordering is None:  # closed above: the deliver loop ends by itself

@@ -262,6 +262,16 @@ def outcome_error(org: str, outcome: Outcome) -> CareLedgerError:
 
 Send = Callable[[bytes], Awaitable[bytes]]
 
+#: Seconds after which requests still unanswered no longer hold proposals back: one more
+#: request goes out (a node killed while answering leaves its requests unanswered until the
+#: transport's timeout, and proposals queued behind them would wait as long).
+STALLED_SECONDS = 1.0
+
+
+class NoEndorser(Exception):
+    """Raised by a ``send`` that knows nobody answers for the organisation now (NATS: no
+    responders). Requests still in flight to it will never be answered: they fail at once."""
+
 
 class BatchingEndorser:
     """An :class:`~careledger.node.gateway.Endorser` for another organisation that coalesces
@@ -291,7 +301,7 @@ class BatchingEndorser:
         self.describe = describe or org
         self._queue: list[tuple[SignedProposal, asyncio.Future[tuple[bytes, Endorsement]]]] = []
         self._inflight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], float] = {}  # in flight: task -> loop time sent
         #: Requests sent and proposals carried (read by ``careledger bench``).
         self.requests = 0
         self.proposals = 0
@@ -300,21 +310,37 @@ class BatchingEndorser:
         fut: asyncio.Future[tuple[bytes, Endorsement]] = asyncio.get_running_loop().create_future()
         self._queue.append((SignedProposal(proposal, signature), fut))
         self._pump()
+        if self._queue:  # behind requests in flight: look again should they stall
+            asyncio.get_running_loop().call_later(STALLED_SECONDS, self._pump)
         return await fut
 
+    def _stalled(self, now: float) -> bool:
+        """Every request in flight has been out :data:`STALLED_SECONDS` or more."""
+        return bool(self._tasks) and all(now - t >= STALLED_SECONDS for t in self._tasks.values())
+
     def _pump(self) -> None:
-        while self._queue and self._inflight < self.max_inflight:
+        now = asyncio.get_running_loop().time()
+        while self._queue and (self._inflight < self.max_inflight or self._stalled(now)):
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             self._inflight += 1
             task = asyncio.create_task(self._request(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks[task] = now
+            task.add_done_callback(lambda t: self._tasks.pop(t, None))
 
     async def _request(
         self, batch: list[tuple[SignedProposal, asyncio.Future[tuple[bytes, Endorsement]]]]
     ) -> None:
         try:
             await self._exchange(batch)
+        except NoEndorser:
+            # Nobody answers for the organisation: what is still in flight never will be.
+            current = asyncio.current_task()
+            for task in list(self._tasks):
+                if task is not current:
+                    task.cancel()
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(EndorserUnavailable(f"{self.describe}: no node answers"))
         except BaseException as exc:  # never leave a caller waiting
             for _, fut in batch:
                 if not fut.done():

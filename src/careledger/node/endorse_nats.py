@@ -17,8 +17,10 @@ import asyncio
 import logging
 from typing import Any
 
+import nats.errors
+
 from careledger.identity.msp import LocalIdentity
-from careledger.node.endorse_batch import BatchEndorsing, BatchingEndorser
+from careledger.node.endorse_batch import BatchEndorsing, BatchingEndorser, NoEndorser
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,10 @@ def nats_endorser(
     subject = endorse_subject(channel, org)
 
     async def send(data: bytes) -> bytes:
-        msg = await asyncio.wait_for(nc.request(subject, data, timeout=timeout), timeout + 1)
+        try:
+            msg = await asyncio.wait_for(nc.request(subject, data, timeout=timeout), timeout + 1)
+        except nats.errors.NoRespondersError as exc:  # nobody subscribed: the node is down
+            raise NoEndorser(f"no responders on {subject}") from exc
         body: bytes = msg.data
         return body
 

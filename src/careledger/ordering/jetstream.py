@@ -5,10 +5,12 @@ Consensus is JetStream's (one Raft group per stream); this module adds no consen
 - :class:`JetStreamOrdering` is what gateways and peers use (the :class:`OrderingService`
   protocol). ``broadcast`` publishes an envelope to the tx stream with ``Nats-Msg-Id`` = tx id, so
   the stream drops a re-submission within its duplicate window (peers' ``DUPLICATE_TXID`` catches
-  the rest). ``deliver`` reads the blocks stream in order.
+  the rest). With ``tx_batching`` concurrent envelopes share one message
+  (:mod:`careledger.ordering.tx_batch`). ``deliver`` reads the blocks stream in order.
 - :class:`JetStreamOrderer` is one orderer replica (one per organisation, each with its own
   ``orderer0`` identity). It cuts block N from the tx messages after the last tx sequence of
-  block N-1 (a :class:`BlockCutter` decides where the cut falls), signs it and appends it with
+  block N-1 (whole messages, single envelopes or batches; an envelope whose transaction id the
+  replica read earlier in the stream is dropped), signs it and appends it with
   ``Nats-Expected-Last-Sequence`` = the blocks-stream sequence of block N-1. Of racing replicas
   exactly one append succeeds; the others get error 10071, read the winner's block and cut the
   next one from where it ended. Each block message carries the last tx sequence it covers in a
@@ -46,7 +48,6 @@ from careledger.identity.msp import LocalIdentity, Role
 from careledger.ledger.block import Block, decode_block, make_block
 from careledger.ledger.transaction import MAX_ENVELOPE_BYTES, decode_envelope, tx_id_of
 from careledger.ordering.base import CutterConfig
-from careledger.ordering.blockcutter import BlockCutter
 from careledger.ordering.chain_rule import ChainHead, ChainRule, MembershipView
 from careledger.ordering.jetstream_streams import (
     ANY_NATS_ERROR,
@@ -65,6 +66,16 @@ from careledger.ordering.jetstream_streams import (
     stream_seq,
 )
 from careledger.ordering.solo import sign_block
+from careledger.ordering.tx_batch import (
+    TX_BATCH_HEADER,
+    TX_BATCH_VERSION,
+    CoalescingPublisher,
+    Queued,
+    RecentTxIds,
+    batch_msg_id,
+    encode_batch,
+    envelopes_of,
+)
 
 __all__ = ["JetStreamOrderer", "JetStreamOrdering", "JetStreamSettings"]
 
@@ -81,6 +92,16 @@ class JetStreamOrdering:
         self._nc = nc
         self._js = nc.jetstream(timeout=settings.publish_timeout)
         self._closed = False
+        self._publisher = (
+            CoalescingPublisher(self._publish_batch, max_inflight=settings.tx_batch_inflight)
+            if settings.tx_batching
+            else None
+        )
+
+    @property
+    def publisher(self) -> CoalescingPublisher | None:
+        """The coalescing publisher with ``tx_batching`` (its counts say how well it batched)."""
+        return self._publisher
 
     @property
     def nc(self) -> NATS:
@@ -100,9 +121,31 @@ class JetStreamOrdering:
             tx_id = tx_id_of(decode_envelope(envelope).proposal)
         except EncodingError as exc:
             raise InvalidInput(f"malformed envelope: {exc}") from exc
+        if self._publisher is not None:
+            await self._publisher.submit(envelope, tx_id)
+            return
+        deadline = asyncio.get_running_loop().time() + self.settings.broadcast_timeout
+        await self._publish(envelope, {MSG_ID: tx_id}, f"transaction {tx_id}", deadline)
+
+    async def _publish_batch(self, batch: list[Queued]) -> None:
+        """One tx message for ``batch`` (a lone envelope in the single-envelope format)."""
+        deadline = batch[0].since + self.settings.broadcast_timeout
+        if len(batch) == 1:
+            tx_id = batch[0].tx_id
+            what = f"transaction {tx_id}"
+            await self._publish(batch[0].envelope, {MSG_ID: tx_id}, what, deadline)
+            return
+        ids = [q.tx_id for q in batch]
+        headers = {MSG_ID: batch_msg_id(ids), TX_BATCH_HEADER: TX_BATCH_VERSION}
+        what = f"a batch of {len(ids)} transactions ({ids[0]}, …)"
+        await self._publish(encode_batch([q.envelope for q in batch]), headers, what, deadline)
+
+    async def _publish(
+        self, payload: bytes, headers: dict[str, str], what: str, deadline: float
+    ) -> None:
+        """Publish to the tx stream, retrying transient failures until ``deadline`` (loop time)."""
         s = self.settings
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + s.broadcast_timeout
         attempt = 0
         while True:
             remaining = deadline - loop.time()
@@ -110,8 +153,8 @@ class JetStreamOrdering:
                 await publish(
                     self._js,
                     s.tx_subject,
-                    envelope,
-                    {MSG_ID: tx_id},
+                    payload,
+                    headers,
                     min(s.publish_timeout, max(remaining, 0.05)),
                 )
                 return  # stored, or already stored (PubAck.duplicate): either way queued once
@@ -119,16 +162,14 @@ class JetStreamOrdering:
                 if err_code(exc) != ERR_DUPLICATE_IN_PROCESS and not isinstance(
                     exc, TRANSIENT_ERRORS
                 ):
-                    raise OrderingError(
-                        f"the tx stream refused transaction {tx_id}: {exc}"
-                    ) from exc
+                    raise OrderingError(f"the tx stream refused {what}: {exc}") from exc
                 error: BaseException = exc
             except TRANSIENT_ERRORS as exc:
                 error = exc
             attempt += 1
             if loop.time() + 0.05 >= deadline:
                 raise OrderingError(
-                    f"ordering unavailable: transaction {tx_id} not acknowledged by the NATS "
+                    f"ordering unavailable: {what} not acknowledged by the NATS "
                     f"cluster within {s.broadcast_timeout}s ({type(error).__name__}); "
                     "the cluster may have lost quorum; retry later"
                 ) from error
@@ -167,6 +208,8 @@ class JetStreamOrdering:
     async def close(self) -> None:
         """Close the connection: ``broadcast`` refuses, ``deliver`` iterators end."""
         self._closed = True
+        if self._publisher is not None:
+            await self._publisher.aclose(OrderingError("the ordering client is closed"))
         with contextlib.suppress(*ANY_NATS_ERROR):
             await within(self._nc.close(), self.settings.publish_timeout)
 
@@ -174,8 +217,9 @@ class JetStreamOrdering:
 @dataclass(slots=True)
 class _TxEntry:
     seq: int
-    envelope: bytes
+    envelopes: list[bytes]  # after de-duplication: possibly none
     arrived: float
+    size: int
 
 
 class JetStreamOrderer:
@@ -211,6 +255,7 @@ class JetStreamOrderer:
         self._js: JetStreamContext | None = None
         self._tx_reader: StreamReader | None = None
         self._buffer: deque[_TxEntry] = deque()
+        self._recent = RecentTxIds(settings.duplicate_window)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -340,25 +385,37 @@ class JetStreamOrderer:
                     await self._catch_up()
 
     async def _next_batch(self) -> tuple[list[bytes], int] | None:
-        """Wait until a block is due; return its envelopes and the last tx sequence it covers."""
+        """Wait until a block is due; return its envelopes and the last tx sequence it covers.
+
+        A block holds whole tx messages (each block covers a range of the stream): it is cut
+        after the message that brings it to ``max_tx_count`` envelopes, before one that would
+        take it over ``preferred_max_bytes`` (a message bigger than that alone is a block of
+        its own), or ``batch_timeout`` after its first envelope arrived."""
         assert self._tx_reader is not None
         loop = asyncio.get_running_loop()
-        timeout = self.cutter_config.batch_timeout
+        config = self.cutter_config
         while True:
             head = self.head
             assert head is not None
             while self._buffer and self._buffer[0].seq <= head.tx_last:
                 self._buffer.popleft()
-            cutter = BlockCutter(self.cutter_config)
-            for entry in self._buffer:
-                batches = cutter.ordered(entry.envelope)
-                if batches:
-                    first = batches[0]
-                    return first, self._buffer[len(first) - 1].seq
-            if cutter.pending:
-                wait = self._buffer[0].arrived + timeout - loop.time()
+            block: list[bytes] = []
+            size = 0
+            first: float | None = None
+            for i, entry in enumerate(self._buffer):
+                if not entry.envelopes:
+                    continue
+                if block and size + entry.size > config.preferred_max_bytes:
+                    return block, self._buffer[i - 1].seq
+                block.extend(entry.envelopes)
+                size += entry.size
+                first = entry.arrived if first is None else first
+                if len(block) >= config.max_tx_count or size > config.preferred_max_bytes:
+                    return block, entry.seq
+            if first is not None:
+                wait = first + config.batch_timeout - loop.time()
                 if wait <= 0.001 or self._closing:
-                    return cutter.cut(), self._buffer[-1].seq
+                    return block, self._buffer[-1].seq
             else:
                 if self._closing:
                     return None
@@ -366,7 +423,9 @@ class JetStreamOrderer:
             for msg in await self._tx_reader.read(wait):
                 seq = stream_seq(msg)
                 if seq > head.tx_last:
-                    self._buffer.append(_TxEntry(seq, msg.data, loop.time()))
+                    envelopes = self._recent.fresh(envelopes_of(msg.data, msg.headers))
+                    size = sum(len(e) for e in envelopes)
+                    self._buffer.append(_TxEntry(seq, envelopes, loop.time(), size))
 
     async def _append(self, batch: list[bytes], tx_last: int) -> None:
         head = self.head
@@ -427,7 +486,8 @@ class JetStreamOrderer:
         self._closing = True
         task, self._task = self._task, None
         head = self.head
-        if task is not None and not (head and any(e.seq > head.tx_last for e in self._buffer)):
+        pending = head and any(e.seq > head.tx_last and e.envelopes for e in self._buffer)
+        if task is not None and not pending:
             task.cancel()  # nothing pending: do not wait for an idle pull request to expire
         if task is not None:
             await asyncio.wait({task}, timeout=timeout)

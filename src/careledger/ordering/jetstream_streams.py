@@ -91,6 +91,11 @@ class JetStreamSettings:
     fetch_wait: float = 1.0
     """How long one pull request lingers on an idle stream."""
     name: str = "careledger"
+    tx_batching: bool = False
+    """Gateways coalesce concurrent envelopes into one tx message (:mod:`careledger.ordering.
+    tx_batch`); every orderer replica must read batches. Orderers always do."""
+    tx_batch_inflight: int = 1
+    """Unacknowledged tx-message publishes per client before envelopes queue for the next."""
     extra: dict[str, Any] = field(default_factory=dict)
     """More keyword arguments for :func:`nats.connect` (TLS, credentials)."""
 
