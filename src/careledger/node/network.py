@@ -110,17 +110,24 @@ class EmbeddedNetwork:
     async def _start_workers(self, height: int) -> None:
         """Hand each recovered peer's stores to a worker process; keep views of them."""
         assert self.orderer is not None
+        recovered = {org: peer.recovered_blocks for org, peer in self.peers.items()}
         for peer in self.peers.values():
             peer.close()
         self.peers.clear()
         for org in self.config.org_ids:
             worker = PeerWorker(self.config, org, fsync=self.fsync)
             self._workers.append(worker)
-        views = await asyncio.gather(
-            *(w.start(self.registry, self.verifier, height) for w in self._workers)
+        started = await asyncio.gather(
+            *(w.start(self.registry, self.verifier, height) for w in self._workers),
+            return_exceptions=True,  # every start has finished before stop() closes them
         )
+        views = [v for v in started if isinstance(v, WorkerPeer)]
+        failed = [e for e in started if isinstance(e, BaseException)]
+        if failed:
+            raise failed[0]
         barrier = CommitBarrier(len(self._workers))
         for worker, view in zip(self._workers, views, strict=True):
+            view.recovered_blocks = recovered[worker.org]  # recovery ran before the workers
             self.peers[worker.org] = view
             self._tasks.extend(worker.run(self.orderer, barrier))
 
