@@ -65,11 +65,19 @@ def decode(data: bytes, *, canonical: bool = True) -> Any:
         _check(value, 0)
         if encode_trusted(value) != raw:
             raise EncodingError("CBOR is not in canonical (deterministic) form")
-        with _canonical_lock:
-            _canonical_seen[digest] = None
-            if len(_canonical_seen) > _CANONICAL_SEEN_MAX:
-                del _canonical_seen[next(iter(_canonical_seen))]  # the oldest
+        remember_canonical([digest])
     return value
+
+
+def remember_canonical(digests: list[bytes]) -> None:
+    """Record SHA-256 digests of byte strings known to be canonical CBOR (checked by
+    :func:`decode`, or made by :func:`encode`) — how a peer's worker process learns what its
+    endorsing side already checked."""
+    with _canonical_lock:
+        for digest in digests:
+            _canonical_seen[digest] = None
+        while len(_canonical_seen) > _CANONICAL_SEEN_MAX:
+            del _canonical_seen[next(iter(_canonical_seen))]  # the oldest
 
 
 #: SHA-256 of byte strings that decoded as canonical CBOR in this process (oldest forgotten).

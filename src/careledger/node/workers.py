@@ -15,10 +15,12 @@ block decides, as it does for every transaction.
 
 The link is a Unix socket pair per worker carrying length-prefixed CBOR frames:
 
-- loop → worker: ``[block bytes, [memo keys]]`` per block the orderer delivers; an empty frame
-  ends the stream (the worker commits what it has and exits). The memo keys are the signatures
-  the view verified (proposal creators) and made (its endorsements) while endorsing, so the
-  worker's validation does not verify them again — the same saving as an in-process peer's memo.
+- loop → worker: ``[block bytes, [memo keys], [canonical digests]]`` per block the orderer
+  delivers; an empty frame ends the stream (the worker commits what it has and exits). The memo
+  keys are the signatures the view verified (proposal creators) and made (its endorsements)
+  while endorsing, so the worker's validation does not verify them again — the same saving as an
+  in-process peer's memo; the digests are the SHA-256 of the proposals and responses it endorsed
+  (known canonical), so the worker does not re-encode them to prove it.
 - worker → loop: ``{"ready": height}`` once its stores are open and recovered, then per block
   ``{"block", "codes", "events", "gov", "checked", "cpu_ms"}``, ``{"block", "rejected": reason}``
   for a block that fails the block checks, or ``{"error": reason}`` before it exits on a failure.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import socket
 import struct
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from careledger.contracts.registry import ContractRegistry
-from careledger.crypto.encoding import decode, encode_trusted
+from careledger.crypto.encoding import decode, encode_trusted, remember_canonical
 from careledger.crypto.keys import BatchVerifier, SignatureMemo
 from careledger.errors import CareLedgerError, ChainVerificationError, StorageError
 from careledger.identity.msp import LocalIdentity
@@ -48,6 +51,7 @@ from careledger.ledger.block import Block, decode_block
 from careledger.ledger.blockstore import BlockStore
 from careledger.ledger.codes import ValidationCode
 from careledger.ledger.state.sqlite import SQLiteStateStore
+from careledger.ledger.transaction import Endorsement
 from careledger.node.consortium import ConsortiumConfig, load_config, open_peer
 from careledger.node.peer import CommitEvent, Peer
 from careledger.ordering.solo import SoloOrderer
@@ -104,6 +108,20 @@ class WorkerPeer(Peer):
         self.checked = 0
         #: CPU seconds the worker process has used (all its threads), as of its last report.
         self.cpu_seconds = 0.0
+        #: SHA-256 of canonical proposals and responses endorsed since the last block was sent.
+        self.canonical: list[bytes] = []
+
+    def endorse(self, proposal_bytes: bytes, signature: bytes) -> tuple[bytes, Endorsement]:
+        """Endorse as a peer does, and note that both the proposal (decoded canonically to be
+        endorsed) and the response (encoded here) are canonical, for the worker's validation."""
+        response, endorsement = super().endorse(proposal_bytes, signature)
+        self.canonical.append(hashlib.sha256(proposal_bytes).digest())
+        self.canonical.append(hashlib.sha256(response).digest())
+        return response, endorsement
+
+    def drain_canonical(self) -> list[bytes]:
+        fresh, self.canonical = self.canonical, []
+        return fresh
 
     def commit_block(self, block: Block) -> ValidatedBlock:
         raise StorageError(f"{self.identity.label}'s worker process commits its blocks")
@@ -226,7 +244,9 @@ class PeerWorker:
         assert self._writer is not None
         try:
             async for block in orderer.deliver(self.view.height()):
-                frame = encode_trusted([block.to_bytes(), self.view.forwarding.drain()])
+                frame = encode_trusted(
+                    [block.to_bytes(), self.view.forwarding.drain(), self.view.drain_canonical()]
+                )
                 self._writer.write(_LEN.pack(len(frame)) + frame)
                 await self._writer.drain()  # the worker reads while it is not committing
             self._ended = True
@@ -340,9 +360,10 @@ def serve(directory: str, org: str, fsync: bool, link: socket.socket) -> None:
     try:
         _send(out, {"ready": peer.blocks.height()})
         while (frame := _receive(src)) is not None:
-            raw, keys = decode(frame, canonical=False)
+            raw, keys, canonical = decode(frame, canonical=False)
             for key in keys:
                 peer.memo.add_key(key)
+            remember_canonical(canonical)
             try:
                 validated = peer.commit_block(decode_block(raw))
             except ChainVerificationError as exc:
