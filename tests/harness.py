@@ -132,9 +132,11 @@ async def running(
     *,
     contracts: tuple[str, ...] = ("tokens",),
     registry: ContractRegistry | None = None,
+    workers: bool = False,
 ) -> AsyncIterator[EmbeddedNetwork]:
-    """A started network with ``contracts`` approved; always stopped on exit."""
-    net = EmbeddedNetwork(config, registry)
+    """A started network with ``contracts`` approved; always stopped on exit. ``workers``: peers
+    validate and commit in worker processes."""
+    net = EmbeddedNetwork(config, registry, workers=workers)
     await net.start()
     try:
         for name in contracts:

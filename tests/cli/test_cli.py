@@ -88,7 +88,8 @@ def test_verify_of_a_directory_without_consortium_is_a_clear_error(tmp_path: Pat
     assert "careledger init" in result.output
 
 
-def test_bench_ledger_prints_a_json_report() -> None:
+@pytest.mark.parametrize("mode", [[], ["--workers"]], ids=["in-process", "workers"])
+def test_bench_ledger_prints_a_json_report(mode: list[str]) -> None:
     result = run(
         "bench",
         "ledger",
@@ -98,6 +99,7 @@ def test_bench_ledger_prints_a_json_report() -> None:
         "300",
         "--concurrency",
         "64",
+        *mode,
         "--json",
     )
     assert result.returncode == 0, result.stderr
@@ -108,3 +110,7 @@ def test_bench_ledger_prints_a_json_report() -> None:
     assert report["latency_p50_ms"] <= report["latency_p95_ms"] <= report["latency_p99_ms"]
     assert report["ed25519_verify_per_s"] > 1000
     assert report["pipeline_ratio"] > 0
+    assert report["workers"] is bool(mode)
+    processes = {"loop", "Org1", "Org2", "Org3"} if mode else {"loop"}
+    assert set(report["cpu_ms_per_tx"]) == processes | {"total"}
+    assert report["cpu_ms_per_tx"]["total"] >= report["cpu_ms_per_tx"]["loop"] > 0

@@ -67,6 +67,31 @@ def test_values_without_a_canonical_form_are_refused(value: Any) -> None:
         encoding.encode(value)
 
 
+def test_subclasses_of_allowed_types_encode_like_their_base_and_are_checked_inside() -> None:
+    import collections
+    import enum
+
+    class Amount(enum.IntEnum):
+        TEN = 10
+
+    ordered = collections.OrderedDict([("b", Amount.TEN), ("a", [True])])
+    assert encoding.encode(ordered) == encoding.encode({"a": [True], "b": 10})
+    with pytest.raises(EncodingError, match="floats are not allowed"):
+        encoding.encode(collections.OrderedDict([("a", [0.5])]))
+    with pytest.raises(EncodingError, match="map keys"):
+        encoding.encode(collections.OrderedDict([(b"k", 1)]))
+
+
+def test_bytes_decoded_again_are_judged_the_same_way() -> None:
+    canonical = encoding.encode({"a": 1, "b": [b"x"]})
+    non_canonical = cbor2.dumps({"b": [b"x"], "a": 1})  # keys out of canonical order
+    for _ in range(3):  # a repeat may skip the re-encoding, never the verdict
+        assert encoding.decode(canonical) == {"a": 1, "b": [b"x"]}
+        with pytest.raises(EncodingError, match="canonical"):
+            encoding.decode(non_canonical)
+        assert encoding.decode(non_canonical, canonical=False) == {"a": 1, "b": [b"x"]}
+
+
 def test_encoding_errors_are_invalid_input_for_callers() -> None:
     with pytest.raises(InvalidInput):
         encoding.encode(0.5)

@@ -20,8 +20,8 @@ WORKLOAD = """
 import asyncio, random, sys
 from careledger.node.network import EmbeddedNetwork
 
-async def main(directory):
-    net = EmbeddedNetwork.open(directory)
+async def main(directory, workers):
+    net = EmbeddedNetwork.open(directory, workers=workers)
     await net.start()
     admin1, admin2 = net.gateway("Org1", "admin"), net.gateway("Org2", "admin")
     if await admin1.evaluate("_gov", "contract", ["tokens"]) is None:
@@ -42,7 +42,7 @@ async def main(directory):
     while True:
         await asyncio.gather(*(one() for _ in range(64)))
 
-asyncio.run(main(sys.argv[1]))
+asyncio.run(main(sys.argv[1], sys.argv[2] == "workers"))
 """
 
 
@@ -58,14 +58,22 @@ def _supply(directory: Path) -> tuple[list[int], list[bytes], int]:
     return asyncio.run(check())
 
 
-@pytest.mark.parametrize("delay", [0.3, 0.9])
-def test_sigkill_mid_commit_then_restart_is_consistent(tmp_path: Path, delay: float) -> None:
+@pytest.mark.parametrize(
+    ("delay", "mode"),
+    [(0.3, "inline"), (0.9, "inline"), (0.3, "workers"), (0.9, "workers")],
+)
+def test_sigkill_mid_commit_then_restart_is_consistent(
+    tmp_path: Path, delay: float, mode: str
+) -> None:
+    """With ``workers`` the whole process group is killed: the event loop and every peer worker
+    (each possibly in the middle of its own commit)."""
     init_consortium(tmp_path, ["Org1", "Org2", "Org3"])
     proc = subprocess.Popen(
-        [sys.executable, "-c", WORKLOAD, str(tmp_path)],
+        [sys.executable, "-c", WORKLOAD, str(tmp_path), mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
         assert proc.stdout is not None
@@ -73,7 +81,7 @@ def test_sigkill_mid_commit_then_restart_is_consistent(tmp_path: Path, delay: fl
         assert line.strip() == "ready", proc.stderr.read() if proc.stderr else ""
         time.sleep(delay)
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:

@@ -59,10 +59,14 @@ mints = st.fixed_dictionaries({a: st.integers(0, 100) for a in ACCOUNTS})
 
 
 async def run_workload(
-    directory: Path, minted: dict[str, int], workload: list[list[tuple[str, str, int]]]
+    directory: Path,
+    minted: dict[str, int],
+    workload: list[list[tuple[str, str, int]]],
+    *,
+    workers: bool = False,
 ) -> None:
     config = new_consortium(directory)
-    async with running(config) as net:
+    async with running(config, workers=workers) as net:
         for org in sorted(set(OWNERS.values())):
             await fund(net, {a: minted[a] for a in ACCOUNTS if OWNERS[a] == org}, owner=org)
         expected = dict(minted)

@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,12 @@ class LedgerBenchReport:
     1 / (made / sign rate + verified / verify rate), per submitted transaction."""
     signature_bound_ratio: float = 0.0
     """``tps`` / ``signature_bound_tps`` (issue 12's goal: ≥ 0.6)."""
+    workers: bool = False
+    """Peers validated and committed in worker processes (``--workers``)."""
+    cpu_ms_per_tx: dict[str, float] = field(default_factory=dict)
+    """CPU milliseconds per committed valid transaction during the run: ``loop`` (the process
+    with the event loop: clients, gateways, endorsement, ordering, and in-process peers), each
+    peer worker by organisation, and ``total``."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,13 +186,14 @@ async def run_ledger_bench(
     accounts: int = 20_000,
     workdir: str | Path | None = None,
     fsync: bool = True,
+    workers: bool = False,
 ) -> LedgerBenchReport:
     limit = measure_ed25519_limit()
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         init_consortium(
             tmp, ORGS, name="bench", cutter=CutterConfig(max_tx_count=500, batch_timeout=0.1)
         )
-        net = EmbeddedNetwork.open(tmp, fsync=fsync)
+        net = EmbeddedNetwork.open(tmp, fsync=fsync, workers=workers)
         await net.start()
         try:
             owned = await _setup(net, accounts)
@@ -197,7 +204,8 @@ async def run_ledger_bench(
             failures: collections.Counter[str] = collections.Counter()
             sem = asyncio.Semaphore(concurrency)
             height0 = net.peers["Org1"].height()
-            checked0 = net.verifier.checked
+            checked0 = net.signatures_checked()
+            loop_cpu0, workers_cpu0 = time.process_time(), net.worker_cpu_seconds()
 
             async def transfer() -> None:
                 nonlocal valid
@@ -218,19 +226,25 @@ async def run_ledger_bench(
             started = time.perf_counter()
             await asyncio.gather(*(transfer() for _ in range(transactions)))
             elapsed = time.perf_counter() - started
+            loop_cpu = time.process_time() - loop_cpu0
             blocks = net.peers["Org1"].height() - height0
+            workers_cpu = {
+                org: seconds - workers_cpu0.get(org, 0.0)
+                for org, seconds in net.worker_cpu_seconds().items()
+            }
             # Block validation's verifications (after the signature memo), plus each of the
             # 2 endorsers checking the creator's signature; signatures: client + 2 endorsers.
-            verified = (net.verifier.checked - checked0) / transactions + ENDORSERS
-            source = net.peers["Org1"].blocks
+            source = net.config.data_dir("Org1") / "blocks.log"
         finally:
             await net.stop()
+        # (after stop: a worker reports its count with each commit, the last ones at the end)
+        verified = (net.signatures_checked() - checked0) / transactions + ENDORSERS
         # The limit is measured again next to the pipeline run: the same conditions for the ratio.
         limit = max(limit, measure_ed25519_limit())
         sign_rate = measure_ed25519_sign_rate()
         made = 1.0 + ENDORSERS
         bound = signature_bound(made, verified, sign_rate, limit)
-        peer_tps, pipeline = measure_peer_commit(net.config, source.path, height0)
+        peer_tps, pipeline = measure_peer_commit(net.config, source, height0)
     latency = latency_ms(latencies)
     return LedgerBenchReport(
         transactions=transactions,
@@ -252,4 +266,14 @@ async def run_ledger_bench(
         signatures_verified_per_tx=round(verified, 2),
         signature_bound_tps=round(bound, 1),
         signature_bound_ratio=round(valid / elapsed / bound, 3) if bound else 0.0,
+        workers=workers,
+        cpu_ms_per_tx=_cpu_per_tx({"loop": loop_cpu, **workers_cpu}, valid),
     )
+
+
+def _cpu_per_tx(seconds: dict[str, float], valid: int) -> dict[str, float]:
+    if not valid:
+        return {}
+    per = {name: round(s * 1000 / valid, 3) for name, s in seconds.items()}
+    per["total"] = round(sum(seconds.values()) * 1000 / valid, 3)
+    return per

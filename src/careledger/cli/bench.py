@@ -72,13 +72,22 @@ def bench() -> None:
     show_default=True,
     help="Accounts transfers pick from at random.",
 )
+@click.option(
+    "--workers",
+    is_flag=True,
+    help="Peers validate and commit in worker processes (one per organisation).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def bench_ledger(transactions: int, concurrency: int, accounts: int, as_json: bool) -> None:
+def bench_ledger(
+    transactions: int, concurrency: int, accounts: int, workers: bool, as_json: bool
+) -> None:
     """Read-modify-write transfers, 3 organisations, 2-of-3 endorsement, embedded network."""
     from careledger.bench.ledger import run_ledger_bench
 
     report = asyncio.run(
-        run_ledger_bench(transactions=transactions, concurrency=concurrency, accounts=accounts)
+        run_ledger_bench(
+            transactions=transactions, concurrency=concurrency, accounts=accounts, workers=workers
+        )
     )
     _print(report.report(), as_json)
 

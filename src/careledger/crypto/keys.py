@@ -139,27 +139,33 @@ class SignatureMemo:
         self.hits = 0
 
     @staticmethod
-    def _key(public_key: bytes, message: bytes, signature: bytes) -> bytes:
+    def key(public_key: bytes, message: bytes, signature: bytes) -> bytes:
+        """The entry remembered for this signature (public key, signature, SHA-256 of message)."""
         return public_key + signature + hashlib.sha256(message).digest()
 
     def seen(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """Whether this very signature over these very bytes verified here before."""
-        return self._key(public_key, message, signature) in self._seen
+        return self.key(public_key, message, signature) in self._seen
 
     def add(self, public_key: bytes, message: bytes, signature: bytes) -> None:
         """Remember a signature that verified (or that this peer made)."""
+        self.add_key(self.key(public_key, message, signature))
+
+    def add_key(self, key: bytes) -> None:
+        """Remember an entry by its key (as :meth:`key` makes it): the same peer's worker process
+        learns what its endorsing side verified and signed."""
         seen = self._seen
-        seen[self._key(public_key, message, signature)] = None
+        seen[key] = None
         if len(seen) > self.capacity:
-            for key in list(itertools.islice(seen, len(seen) - self.capacity)):
-                del seen[key]
+            for old in list(itertools.islice(seen, len(seen) - self.capacity)):
+                del seen[old]
 
     def verify(self, verifier: BatchVerifier, checks: Sequence[SignatureCheck]) -> list[bool]:
         """Like ``verifier.verify(checks)``, verifying only the checks not remembered."""
         results: list[bool] = [False] * len(checks)
         todo: list[int] = []
         for i, c in enumerate(checks):
-            if self._key(c.public_key, c.message, c.signature) in self._seen:
+            if self.key(c.public_key, c.message, c.signature) in self._seen:
                 results[i] = True
             else:
                 todo.append(i)

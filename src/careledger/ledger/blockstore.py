@@ -18,6 +18,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from careledger.errors import StorageError
 from careledger.ledger.block import Block, decode_block
@@ -26,13 +27,26 @@ _HEAD = struct.Struct(">II")
 
 
 class BlockStore:
-    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+    """The block file of one peer.
+
+    ``read_only`` opens another process's block file for reading: nothing is cut or written, and
+    :meth:`refresh` picks up the records the writer appended since (an embedded consortium's
+    peer worker writes the file; the gateway's side reads it).
+    """
+
+    def __init__(self, path: str | Path, *, fsync: bool = True, read_only: bool = False) -> None:
         self.path = Path(path)
         self._fsync = fsync
+        self.read_only = read_only
         self._lock = threading.Lock()
         self._offsets: list[int] = []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a+b")  # noqa: SIM115 - held open for the store's lifetime
+        self._end = 0
+        self._file: BinaryIO
+        if read_only:
+            self._file = open(self.path, "rb")  # noqa: SIM115 - held open for the store's lifetime
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a+b")  # noqa: SIM115 - held open for the store's lifetime
         try:
             self.truncated_bytes = self._scan()
         except BaseException:
@@ -40,12 +54,19 @@ class BlockStore:
             raise
         self._last_hash: bytes | None = None
 
+    def refresh(self) -> int:
+        """(read-only) Index the records appended since the last scan; returns the height."""
+        with self._lock:
+            self._scan()
+            self._last_hash = None
+        return len(self._offsets)
+
     def _scan(self) -> int:
         f = self._file
         f.seek(0, os.SEEK_END)
         size = f.tell()
-        pos = 0
-        f.seek(0)
+        pos = self._end
+        f.seek(pos)
         while pos + _HEAD.size <= size:
             f.seek(pos)
             length, crc = _HEAD.unpack(f.read(_HEAD.size))
@@ -65,7 +86,8 @@ class BlockStore:
                 break
             self._offsets.append(pos)
             pos += _HEAD.size + length
-        if pos < size:
+        self._end = pos
+        if pos < size and not self.read_only:
             f.truncate(pos)
             f.flush()
             os.fsync(f.fileno())
@@ -77,6 +99,8 @@ class BlockStore:
 
     def append(self, block: Block) -> None:
         with self._lock:
+            if self.read_only:
+                raise StorageError(f"{self.path} is open read-only")
             if block.number != len(self._offsets):
                 raise StorageError(
                     f"append of block {block.number} to a store of height {len(self._offsets)}"
@@ -90,6 +114,7 @@ class BlockStore:
             if self._fsync:
                 os.fsync(f.fileno())
             self._offsets.append(offset)
+            self._end = f.tell()
             self._last_hash = block.header.hash()
 
     def read_raw(self, number: int) -> bytes:

@@ -26,11 +26,15 @@ from typing import Any
 
 import tomli_w
 
+from careledger.contracts.registry import ContractRegistry
 from careledger.crypto.keyfiles import private_dir, read_secret, write_secret
-from careledger.crypto.keys import SigningKey
+from careledger.crypto.keys import BatchVerifier, SigningKey
 from careledger.errors import InvalidInput, StorageError
 from careledger.identity.msp import LocalIdentity, OrgDef, Role, enrol, parse_cert
 from careledger.ledger.block import GENESIS_PREVIOUS_HASH, Block, decode_block, make_block
+from careledger.ledger.blockstore import BlockStore
+from careledger.ledger.state.sqlite import SQLiteStateStore
+from careledger.node.peer import Peer
 from careledger.ordering.base import CutterConfig
 from careledger.ordering.solo import sign_block
 from careledger.validation.genesis import GenesisConfig, genesis_tx
@@ -181,3 +185,27 @@ def load_config(directory: str | Path) -> ConsortiumConfig:
         # AttributeError: a table that is a scalar or a list (``ordering = true``) had ``.get``
         # called on it and escaped as a traceback.
         raise InvalidInput(f"{path} is not a valid consortium configuration: {exc!r}") from exc
+
+
+def open_peer(
+    config: ConsortiumConfig,
+    org: str,
+    registry: ContractRegistry,
+    verifier: BatchVerifier | None = None,
+    *,
+    fsync: bool = True,
+) -> Peer:
+    data = config.data_dir(org)
+    data.mkdir(parents=True, exist_ok=True)
+    blocks = BlockStore(data / "blocks.log", fsync=fsync)
+    try:
+        state = SQLiteStateStore(data / "state.db")
+    except BaseException:
+        blocks.close()
+        raise
+    try:
+        return Peer(config.member(org, "peer0"), state, blocks, registry, verifier)
+    except BaseException:  # recovery failed: release the stores before reporting it
+        blocks.close()
+        state.close()
+        raise

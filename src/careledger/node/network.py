@@ -4,6 +4,10 @@ One peer per organisation, each with its own block file and SQLite state under
 ``DIR/data/<Org>``, a solo orderer, and gateways for any member. This is the default for
 development, demos, tests and ``careledger bench ledger``; the multi-process network runs the
 same :class:`Peer` and :class:`Gateway` classes over HTTP and NATS JetStream.
+
+With ``workers=True`` each peer validates and commits in a worker process of its own while the
+event loop keeps endorsing, ordering and serving clients (:mod:`careledger.node.workers`); the
+peers in :attr:`EmbeddedNetwork.peers` are then views of the workers' stores.
 """
 
 from __future__ import annotations
@@ -17,36 +21,13 @@ from careledger.aio import stop_task
 from careledger.contracts.registry import ContractRegistry, default_registry
 from careledger.crypto.keys import BatchVerifier
 from careledger.errors import StorageError
-from careledger.ledger.blockstore import BlockStore
-from careledger.ledger.state.sqlite import SQLiteStateStore
-from careledger.node.consortium import ConsortiumConfig, load_config
+from careledger.node.consortium import ConsortiumConfig, load_config, open_peer
 from careledger.node.gateway import Gateway, LocalEndorser
 from careledger.node.peer import Peer
+from careledger.node.workers import CommitBarrier, PeerWorker, WorkerPeer
 from careledger.ordering.solo import SoloOrderer
 
-
-def open_peer(
-    config: ConsortiumConfig,
-    org: str,
-    registry: ContractRegistry,
-    verifier: BatchVerifier | None = None,
-    *,
-    fsync: bool = True,
-) -> Peer:
-    data = config.data_dir(org)
-    data.mkdir(parents=True, exist_ok=True)
-    blocks = BlockStore(data / "blocks.log", fsync=fsync)
-    try:
-        state = SQLiteStateStore(data / "state.db")
-    except BaseException:
-        blocks.close()
-        raise
-    try:
-        return Peer(config.member(org, "peer0"), state, blocks, registry, verifier)
-    except BaseException:  # recovery failed: release the stores before reporting it
-        blocks.close()
-        state.close()
-        raise
+__all__ = ["EmbeddedNetwork", "open_peer"]
 
 
 class EmbeddedNetwork:
@@ -58,18 +39,37 @@ class EmbeddedNetwork:
         registry: ContractRegistry | None = None,
         *,
         fsync: bool = True,
+        workers: bool = False,
     ) -> None:
         self.config = config
         self.registry = registry or default_registry()
         self.verifier = BatchVerifier()
         self.fsync = fsync
+        self.workers = workers
         self.peers: dict[str, Peer] = {}
         self.orderer: SoloOrderer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._workers: list[PeerWorker] = []
 
     @classmethod
-    def open(cls, directory: str | Path, *, fsync: bool = True) -> EmbeddedNetwork:
-        return cls(load_config(directory), fsync=fsync)
+    def open(
+        cls, directory: str | Path, *, fsync: bool = True, workers: bool = False
+    ) -> EmbeddedNetwork:
+        return cls(load_config(directory), fsync=fsync, workers=workers)
+
+    def worker_pid(self, org: str) -> int | None:
+        """The process id of ``org``'s peer worker (None without workers)."""
+        return next((w.pid for w in self._workers if w.org == org), None)
+
+    def worker_cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each peer worker process has used (empty without workers)."""
+        return {w.org: w.view.cpu_seconds for w in self._workers if w.view is not None}
+
+    def signatures_checked(self) -> int:
+        """Signatures the peers' block validation verified so far (all peers)."""
+        if self.workers:
+            return sum(w.view.checked for w in self._workers if w.view is not None)
+        return self.verifier.checked
 
     async def start(self) -> None:
         try:
@@ -100,12 +100,42 @@ class EmbeddedNetwork:
             # A peer behind the tallest one (it crashed earlier) copies the missing blocks.
             for n in range(peer.blocks.height(), height):
                 peer.commit_block(tallest.blocks.get(n))
-            self._tasks.append(asyncio.create_task(peer.run(self.orderer)))
+        if self.workers:
+            await self._start_workers(height)
+        else:
+            for peer in self.peers.values():
+                self._tasks.append(asyncio.create_task(peer.run(self.orderer)))
         await self.wait_height(max(height, 1))
+
+    async def _start_workers(self, height: int) -> None:
+        """Hand each recovered peer's stores to a worker process; keep views of them."""
+        assert self.orderer is not None
+        recovered = {org: peer.recovered_blocks for org, peer in self.peers.items()}
+        for peer in self.peers.values():
+            peer.close()
+        self.peers.clear()
+        for org in self.config.org_ids:
+            worker = PeerWorker(self.config, org, fsync=self.fsync)
+            self._workers.append(worker)
+        started = await asyncio.gather(
+            *(w.start(self.registry, self.verifier, height) for w in self._workers),
+            return_exceptions=True,  # every start has finished before stop() closes them
+        )
+        views = [v for v in started if isinstance(v, WorkerPeer)]
+        failed = [e for e in started if isinstance(e, BaseException)]
+        if failed:
+            raise failed[0]
+        barrier = CommitBarrier(len(self._workers))
+        for worker, view in zip(self._workers, views, strict=True):
+            view.recovered_blocks = recovered[worker.org]  # recovery ran before the workers
+            self.peers[worker.org] = view
+            self._tasks.extend(worker.run(self.orderer, barrier))
 
     async def wait_height(self, height: int, timeout: float = 30.0) -> None:
         async def reached() -> None:
             while any(p.height() < height for p in self.peers.values()):
+                for worker in self._workers:
+                    worker.check()
                 for task in self._tasks:
                     if task.done():
                         task.result()
@@ -128,11 +158,16 @@ class EmbeddedNetwork:
                 await self.orderer.close()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.gather(*self._tasks), 10)
+            for worker in self._workers:
+                worker.check()
         finally:
             for task in self._tasks:
                 await stop_task(task)
+            for worker in self._workers:
+                await worker.close()
             for peer in self.peers.values():
-                peer.close()
+                if not isinstance(peer, WorkerPeer):
+                    peer.close()
             self.verifier.close()
 
     async def __aenter__(self) -> EmbeddedNetwork:

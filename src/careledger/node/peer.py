@@ -56,6 +56,14 @@ class CommitEvent:
     events: list[tuple[str, str, Any]]  # (tx_id, event name, payload)
 
 
+def commit_event(validated: ValidatedBlock) -> CommitEvent:
+    return CommitEvent(
+        validated.block.number,
+        [(t.tx_id, t.code) for t in validated.txs],
+        [(tx_id, e.name, e.payload) for tx_id, evs in validated.events for e in evs],
+    )
+
+
 class Peer:
     def __init__(
         self,
@@ -64,17 +72,22 @@ class Peer:
         blocks: BlockStore,
         registry: ContractRegistry,
         verifier: BatchVerifier | None = None,
+        *,
+        memo: SignatureMemo | None = None,
+        recover: bool = True,
     ) -> None:
+        """``recover=False`` is for a view of a peer whose stores another process writes (an
+        embedded consortium's peer worker, :mod:`careledger.node.workers`)."""
         self.identity = identity
         self.state = state
         self.blocks = blocks
         self.registry = registry
-        self.memo = SignatureMemo()
+        self.memo = memo or SignatureMemo()
         self.validator = BlockValidator(state, verifier, self.memo)
         self._waiters: dict[str, list[asyncio.Future[ValidationCode]]] = {}
         self._listeners: list[Callable[[CommitEvent], None]] = []
         self.rejected_blocks = 0
-        self.recovered_blocks = self._recover()
+        self.recovered_blocks = self._recover() if recover else 0
 
     @property
     def org(self) -> str:
@@ -183,18 +196,18 @@ class Peer:
         return validated
 
     def _notify(self, validated: ValidatedBlock) -> None:
-        for tx in validated.txs:
-            for fut in self._waiters.pop(tx.tx_id, ()):
-                if not fut.done():
-                    fut.set_result(tx.code)
-        if self._listeners:
-            event = CommitEvent(
-                validated.block.number,
-                [(t.tx_id, t.code) for t in validated.txs],
-                [(tx_id, e.name, e.payload) for tx_id, evs in validated.events for e in evs],
-            )
-            for listener in list(self._listeners):
-                listener(event)
+        self.notify_commit(commit_event(validated))
+
+    def notify_commit(self, event: CommitEvent) -> None:
+        """Resolve the commit waiters of ``event``'s transactions and tell the listeners."""
+        waiters = self._waiters
+        if waiters:
+            for tx_id, code in event.tx_codes:
+                for fut in waiters.pop(tx_id, ()):
+                    if not fut.done():
+                        fut.set_result(code)
+        for listener in list(self._listeners):
+            listener(event)
 
     def wait_for(self, tx_id: str) -> asyncio.Future[ValidationCode]:
         """A future resolved with the transaction's code when its block commits here."""

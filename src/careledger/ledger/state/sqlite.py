@@ -47,6 +47,13 @@ class SQLiteStateStore:
         row = self._db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
         return bytes(row[0]) if row else default
 
+    def reload(self) -> None:
+        """Read height and state root again: for a reader of a database another process commits
+        to (an embedded consortium's peer worker)."""
+        with self._lock:
+            self._height = int(self._meta("height", b"0").decode())
+            self._root = self._meta("root", EMPTY_ROOT)
+
     def height(self) -> int:
         return self._height
 
