@@ -86,7 +86,12 @@ class AwardBatcher:
             if len(batch) == 1:
                 await self._alone(*batch[0])
                 return
-            items = [args[1:] for args, _ in batch]
+            # One budget tranche for the batch: the first award's. The awarder gives
+            # consecutive awards consecutive tranches, so a batch of n awards spills, if at
+            # all, into the n - 1 tranches its own awards were given, which no other batch
+            # in flight starts on; one tranche write then serves several awards.
+            tranche = batch[0][0][-1]
+            items = [[*args[1:-1], tranche] for args, _ in batch]
             try:
                 done = await self._gateway.submit(
                     NAMESPACE, "award_batch", [campaign, items], retries=self._retries
