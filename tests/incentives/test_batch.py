@@ -149,7 +149,7 @@ def test_awarder_groups_concurrent_awards_and_isolates_a_bad_one(tmp_path: Path)
                 presented.append((CredentialEvidence(shot, proof), wallet.member_key("crowd")))
             presented.append(presented[3])  # the same evidence presented twice at once
             forged_for = presented[7][1]
-            awarder._cosigner = _Forging(awarder._cosigner, forged_for)  # type: ignore[arg-type]
+            awarder._cosigner = _Forging(awarder.cosigner, forged_for)  # type: ignore[arg-type]
             before = (awarder.batcher.transactions, awarder.batcher.awards)
 
             async def one(evidence: CredentialEvidence, key: str) -> Any:

@@ -259,15 +259,28 @@ def bench_credentials(seconds: float, as_json: bool) -> None:
     show_default=True,
     help="Nullifier + cap checks timed at 10,000 and at 100,000 members.",
 )
+@click.option(
+    "--max-batch",
+    type=click.IntRange(1, 64),
+    default=32,
+    show_default=True,
+    help="Awards per transaction at most (concurrent awards share one; 1: one each).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def bench_incentives(
-    awards: int, concurrency: int, auditor: bool, checks: int, as_json: bool
+    awards: int, concurrency: int, auditor: bool, checks: int, max_batch: int, as_json: bool
 ) -> None:
     """Awards/s end to end (credential verification, rules, caps, nullifier, commit) and the
     nullifier + cap check cost at 10,000 vs 100,000 members, with a same-run ledger baseline."""
     from careledger.bench.incentives import run
 
-    report = run(awards=awards, concurrency=concurrency, auditor=auditor, checks=checks)
+    report = run(
+        awards=awards,
+        concurrency=concurrency,
+        auditor=auditor,
+        checks=checks,
+        max_batch=max_batch,
+    )
     _print(report.report(), as_json)
 
 

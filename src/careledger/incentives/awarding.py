@@ -108,6 +108,10 @@ class AuditorCosigner:
         self._checker = checker
         self._keys = keys
 
+    @property
+    def checker(self) -> EvidenceChecker:
+        return self._checker
+
     async def cosign(
         self,
         campaign: Campaign,
@@ -160,6 +164,14 @@ class Awarder:
         # Concurrent awards of this awarder start their budget debit in different tranches,
         # so they do not conflict with each other (MVCC) until the budget runs low.
         self._next_tranche: dict[str, itertools.count[int]] = {}
+
+    @property
+    def checker(self) -> EvidenceChecker:
+        return self._checker
+
+    @property
+    def cosigner(self) -> Cosigner | None:
+        return self._cosigner
 
     async def campaign(self, campaign_id: str) -> Campaign:
         found = self._campaigns.get(campaign_id)
