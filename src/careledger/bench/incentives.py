@@ -113,7 +113,7 @@ class _Phase:
 
 
 async def _end_to_end(
-    directory: Path, awards: int, concurrency: int, auditor: bool, max_batch: int = 32
+    directory: Path, awards: int, concurrency: int, auditor: bool, max_batch: int = 64
 ) -> _Phase:
     # The cutter of `careledger bench ledger`: blocks of up to 500 transactions or 100 ms.
     cutter = CutterConfig(max_tx_count=500, batch_timeout=0.1)
@@ -240,7 +240,7 @@ def run(
     auditor: bool = True,
     member_counts: tuple[int, ...] = (10_000, 100_000),
     checks: int = 2_000,
-    max_batch: int = 32,
+    max_batch: int = 64,
 ) -> IncentivesBenchReport:
     """Run both measurements in a temporary directory; returns the report. ``max_batch``:
     awards per transaction at most (the awarder groups concurrent awards; 1: one each)."""

@@ -262,7 +262,7 @@ def bench_credentials(seconds: float, as_json: bool) -> None:
 @click.option(
     "--max-batch",
     type=click.IntRange(1, 64),
-    default=32,
+    default=64,
     show_default=True,
     help="Awards per transaction at most (concurrent awards share one; 1: one each).",
 )

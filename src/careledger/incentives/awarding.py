@@ -149,8 +149,8 @@ class Awarder:
         cosigner: Cosigner | None = None,
         events: IncentiveEvents | None = None,
         *,
-        max_batch: int = 32,
-        in_flight: int = 8,
+        max_batch: int = 64,
+        in_flight: int = 4,
     ) -> None:
         """``max_batch``, ``in_flight``: awards waiting for one of ``in_flight`` transaction
         slots go together, up to ``max_batch`` a transaction (:mod:`.batching`; 1 disables)."""

@@ -42,7 +42,7 @@ class AwardBatcher:
     """Submits awards (the ``award`` arguments, campaign id first) alone or in batches."""
 
     def __init__(
-        self, gateway: Gateway, *, max_batch: int = 32, in_flight: int = 8, retries: int = 8
+        self, gateway: Gateway, *, max_batch: int = 64, in_flight: int = 4, retries: int = 8
     ) -> None:
         if not 1 <= max_batch <= MAX_BATCH or in_flight < 1:
             raise InvalidInput(f"max_batch is 1 to {MAX_BATCH}, in_flight at least 1")
