@@ -3,10 +3,12 @@
 Every transaction costs the consortium a proposal, an endorsement round (simulation and a
 signature per endorser), an envelope in a block and, on every peer, its signatures, policy and
 MVCC checks — whatever it carries. An awarder answering many members at once therefore sends
-the awards that are waiting together: up to ``max_batch`` awards per transaction, ``in_flight``
-transactions at a time. An award that finds a free slot goes at once, alone, as the ordinary
-``award`` transaction (so a lone award's latency and result are what they always were); only
-awards that would otherwise wait for a slot are grouped.
+the awards that are waiting together, up to ``max_batch`` awards per transaction. An award that
+finds one of ``in_flight`` transaction slots free goes at once, alone, as the ordinary ``award``
+transaction (so a lone award's latency and result are what they always were); awards that would
+wait for a slot are grouped, and a full batch goes at once whatever the slots — so a busy
+awarder keeps checking the next awards' evidence while full batches are ordered, instead of
+waiting for a block to be cut.
 
 Every award of a batch gets its own result from the contract (see
 :mod:`careledger.contracts.incentives.batch`). A batch the endorsers refuse as malformed (one bad
@@ -63,8 +65,11 @@ class AwardBatcher:
         return await future
 
     def _pump(self) -> None:
-        while self._waiting and len(self._running) < self._in_flight:
-            campaign = next(iter(self._waiting))
+        while self._waiting:
+            full = [c for c, queue in self._waiting.items() if len(queue) >= self._max_batch]
+            if not full and len(self._running) >= self._in_flight:
+                return  # a partial batch waits for a slot (and may fill up meanwhile)
+            campaign = full[0] if full else next(iter(self._waiting))
             queue = self._waiting[campaign]
             batch, rest = queue[: self._max_batch], queue[self._max_batch :]
             if rest:
