@@ -174,3 +174,28 @@ def test_awarder_groups_concurrent_awards_and_isolates_a_bad_one(tmp_path: Path)
             assert (report.awarded, report.conserved) == (39 * 1_000, True)
 
     asyncio.run(scenario())
+
+
+def test_an_award_cancelled_before_it_is_sent_is_not_sent(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with incentive_world(tmp_path / "c", auditor=None) as cast:
+            gw, admin = cast.net.gateway(SPONSOR), cast.net.gateway(SPONSOR, "admin")
+            await sponsors.create_campaign(admin, spec("quit", budget=1_000, shards=4))
+            batcher = AwardBatcher(gw, max_batch=4, in_flight=1)
+            keys = [MemberWallet().member_key("quit") for _ in range(3)]
+            first = asyncio.ensure_future(batcher.submit(["quit", *batch_item(keys[0], 10)]))
+            await asyncio.sleep(0)  # the first takes the only slot
+            waiting = [
+                asyncio.ensure_future(batcher.submit(["quit", *batch_item(k, 10)]))
+                for k in keys[1:]
+            ]
+            await asyncio.sleep(0)
+            waiting[0].cancel()
+            assert (await first).result["status"] == "awarded"
+            assert (await waiting[1]).result["status"] == "awarded"
+            with pytest.raises(asyncio.CancelledError):
+                await waiting[0]
+            report = await campaign_report(gw, "quit")
+            assert (report.awarded, report.conserved) == (20, True)
+
+    asyncio.run(scenario())

@@ -76,6 +76,10 @@ class AwardBatcher:
                 self._waiting[campaign] = rest
             else:
                 del self._waiting[campaign]
+            # An award whose caller gave up before it was sent is not sent.
+            batch = [(args, future) for args, future in batch if not future.done()]
+            if not batch:
+                continue
             task = asyncio.create_task(self._send(campaign, batch))
             self._running.add(task)
             task.add_done_callback(self._finished)
