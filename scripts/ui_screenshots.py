@@ -6,7 +6,7 @@
 Starts an embedded demo consortium (Hospital, Lab, Payer) with synthetic data and serves
 Hospital's UI on 127.0.0.1 (:func:`careledger.sim.demo_ui.open_demo_ui`), signs in as the
 patient, a clinician and an operator with the demo keys, and photographs the main pages with
-the system chromium (Playwright).
+the system chromium (Playwright); then serves Payer's UI too and photographs its payer desk.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from playwright.async_api import Browser, Page, async_playwright
 
 from careledger.sim.demo_ui import DemoUiSession, open_demo_ui
+from careledger.web.demo import serve_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -41,6 +42,14 @@ async def main(out: Path, chromium: str) -> None:
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=chromium, args=ARGS)
                 await photograph(browser, session.url.removesuffix("/ui/"), session, out)
+                payer = await serve_demo(
+                    session.net, org="Payer", providers=session.population.providers,
+                    payers=session.population.payers,
+                )  # fmt: skip
+                try:
+                    await photograph_payer(browser, payer.url.removesuffix("/ui/"), out)
+                finally:
+                    await payer.close()
                 await browser.close()
         finally:
             await session.close()
@@ -72,6 +81,7 @@ async def photograph(browser: Browser, base: str, session: DemoUiSession, out: P
     await staff.get_by_role("button", name="Open record").click()
     await staff.get_by_role("heading", name="Patient record").wait_for()
     await shoot(staff, out, "provider-record")
+    await shoot(staff, out, "provider-prior-auth", "/ui/provider/prior-auth")
 
     ops = await browser.new_page(base_url=base, viewport=view)
     await ops.goto("/ui/login/staff")
@@ -85,6 +95,18 @@ async def photograph(browser: Browser, base: str, session: DemoUiSession, out: P
     await shoot(ops, out, "explorer-tx", href)
     await shoot(ops, out, "explorer-governance", "/ui/explorer/governance")
     await shoot(ops, out, "explorer-peers", "/ui/explorer/peers")
+
+
+async def photograph_payer(browser: Browser, base: str, out: Path) -> None:
+    view = {"width": 1000, "height": 700}
+    desk = await browser.new_page(base_url=base, viewport=view)
+    await desk.goto("/ui/login/staff")
+    await desk.get_by_label("Member", exact=True).select_option("Payer.admin")
+    await desk.locator("#demo_desk").select_option("payer")
+    await desk.get_by_role("button", name="Sign with this demo key").click()
+    await desk.get_by_role("heading", name="Prior authorization review").wait_for()
+    await shoot(desk, out, "payer-review")
+    await shoot(desk, out, "payer-decision-times", "/ui/payer/decision-times")
 
 
 if __name__ == "__main__":

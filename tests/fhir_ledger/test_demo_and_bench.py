@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from careledger.cli.bench import bench_fhir
@@ -34,11 +35,13 @@ def test_fhir_story(tmp_path: Path) -> None:
     assert "crypto-shredded" in lines[5]
 
 
-def test_bench_fhir_json() -> None:
-    result = CliRunner().invoke(
-        bench_fhir, ["--json", "--resources", "60", "--providers", "2", "--requests", "3"]
-    )
+@pytest.mark.parametrize("workers", [0, 1])
+def test_bench_fhir_json(workers: int) -> None:
+    args = ["--json", "--resources", "60", "--providers", "2", "--requests", "3"]
+    result = CliRunner().invoke(bench_fhir, [*args, "--validation-workers", str(workers)])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     assert figures["everything_resources"] == figures["resources"] - 1  # Patient de-duplicated
     assert figures["ingest_resources_per_s"] > 0
+    assert figures["locator_policy"] == "2 OF (Provider1, Provider2)"
+    assert (figures["validation_workers_cpu_ms_per_resource"] > 0) == (workers > 0)

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from careledger.api.client import NodeClient
 from careledger.bench.network import approve_tokens
-from careledger.cli.bench import bench_network
+from careledger.cli.bench import bench_fhir, bench_network
 from careledger.cli.network import network
 from careledger.netctl import processes
 from careledger.netctl.control import client_verify
@@ -77,6 +77,18 @@ def test_up_status_down_up_resumes_and_bench(tmp_path: Path) -> None:
         assert report["committed_valid"] > 0
         assert report["latency_p50_ms"] > 0
 
+        # FHIR ingest with the locator transactions committed by the node process.
+        fhir = runner.invoke(
+            bench_fhir,
+            ["--network", str(directory), "--resources", "30", "--batch", "10", "--json"],
+        )
+        assert fhir.exit_code == 0, fhir.output
+        figures = json.loads(fhir.output)
+        assert (figures["network_orgs"], figures["resources"]) == (1, 30)
+        assert figures["ingest_resources_per_s"] > 0
+        assert figures["store_only_resources_per_s"] >= figures["ingest_resources_per_s"]
+        assert "Org1" in figures["cpu_ms_per_resource"]
+
         down = runner.invoke(network, ["down", *args])
         assert down.exit_code == 0, down.output
         assert "Org1" in down.output
@@ -101,6 +113,12 @@ def test_up_status_down_up_resumes_and_bench(tmp_path: Path) -> None:
         assert asyncio.run(balance()) == 7
     finally:
         runner.invoke(network, ["down", *args])
+
+
+def test_bench_fhir_network_needs_a_network(tmp_path: Path) -> None:
+    result = CliRunner().invoke(bench_fhir, ["--network", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert "no network in" in result.output
 
 
 def test_up_refuses_what_it_cannot_run(tmp_path: Path) -> None:

@@ -224,6 +224,7 @@ def test_every_route_declares_a_rule_and_every_caller_gets_what_it_allows(
                     "npi": "1234567893",
                     "date": "2026-03-20",
                     "pseudonym": "ab" * 32,
+                    "ref": "ab" * 12,
                 },
             )
             failures: list[str] = []

@@ -3,9 +3,10 @@ run on its own event loop in a background thread (the browser tests drive Playwr
 API on the main thread).
 
 The data: one synthetic patient with a DID, a Patient at every organisation (Org1's carries an
-XSS payload as its name) and an Observation at Org2 and Org3, enrolled at all three; the
-patient's wallet and Org1's ``admin`` and ``client0`` keys are offered on Org1's login pages
-(demo wallets, as ``careledger demo --serve`` does).
+XSS payload as its name) and an Observation at Org2 and Org3, enrolled at all three; two prior
+authorization requests Org2 sent to Org1 (the payer; the member's name an XSS payload), pended;
+the patient's wallet and Org1's ``admin`` and ``client0`` keys are offered on Org1's login pages
+and Org2's on Org2's (demo wallets, as ``careledger demo --serve`` does).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from careledger.longitudinal.ledger import enrolment_payload
 from careledger.node.consortium import ConsortiumConfig
 from careledger.node.gateway import Gateway
 from careledger.sim.demo_fhir import CONTRACT_POLICY, CONTRACTS, SyntheticPatient
+from careledger.sim.payer_workload import pas_request
 from careledger.web.context import DemoStaffKeys, DemoWallet, DemoWallets
 from tests.api.nodes import Cluster, cluster
 
@@ -59,6 +61,8 @@ class WebNetwork:
     urls: dict[str, str] = field(default_factory=dict)
     patient: SyntheticPatient = field(default_factory=SyntheticPatient)
     cluster: Cluster | None = None
+    prior_auths: list[str] = field(default_factory=list)
+    """Numbers of the prior authorization requests Org2 sent to Org1, pended at the start."""
     loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _stop: asyncio.Event | None = None
@@ -115,7 +119,10 @@ class WebNetwork:
             return dataclasses.replace(config, fhir=fhir)
 
         async with cluster(
-            self.consortium, contracts=CONTRACTS, policy=CONTRACT_POLICY, configure=with_fhir
+            self.consortium,
+            contracts=(*CONTRACTS, "prior_auth"),
+            policy=CONTRACT_POLICY,
+            configure=with_fhir,
         ) as c:
             self.cluster = c
             self.urls = {org: node.url for org, node in c.nodes.items()}
@@ -149,15 +156,21 @@ class WebNetwork:
                 ],
             }  # fmt: skip
             await fhir_call(c, org, "POST", f"/fhir/Patient/{PATIENT_ID}/$enrol", enrol)
+        for _ in range(2):  # Org2 asks Org1 (the payer) for prior authorizations
+            bundle = pas_request(payer="Org1", member_system="urn:careledger:member",
+                                 member_id="M-WEB-1", patient_name=(XSS, GIVEN))  # fmt: skip
+            answer = await fhir_call(c, "Org2", "POST", "/fhir/Claim/$submit", bundle, at="Org1")
+            self.prior_auths.append(answer["entry"][0]["resource"]["preAuthRef"])
         await settle(c)
-        ui = c.nodes["Org1"].ui
-        assert ui is not None
         wallets = DemoWallets()
         wallets.add(DemoWallet(self.patient.signer, self.patient.did, f"{self.patient.did}#key-1"))
-        keys = DemoStaffKeys()
-        for member in ("admin", "client0"):
-            keys.add(self.consortium.member("Org1", member))
-        ui.wallets, ui.staff_keys = wallets, keys
+        for org in ("Org1", "Org2"):
+            ui = c.nodes[org].ui
+            assert ui is not None
+            keys = DemoStaffKeys()
+            for member in ("admin", "client0"):
+                keys.add(self.consortium.member(org, member))
+            ui.wallets, ui.staff_keys = wallets, keys
 
 
 def observation(org: str) -> dict[str, Any]:
@@ -172,11 +185,12 @@ def observation(org: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def fhir_call(c: Cluster, org: str, method: str, target: str, body: Any) -> Any:
+async def fhir_call(c: Cluster, org: str, method: str, target: str, body: Any, at: str = "") -> Any:
+    """A request signed by ``org``'s ``client0`` to ``at``'s node (default: its own)."""
     content = msgspec.json.encode(body)
     headers = {"content-type": "application/fhir+json"}
     headers |= sign_request(c.consortium.member(org, "client0"), method, target, content)
-    async with httpx.AsyncClient(base_url=c.nodes[org].url) as http:
+    async with httpx.AsyncClient(base_url=c.nodes[at or org].url) as http:
         reply = await http.request(method, target, content=content, headers=headers)
     if reply.status_code >= 300:
         raise AssertionError(f"{method} {target} at {org}: {reply.status_code} {reply.text}")

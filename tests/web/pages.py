@@ -16,8 +16,10 @@ def login_patient(page: Page, did: str) -> None:
     page.get_by_role("heading", name="My record", level=1).wait_for()
 
 
-def login_staff(page: Page, label: str, home: str, desk: str = "") -> None:
-    page.goto("/ui/login/staff")
+def login_staff(page: Page, label: str, home: str, desk: str = "", base: str = "") -> None:
+    """Sign in as the demo member ``label`` (at the node ``base``, default the page's base URL)
+    at ``desk`` (default: the member's own), and wait for the desk's heading ``home``."""
+    page.goto(f"{base}/ui/login/staff")
     page.get_by_label("Member", exact=True).select_option(label)
     if desk:
         page.locator("#demo_desk").select_option(desk)

@@ -30,6 +30,7 @@ def test_every_page_has_no_axe_violation(
 
     provider = browser.new_context(**browser_context_args).new_page()
     login_staff(provider, "Org1.client0", "Find a patient")
+    _clean(provider, axe_source, "/ui/provider/prior-auth")
     _clean(provider, axe_source, "/ui/provider")
     provider.get_by_label("Local patient id or DID").fill("web-1")
     provider.get_by_role("button", name="Open record").click()
@@ -50,6 +51,20 @@ def test_every_page_has_no_axe_violation(
     sponsor = browser.new_context(**browser_context_args).new_page()
     login_staff(sponsor, "Org1.admin", "Campaigns", desk="sponsor")
     _clean(sponsor, axe_source, "/ui/sponsor")
+
+    payer = browser.new_context(**browser_context_args).new_page()
+    login_staff(payer, "Org1.admin", "Prior authorization review", desk="payer")
+    for path in ("/ui/payer", "/ui/payer/decision-times", "/ui/payer/claims",
+                 "/ui/payer/remittances", "/ui/payer/directory"):  # fmt: skip
+        _clean(payer, axe_source, path)
+    # the page that refuses a denial without a reason
+    number = web.prior_auths[1]
+    payer.goto("/ui/payer")
+    payer.locator("article.pa", has_text=number).get_by_role(
+        "button", name=f"Deny {number}"
+    ).click()
+    expect(payer.get_by_role("alert")).to_contain_text("A denial needs a reason")
+    assert axe_violations(payer, axe_source) == []
 
 
 def _tab_to(page: Page, selector: str, limit: int = 80) -> None:

@@ -12,11 +12,12 @@ from tests.web.pages import login_patient, login_staff
 PAGES = {
     "patient": ["/ui/patient", "/ui/patient/access", "/ui/patient/access.csv",
                 "/ui/patient/consents", "/ui/patient/credentials"],
-    "provider": ["/ui/provider", "/ui/provider/record"],
+    "provider": ["/ui/provider", "/ui/provider/record", "/ui/provider/prior-auth"],
     "operator": ["/ui/explorer", "/ui/explorer/blocks", "/ui/explorer/blocks/0",
                  "/ui/explorer/governance", "/ui/explorer/peers",
                  "/ui/explorer/search?q=consent:nothing"],
-    "payer": ["/ui/payer"],
+    "payer": ["/ui/payer", "/ui/payer/decision-times", "/ui/payer/claims",
+              "/ui/payer/remittances", "/ui/payer/directory"],
     "sponsor": ["/ui/sponsor"],
 }  # fmt: skip
 
@@ -26,11 +27,13 @@ def _login(page: Page, web: WebNetwork, role: str) -> None:
         login_patient(page, web.patient.did)
     elif role == "provider":
         login_staff(page, "Org1.client0", "Find a patient")
+    elif role == "payer":
+        login_staff(page, "Org1.client0", "Prior authorization review", desk="payer")
     else:
         login_staff(page, "Org1.admin", "Explorer")
 
 
-@pytest.mark.parametrize("role", ["patient", "provider", "operator"])
+@pytest.mark.parametrize("role", ["patient", "provider", "operator", "payer"])
 def test_each_roles_pages_are_403_to_the_others(page: Page, web: WebNetwork, role: str) -> None:
     _login(page, web, role)
     for owner, paths in PAGES.items():
@@ -67,6 +70,27 @@ def test_forms_without_a_valid_csrf_token_are_refused(page: Page, web: WebNetwor
     # the login and logout forms too
     for path in ("/ui/login/patient", "/ui/login/staff", "/ui/logout"):
         assert page.request.post(path, form={"demo_did": web.patient.did}).status == 403
+
+
+def test_the_decide_form_without_a_valid_csrf_token_is_refused(page: Page, web: WebNetwork) -> None:
+    number = web.prior_auths[1]
+    login_staff(page, "Org1.admin", "Prior authorization review", desk="payer")
+    form = {"number": number, "action": "A1"}
+    for token in (None, "forged-token"):
+        data = form if token is None else {**form, "csrf": token}
+        reply = page.request.post("/ui/payer/prior-auth/decide", form=data)
+        assert reply.status == 403
+        assert "CSRF" in reply.text()
+    page.goto("/ui/payer")
+    expect(page.locator("article.pa", has_text=number)).to_be_visible()  # still pended
+
+
+def test_xss_in_a_prior_authorization_name_renders_as_text(page: Page, web: WebNetwork) -> None:
+    login_staff(page, "Org1.admin", "Prior authorization review", desk="payer")
+    item = page.locator("article.pa", has_text=web.prior_auths[1])
+    expect(item).to_contain_text(XSS)
+    assert page.locator("main img").count() == 0
+    assert page.evaluate("() => window.__xss") is None
 
 
 def test_xss_in_a_fhir_name_renders_as_text(

@@ -1,6 +1,6 @@
 """The UI application without a browser (httpx over ASGI, an embedded network): routes are
 documented, sessions are tamper-proof, forms are checked, plots escape their text, and the
-payer page says it is not there yet."""
+payer desk of a context without a payer side says so."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from careledger.web.app import mount_ui, ui_routes
 from careledger.web.charts import bars, timeline
 from careledger.web.consent_form import ConsentFormError, terms_from_form
 from careledger.web.demo import demo_context
-from careledger.web.payer import PayerQueue
+from careledger.web.desks.payer_data import PayerData
 from careledger.web.sponsor import CampaignReports
 from tests.harness import running
 
@@ -63,8 +63,8 @@ def test_ui_routes_are_documented_and_data_sources_unfinished_are_explicit(
                 assert len(routes) >= 20
                 for method, path in routes:
                     assert f"`{method} {path}`" in API_DOC, f"{method} {path} not in docs/api.md"
-                with pytest.raises(NotImplementedError):
-                    PayerQueue(ctx).pending()
+                with pytest.raises(NotImplementedError):  # no payer side in this context
+                    _ = PayerData(ctx).backend
                 assert await CampaignReports(ctx).campaigns() == []  # no incentives contract
             finally:
                 service.close()

@@ -118,16 +118,30 @@ async def approve_contract(
         change = {"name": name, "version": "1.0", "policy": policy_for(spec.orgs)}
         proposal = await first.submit("_gov", "propose", ["contract", change])
         status = proposal.result["status"]
+        # Another node endorses an approval only once it has committed the proposal.
+        height = (await first.state()).height
         for org in spec.orgs[1:]:
             if status == "applied":
                 break
+            await _reach(admins, height, timeout)
             approved = await admins[org].submit("_gov", "approve", [proposal.result["id"]])
             status = approved.result["status"]
+            height = (await admins[org].state()).height
     deadline = time.monotonic() + timeout
     for org, admin in admins.items():
         while await admin.evaluate("_gov", "contract", [name]) is None:
             if time.monotonic() > deadline:
                 raise CareLedgerError(f"the node of {org} has not committed the {name} approval")
+            await asyncio.sleep(0.05)
+
+
+async def _reach(clients: dict[str, NodeClient], height: int, timeout: float) -> None:
+    """Wait until every node has committed ``height`` blocks."""
+    deadline = time.monotonic() + timeout
+    for org, client in clients.items():
+        while (await client.state()).height < height:
+            if time.monotonic() > deadline:
+                raise CareLedgerError(f"the node of {org} has not reached height {height}")
             await asyncio.sleep(0.05)
 
 

@@ -3,9 +3,10 @@ resources and a long chain in the explorer.
 
 An embedded consortium (Hospital, Lab, Payer) gets one synthetic patient with ``resources``
 resources spread over the three holders (:func:`careledger.sim.demo_ui.populate`); the patient,
-a clinician and an operator sign in (demo keys) and each page is fetched ``requests`` times over
-httpx's in-process ASGI transport, so the figures are the server's: routing, session, ledger and
-FHIR reads, ``$everything`` across holders with hash verification, and rendering.
+a clinician, an operator and Payer's payer-desk staff sign in (demo keys) and each page is
+fetched ``requests`` times over httpx's in-process ASGI transport, so the figures are the
+server's: routing, session, ledger and FHIR reads, ``$everything`` across holders with hash
+verification, and rendering.
 
 The explorer is then measured on a chain padded to ``blocks`` blocks: a copy of Hospital's block
 file, extended with blocks that repeat a real transaction, replaces its peer's block store for
@@ -55,9 +56,12 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
-async def _sign_in(client: httpx.AsyncClient, kind: str, field: str, value: str) -> None:
+async def _sign_in(
+    client: httpx.AsyncClient, kind: str, field: str, value: str, desk: str = ""
+) -> None:
     page = await client.get(f"/ui/login/{kind}")
-    reply = await client.post(f"/ui/login/{kind}", data={"csrf": _csrf(page.text), field: value})
+    form = {"csrf": _csrf(page.text), field: value, "desk": desk}
+    reply = await client.post(f"/ui/login/{kind}", data=form)
     if reply.status_code != 303:
         raise RuntimeError(f"demo sign-in as {value} failed: {reply.status_code}")
 
@@ -76,6 +80,24 @@ async def _time(client: httpx.AsyncClient, path: str, requests: int) -> PageTimi
         round(percentile(latencies, 0.95), 1),
         round(max(latencies), 1),
     )
+
+
+async def _payer_desk(net: Any, payers: dict[str, Any], requests: int) -> list[PageTiming]:
+    """The payer desk's pages at Payer (the demo's three prior authorizations)."""
+    ctx, service = demo_context(net, ORGS[2], payer=payers[ORGS[2]])
+    app = FastAPI()
+    mount_ui(app, ctx)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://ui") as staff:
+            await _sign_in(staff, "staff", "demo_member", f"{ORGS[2]}.admin", "payer")
+            return [
+                await _time(staff, path, requests)
+                for path in ("/ui/payer", "/ui/payer/decision-times", "/ui/payer/claims",
+                             "/ui/payer/remittances", "/ui/payer/directory")
+            ]  # fmt: skip
+    finally:
+        service.close()
 
 
 def _pad(peer: Any, directory: Path, blocks: int) -> BlockStore:
@@ -136,6 +158,8 @@ async def run_ui_bench(*, resources: int = 1000, blocks: int = 100_000, requests
                 for path in ("/ui/patient", "/ui/patient/access", "/ui/patient/consents"):
                     timings.append(await _time(patient, path, requests))
                 timings.append(await _time(clinician, "/ui/provider/record", requests))
+                timings.append(await _time(clinician, "/ui/provider/prior-auth", requests))
+                timings += await _payer_desk(net, population.payers, requests)
                 for provider in population.providers.values():
                     await provider.ledger.flush()
                 peer = net.peers[ORGS[0]]

@@ -170,13 +170,59 @@ def bench_network(
     show_default=True,
     help="Resources per transaction Bundle (one locator transaction each).",
 )
+@click.option(
+    "--validation-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Validate each Bundle's resources in this many worker processes (0: in the thread "
+    "that stores them).",
+)
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Ingest with the locator transactions committed by this running `network up` "
+    "directory (one provider per organisation) instead of an embedded consortium.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench_fhir(resources: int, providers: int, requests: int, batch: int, as_json: bool) -> None:
+def bench_fhir(
+    resources: int,
+    providers: int,
+    requests: int,
+    batch: int,
+    validation_workers: int,
+    network_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Ingest resources/s (validate, encrypt, store, locator tx) and $everything p50/p95."""
+    if network_dir is not None:
+        from careledger.bench.fhir_network import fhir_network_report, run_fhir_network_bench
+
+        try:
+            figures = asyncio.run(
+                run_fhir_network_bench(
+                    network_dir,
+                    resources=resources,
+                    batch=batch,
+                    validation_workers=validation_workers,
+                )
+            )
+        except CareLedgerError as exc:
+            _fail(str(exc))
+        _print(fhir_network_report(figures), as_json)
+        return
     from careledger.bench.fhir import fhir_report, run_fhir_bench
 
     figures = asyncio.run(
-        run_fhir_bench(resources=resources, providers=providers, requests=requests, batch=batch)
+        run_fhir_bench(
+            resources=resources,
+            providers=providers,
+            requests=requests,
+            batch=batch,
+            validation_workers=validation_workers,
+        )
     )
     _print(fhir_report(figures), as_json)
 
@@ -205,7 +251,7 @@ def bench_fhir(resources: int, providers: int, requests: int, batch: int, as_jso
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_ui(resources: int, blocks: int, requests: int, as_json: bool) -> None:
-    """Web UI page latency p50/p95: patient, clinician and explorer pages."""
+    """Web UI page latency p50/p95: patient, clinician, payer-desk and explorer pages."""
     from careledger.bench.ui import run_ui_bench, ui_report
 
     figures = asyncio.run(run_ui_bench(resources=resources, blocks=blocks, requests=requests))
@@ -266,22 +312,72 @@ def bench_credentials(seconds: float, as_json: bool) -> None:
     show_default=True,
     help="Awards per transaction at most (concurrent awards share one; 1: one each).",
 )
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also award through the sponsor's node of this running `network up` directory.",
+)
+@click.option(
+    "--network-awards",
+    type=click.IntRange(2, 1_000_000),
+    default=300,
+    show_default=True,
+    help="Awards posted through the running network (with --network).",
+)
+@click.option(
+    "--embedded/--no-embedded",
+    default=True,
+    show_default=True,
+    help="Run the embedded-consortium figures (--no-embedded: only the --network ones).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def bench_incentives(
-    awards: int, concurrency: int, auditor: bool, checks: int, max_batch: int, as_json: bool
+    awards: int,
+    concurrency: int,
+    auditor: bool,
+    checks: int,
+    max_batch: int,
+    network_dir: Path | None,
+    network_awards: int,
+    embedded: bool,
+    as_json: bool,
 ) -> None:
     """Awards/s end to end (credential verification, rules, caps, nullifier, commit) and the
-    nullifier + cap check cost at 10,000 vs 100,000 members, with a same-run ledger baseline."""
+    nullifier + cap check cost at 10,000 vs 100,000 members, with a same-run ledger baseline;
+    with --network, also awards/s through a `network up` network vs transfers on it."""
     from careledger.bench.incentives import run
 
-    report = run(
-        awards=awards,
-        concurrency=concurrency,
-        auditor=auditor,
-        checks=checks,
-        max_batch=max_batch,
-    )
-    _print(report.report(), as_json)
+    if not embedded and network_dir is None:
+        _fail("--no-embedded leaves nothing to run without --network")
+        return
+    if embedded:
+        report = run(
+            awards=awards,
+            concurrency=concurrency,
+            auditor=auditor,
+            checks=checks,
+            max_batch=max_batch,
+        )
+        out = report.report()
+    else:
+        title = "careledger bench incentives (network up)"
+        out = BenchReport(title, {}, "network_awards_per_s", "network_transfers_per_s")
+    if network_dir is not None:
+        from careledger.bench.incentives_network import run_network_awards
+
+        try:
+            figures = asyncio.run(
+                run_network_awards(
+                    network_dir, awards=network_awards, concurrency=concurrency, auditor=auditor
+                )
+            )
+        except CareLedgerError as exc:
+            _fail(str(exc))
+            return
+        out.figures.update(figures)
+    _print(out, as_json)
 
 
 @bench.command("payer")
@@ -321,6 +417,14 @@ def bench_incentives(
     help="Rounds of PA $submit at 10 and 100 clients (0 skips it).",
 )
 @click.option("--no-baseline", is_flag=True, help="Skip pyx12 validating the file alone.")
+@click.option(
+    "--validation-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Validate each Bundle's resources in this many worker processes (0: in the thread "
+    "that stores them).",
+)
 @click.option(
     "--network",
     "network_dir",

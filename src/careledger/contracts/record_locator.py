@@ -146,7 +146,10 @@ class RecordLocator(Contract):
         written = skipped = 0
         erased: dict[str, bool] = {}
         for item in entries:
-            check_struct(item)
+            # ``Contract.call`` converted the arguments strictly (every field's pattern is
+            # checked); an entry that is written is screened as the LocatorEntry it becomes
+            # (every field of the input but the ``action`` code), so only a skipped one is
+            # screened here: its fields stay in the transaction's arguments.
             if (item.action == "delete") != (item.content_hash is None):
                 raise InvalidInput("a delete has no content hash; a create or update has one")
             if item.handle not in erased:
@@ -158,6 +161,7 @@ class RecordLocator(Contract):
             key = _key(item.handle, holder, item.ref)
             current: LocatorEntry | None = stub.get(key)
             if current is not None and current.version >= item.version:
+                check_struct(item)
                 skipped += 1
                 continue
             entry = LocatorEntry(

@@ -4,7 +4,7 @@ its API can award and co-sign (``[incentives]`` settings, docs/incentives.md).
 Every node serves the incentive routes (:func:`careledger.incentives.routes.
 add_incentive_routes`); a node awards only with ``awarder = true`` and co-signs as an auditor
 only with ``cosigner = true``. Both verify evidence against the node's own peer (DIDs, trust
-registry, status lists, consents) and key the evidence digests with the secret in
+registry, status lists, consents, paid claims) and key the evidence digests with the secret in
 ``evidence_secret_file``.
 """
 
@@ -19,12 +19,14 @@ from fastapi import FastAPI
 from careledger.credentials.ledger import gateway_query, ledger_resolver, ledger_verifier
 from careledger.crypto.keyfiles import secret_file
 from careledger.daemon.config import IncentivesSettings
+from careledger.daemon.payer_side import member_secret
 from careledger.identity.msp import LocalIdentity
 from careledger.incentives.awarding import AuditorCosigner, Awarder, EvidenceKeys
-from careledger.incentives.evidence import EvidenceChecker
+from careledger.incentives.claim_evidence import PaidClaimChecker
 from careledger.incentives.remote import RemoteCosigner
 from careledger.incentives.routes import AWARDER_STATE, COSIGNER_STATE
 from careledger.node.gateway import Gateway
+from careledger.payer.claims.routes import NodeClaimDirectory, member_system_of
 
 SECRET_FILE = "incentives-evidence.secret"
 DID_CACHE_SECONDS = 60.0  # a verifier's usual DID cache: keys rotate rarely
@@ -59,7 +61,14 @@ def open_incentives(
     keys = EvidenceKeys(secret_file(path, min_bytes=32))
     query = gateway_query(gateway)
     resolver = ledger_resolver(query, cache_ttl=DID_CACHE_SECONDS)
-    checker = EvidenceChecker(ledger_verifier(query, resolver), resolver, query)
+    # Paid-claim rules: the node's own member handles (the payer's keyed handles, the same
+    # file and member id system as its claim intake; docs/incentives.md, "Paid claims").
+    handles = NodeClaimDirectory(
+        identity.org,
+        member_secret(data_dir / "payer-member.secret"),
+        member_system_of(identity.org),
+    )
+    checker = PaidClaimChecker(ledger_verifier(query, resolver), resolver, query, handles)
     if settings.cosigner:
         side.cosigner = AuditorCosigner(identity, checker, keys)
         setattr(app.state, COSIGNER_STATE, side.cosigner)

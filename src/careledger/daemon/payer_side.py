@@ -76,6 +76,8 @@ class PayerSide:
     claims: ClaimsDesk | None = None
     archive: SQLiteClaimArchive | None = None
     signing: httpx.AsyncClient | None = None
+    remittance: RemittanceDesk | None = None
+    licences: LicenceCheck | None = None
 
     async def close(self) -> None:
         if self.signing is not None:
@@ -128,4 +130,6 @@ def open_payer(
     add_claim_routes(
         app, service, desk, directory, remittance=remittance, fingerprints=fingerprints
     )
-    return PayerSide(store, client, service, deadlines, desk, archive, signing)
+    return PayerSide(
+        store, client, service, deadlines, desk, archive, signing, remittance, licences
+    )

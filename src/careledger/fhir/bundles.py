@@ -117,6 +117,7 @@ def _transaction(service: FhirService, entries: list[Any], requester: str | None
             assigned[i] = str(uuid.uuid4())
             if isinstance(full_url, str) and full_url.startswith("urn:"):
                 ids[full_url] = f"{target.resource_type}/{assigned[i]}"
+    bodies = _checked_bodies(service, entries, requests, ids)
     writes: dict[int, PreparedWrite | None] = {}
     touched: set[tuple[str, str]] = set()
     for i in sorted(range(len(requests)), key=lambda k: _ORDER[requests[k][0]]):
@@ -134,12 +135,17 @@ def _transaction(service: FhirService, entries: list[Any], requester: str | None
                     target.resource_type, rid, if_match=_if_match(request)
                 )
                 continue
-            resource = entries[i].get("resource")
-            resource = validate(
-                _rewrite(resource, ids) if ids else resource,
-                target.resource_type,
-                f"{where}.resource",
-            )
+            if i in bodies:  # validated in the service's pool
+                resource, error = bodies[i]
+                if error is not None:
+                    raise error
+            else:
+                resource = entries[i].get("resource")
+                resource = validate(
+                    _rewrite(resource, ids) if ids else resource,
+                    target.resource_type,
+                    f"{where}.resource",
+                )
             if method == "PUT" and resource.get("id") != rid:
                 raise InvalidInput(f"{where}.resource.id must equal the id in request.url")
             writes[i] = service.prepare_write(
@@ -166,6 +172,33 @@ def _transaction(service: FhirService, entries: list[Any], requester: str | None
         "type": "transaction-response",
         "entry": [results[i] for i in range(len(requests))],
     }
+
+
+def _checked_bodies(
+    service: FhirService,
+    entries: list[Any],
+    requests: list[tuple[str, Target, JSON]],
+    ids: dict[str, str],
+) -> dict[int, tuple[Any, CareLedgerError | None]]:
+    """With the service's validation pool: every POST/PUT entry's resource (references
+    rewritten) and its validation error, checked at once; the caller raises each error where
+    it would have validated the entry. Without a pool: nothing (validated one by one)."""
+    pool = service.validation
+    if pool is None:
+        return {}
+    index = [i for i, (method, _, _) in enumerate(requests) if method in ("POST", "PUT")]
+    if len(index) < pool.min_items:
+        return {}
+    bodies = [
+        _rewrite(entries[i].get("resource"), ids) if ids else entries[i].get("resource")
+        for i in index
+    ]
+    items = [
+        (body, requests[i][1].resource_type, f"Bundle.entry[{i}].resource")
+        for i, body in zip(index, bodies, strict=True)
+    ]
+    errors = pool.errors(items)
+    return {i: (body, error) for i, body, error in zip(index, bodies, errors, strict=True)}
 
 
 def _batch(service: FhirService, entries: list[Any], requester: str | None) -> JSON:

@@ -51,6 +51,7 @@ from careledger.fhir.resources import (
     validate,
 )
 from careledger.fhir.searchparams import PARAMS, date_range, index_entries
+from careledger.fhir.validation_pool import ValidationPool
 
 log = logging.getLogger("careledger.fhir")
 
@@ -96,10 +97,14 @@ class FhirService:
         base_url: str,
         listener: ResourceListener | None = None,
         policy: AccessPolicy | None = None,
+        validation: ValidationPool | None = None,
     ) -> None:
+        """``validation``: worker processes that validate a transaction Bundle's resources
+        (:mod:`careledger.fhir.validation_pool`); the owner closes it."""
         self.store = store
         self.base_url = base_url.rstrip("/")
         self.listener = listener
+        self.validation = validation
         self.policy: AccessPolicy = policy or AllowAll()
         self._clock_lock = threading.Lock()
         self._last_time = datetime.min.replace(tzinfo=UTC)
@@ -199,7 +204,13 @@ class FhirService:
                     c.patient,
                 )
             )
-            events.append(replace(write.event, content_hash=content_hash))
+            e = write.event  # dataclasses.replace costs more than the rest of this loop
+            events.append(
+                ResourceEvent(
+                    e.action, e.patient, e.resource_type, e.id, e.version, content_hash,
+                    e.date, e.last_updated, e.sensitivity,
+                )
+            )  # fmt: skip
         if self.listener is not None and events:
             try:
                 self.listener.resources_changed(events)

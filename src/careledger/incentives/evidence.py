@@ -60,7 +60,20 @@ class ConsentEvidence:
     holder: HolderProof
 
 
-Evidence = CredentialEvidence | ConsentEvidence
+@dataclass(frozen=True, slots=True)
+class ClaimEvidence:
+    """A claim the sponsor paid (``claims`` contract), presented by its member: the claim key,
+    the member's coverage credential from that payer and the credential subject's holder proof
+    (checked by :class:`careledger.incentives.claim_evidence.PaidClaimChecker`). ``line``: the
+    claim line rewarded (None: the first paid line with a listed code)."""
+
+    claim_key: str
+    coverage: Mapping[str, Any]
+    holder: HolderProof
+    line: int | None = None
+
+
+Evidence = CredentialEvidence | ConsentEvidence | ClaimEvidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +117,10 @@ def digests(
         proofs = proofs if isinstance(proofs, list) else [proofs]
         values = [p.get("proofValue", "") for p in proofs if isinstance(p, Mapping)]
         body = jcs({"issuer": evidence.credential.get("issuer"), "proofs": values})
-    else:
+    elif isinstance(evidence, ConsentEvidence):
         body = f"{evidence.patient}|{evidence.consent_id}".encode()
+    else:
+        body = verdict.event  # a paid claim: its key and line (nothing else of it)
     return EvidenceDigests(
         nullifier=_mac(key, b"nullifier", campaign.encode(), rule.id.encode(), event),
         holder_tag=_mac(key, b"holder", campaign.encode(), verdict.subject.encode()),

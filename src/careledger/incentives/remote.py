@@ -19,7 +19,12 @@ from careledger.errors import InvalidInput
 from careledger.identity.msp import LocalIdentity
 from careledger.incentives.awarding import Cosignature
 from careledger.incentives.codes import RejectCode
-from careledger.incentives.evidence import CredentialEvidence, EvidenceDigests, EvidenceVerdict
+from careledger.incentives.evidence import (
+    ClaimEvidence,
+    CredentialEvidence,
+    EvidenceDigests,
+    EvidenceVerdict,
+)
 from careledger.incentives.routes import PREFIX
 
 
@@ -56,12 +61,18 @@ class RemoteCosigner:
         points: int,
         proposed: EvidenceDigests,
     ) -> Cosignature | EvidenceVerdict:
-        if not isinstance(evidence, CredentialEvidence):
-            raise InvalidInput("remote co-signing takes credential evidence")
+        if isinstance(evidence, ClaimEvidence):
+            credential: Any = evidence.coverage
+            claim = {"claim_key": evidence.claim_key, "claim_line": evidence.line}
+        elif isinstance(evidence, CredentialEvidence):
+            credential, claim = evidence.credential, {}
+        else:
+            raise InvalidInput("remote co-signing takes credential or paid-claim evidence")
         body = {
             "rule": rule.id,
             "member_key": member_key,
-            "credential": dict(evidence.credential),
+            "credential": dict(credential),
+            **claim,
             "holder": {
                 "verification_method": evidence.holder.verification_method,
                 "signature": b64e(evidence.holder.signature),

@@ -25,7 +25,12 @@ from careledger.contracts.incentives.terms import rule_of
 from careledger.errors import AccessDenied, NotFound
 from careledger.identity.msp import MemberCert, Role
 from careledger.incentives.awarding import AuditorCosigner, Awarder, load_campaign
-from careledger.incentives.evidence import CredentialEvidence, EvidenceDigests, EvidenceVerdict
+from careledger.incentives.evidence import (
+    ClaimEvidence,
+    CredentialEvidence,
+    EvidenceDigests,
+    EvidenceVerdict,
+)
 from careledger.incentives.wallet import HolderProof
 
 PREFIX = "/v1/incentives"
@@ -76,8 +81,17 @@ class HolderIn(_Body):
 class AwardIn(_Body):
     rule: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
     member_key: str = Field(pattern=_HEX64, description="the member's campaign public key")
-    credential: dict[str, Any] = Field(description="the W3C VC presented as evidence")
+    credential: dict[str, Any] = Field(
+        description="the W3C VC presented as evidence (for a paid claim: the member's coverage "
+        "credential from the payer)"
+    )
     holder: HolderIn
+    claim_key: str | None = Field(
+        default=None, pattern=_HEX64, description="a paid claim's key (paid_claim rules)"
+    )
+    claim_line: int | None = Field(
+        default=None, ge=1, le=999, description="the claim line (default: the first listed)"
+    )
     points: int | None = Field(default=None, ge=1, le=1_000_000_000)
     dry_run: bool = False
 
@@ -87,10 +101,19 @@ class CosignIn(_Body):
     member_key: str = Field(pattern=_HEX64)
     credential: dict[str, Any]
     holder: HolderIn
+    claim_key: str | None = Field(default=None, pattern=_HEX64)
+    claim_line: int | None = Field(default=None, ge=1, le=999)
     points: int = Field(ge=1, le=1_000_000_000)
     nullifier: str = Field(pattern=_HEX64)
     holder_tag: str = Field(pattern=_HEX64)
     evidence_digest: str = Field(pattern=_HEX64)
+
+
+def _evidence(body: AwardIn | CosignIn, proof: HolderProof) -> CredentialEvidence | ClaimEvidence:
+    """A credential, or a paid claim shown with the member's coverage credential."""
+    if body.claim_key is None:
+        return CredentialEvidence(body.credential, proof)
+    return ClaimEvidence(body.claim_key, body.credential, proof, body.claim_line)
 
 
 def add_incentive_routes(
@@ -207,7 +230,7 @@ def add_incentive_routes(
         proof = HolderProof(
             body.holder.verification_method, b64d(body.holder.signature, "holder.signature", 64)
         )
-        evidence = CredentialEvidence(body.credential, proof)
+        evidence = _evidence(body, proof)
         run = current.check if body.dry_run else current.award
         outcome = await run(campaign, body.rule, evidence, body.member_key, body.points)
         return {
@@ -243,7 +266,7 @@ def add_incentive_routes(
         answer = await cosigner.cosign(
             found,
             rule_of(found.spec, body.rule),
-            CredentialEvidence(body.credential, proof),
+            _evidence(body, proof),
             body.member_key,
             body.points,
             proposed,

@@ -60,11 +60,10 @@ from careledger.fhir.resources import SUPPORTED_TYPES, SensitivityLabel
 from careledger.fhir.store.common import microseconds
 from careledger.identity.did.keys import PublicKey
 from careledger.longitudinal.outbox import Kind, LedgerOutbox, OutboxFlusher, new_record_id
-from careledger.longitudinal.session import LedgerSession
+from careledger.longitudinal.session import LedgerGateway, LedgerSession
 
 if TYPE_CHECKING:
     from careledger.fhir.service import FhirService
-    from careledger.node.gateway import Gateway
 
 log = logging.getLogger("careledger.longitudinal.ledger")
 
@@ -211,7 +210,7 @@ class ProviderLedger:
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: LedgerGateway,
         secret: bytes,
         *,
         directory: PatientDirectory | None = None,

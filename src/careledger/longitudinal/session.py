@@ -9,21 +9,44 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from careledger.errors import CareLedgerError
-
-if TYPE_CHECKING:
-    from careledger.node.gateway import Gateway
+from careledger.identity.msp import LocalIdentity
 
 log = logging.getLogger("careledger.longitudinal.ledger")
+
+
+class _Peer(Protocol):
+    def height(self) -> int: ...
+
+
+class LedgerGateway(Protocol):
+    """What the FHIR side needs of a member's way onto the ledger: an in-process
+    :class:`careledger.node.gateway.Gateway`, or a client of a remote node (``careledger bench
+    fhir --network``)."""
+
+    identity: LocalIdentity
+
+    @property
+    def peer(self) -> _Peer:
+        """The committed height is read from it (consent decisions are cached per height)."""
+        ...
+
+    async def submit(self, contract: str, function: str, args: list[Any]) -> Any:
+        """Endorse, order and wait for the commit."""
+        ...
+
+    async def evaluate(self, contract: str, function: str, args: list[Any]) -> Any: ...
 
 
 class LedgerSession:
     """A member's gateway usable from any thread: queries run on the loop that owns the
     network (directly when already on it), submissions are background tasks on that loop."""
 
-    def __init__(self, gateway: Gateway, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self, gateway: LedgerGateway, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self.gateway = gateway
         self.loop = loop or asyncio.get_running_loop()
         self.failures: list[BaseException] = []

@@ -24,8 +24,10 @@ from pathlib import Path
 import httpx
 
 from careledger.api.client import NodeClient
+from careledger.crypto.keyfiles import secret_file
 from careledger.daemon.config import (
     HttpSettings,
+    IncentivesSettings,
     NodeConfig,
     OrderingSettings,
     TlsSettings,
@@ -125,7 +127,9 @@ def create(
     node_tls = _local_tls(layout, orgs) if tls else {}
     servers = tuple(spec.nats_urls)
     seeds = _nats_seeds(layout, spec) if jetstream and not tls else {}
+    evidence = incentives_secret(layout)
     for org in orgs:
+        auditor = auditor_of(orgs, org)
         config = NodeConfig(
             org=org,
             consortium=layout.consortium,
@@ -141,11 +145,34 @@ def create(
             ),
             peers={o: spec.url(o) for o in orgs if o != org},
             tls=node_tls.get(org, TlsSettings()),
+            incentives=IncentivesSettings(
+                awarder=True,
+                cosigner=True,
+                evidence_secret_file=str(evidence.resolve()),
+                auditor_url=spec.url(auditor) if auditor else "",
+            ),
         )
         layout.node_config(org).parent.mkdir(parents=True, exist_ok=True)
         save_node_config(config.validate(), layout.node_config(org))
     layout.save(spec)
     return spec
+
+
+def incentives_secret(layout: NetworkLayout) -> Path:
+    """The incentive evidence secret every node of a local network shares (created 0600): on a
+    local network each node awards for its organisation and co-signs as an auditor, and a
+    sponsor's and its auditor's digests must agree (docs/incentives.md)."""
+    path = layout.root / "incentives" / "evidence.secret"
+    secret_file(path, min_bytes=32)
+    return path
+
+
+def auditor_of(orgs: list[str], sponsor: str) -> str | None:
+    """The organisation a local network's ``sponsor`` node asks to co-sign awards: the next
+    one (None with a single organisation)."""
+    if len(orgs) < 2:
+        return None
+    return orgs[(orgs.index(sponsor) + 1) % len(orgs)]
 
 
 def _seed_files(layout: NetworkLayout, spec: NetworkSpec) -> dict[str, Path]:

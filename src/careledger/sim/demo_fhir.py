@@ -36,6 +36,7 @@ from careledger.fhir.bundles import process_bundle
 from careledger.fhir.service import FhirService
 from careledger.fhir.store.envelope import MasterKey
 from careledger.fhir.store.sqlite import SQLiteResourceStore
+from careledger.fhir.validation_pool import ValidationPool
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.longitudinal.accounting import accounting_of_disclosures
 from careledger.longitudinal.everything import (
@@ -109,17 +110,22 @@ async def settle(net: EmbeddedNetwork) -> None:
 
 
 def open_providers(
-    net: EmbeddedNetwork, orgs: list[str], directory: Path | None = None
+    net: EmbeddedNetwork,
+    orgs: list[str],
+    directory: Path | None = None,
+    *,
+    validation: ValidationPool | None = None,
 ) -> dict[str, Provider]:
     """A FHIR service, ledger listener/policy and ``$everything`` for each of ``orgs`` (call it
-    on the network's event loop). Stores are SQLite files in ``directory`` (default: memory)."""
+    on the network's event loop). Stores are SQLite files in ``directory`` (default: memory).
+    ``validation``: a pool the services validate Bundles in (the caller closes it)."""
     providers: dict[str, Provider] = {}
     holders: dict[str, HolderEndpoint] = {}
     for org in orgs:
         path: str | Path = ":memory:" if directory is None else directory / f"{org}-fhir.sqlite"
         store = SQLiteResourceStore(path, MasterKey(os.urandom(32)))
         base = f"http://{org.lower()}.fhir.test"
-        service = FhirService(store, base_url=base)
+        service = FhirService(store, base_url=base, validation=validation)
         ledger = ProviderLedger(net.gateway(org), secrets.token_bytes(32))
         service.listener, service.policy = ledger, ledger
         ledger.reconcile(service)  # as a node does at start (a fresh store: nothing to replay)

@@ -14,10 +14,12 @@ patients=[population.patient])``).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from careledger.credentials.credential_types import INSURANCE_COVERAGE, issue_sd_jwt_vc
 from careledger.credentials.sd_jwt import holder_jwk
@@ -25,6 +27,8 @@ from careledger.credentials.wallet import Wallet
 from careledger.fhir.bundles import process_bundle
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.incentives.story import flu_shot_campaign
+from careledger.payer.pas.service import PriorAuthService
+from careledger.payer.pas.store import MemoryPasStore
 from careledger.sim.demo_fhir import (
     Provider,
     SyntheticPatient,
@@ -32,7 +36,9 @@ from careledger.sim.demo_fhir import (
     demo_records,
     open_providers,
 )
+from careledger.sim.payer_workload import pas_request
 from careledger.sim.synthetic_fhir import transaction_bundle
+from careledger.web.context import PayerBackend
 from careledger.web.demo import DemoPatient, DemoUi, serve_demo
 
 if TYPE_CHECKING:
@@ -48,11 +54,37 @@ COVERAGE = {
 }
 
 
+PAYER_SECRET = b"demo-ui-payer-member-secret-32by"
+
+
 @dataclass
 class DemoPopulation:
     providers: dict[str, Provider]
     patient: DemoPatient
     local: str  # Patient/<id> at every holder
+    payers: dict[str, PayerBackend] = field(default_factory=dict)
+    """Organisations' payer sides for their payer desks (Payer's)."""
+
+
+async def prior_authorizations(net: EmbeddedNetwork, payer: str, provider: str) -> PayerBackend:
+    """``provider`` asks ``payer`` for three prior authorizations (synthetic member); the payer
+    approves the first, denies the second with a reason and leaves the third pended. Returns the
+    payer's side (its PAS service) for the payer desk."""
+    await approve_contracts(net, ("prior_auth",))
+    service = PriorAuthService(net.gateway(payer, "client0"), MemoryPasStore(), PAYER_SECRET)
+    numbers = []
+    for code, priority in (("72148", "standard"), ("97110", "standard"), ("70553", "expedited")):
+        bundle = pas_request(payer=payer, member_system="urn:careledger:member",
+                             member_id=COVERAGE["memberId"], code=code, provider=provider,
+                             patient_name=("Rivera", "Ana"))  # fmt: skip
+        if priority == "expedited":
+            bundle["entry"][0]["resource"]["priority"] = {"coding": [{"code": "stat"}]}
+        answer = await service.submit(msgspec.json.encode(bundle), provider)
+        numbers.append(answer["entry"][0]["resource"]["preAuthRef"])
+    await service.decide(numbers[0], msgspec.json.encode({"action": "A1"}))
+    denial = {"action": "A3", "reasons": ["0U"], "text": "Conservative therapy first."}
+    await service.decide(numbers[1], msgspec.json.encode(denial))
+    return PayerBackend(service)
 
 
 async def populate(
@@ -102,7 +134,8 @@ async def populate(
             net, sponsor=orgs[2], clinic=orgs[0], auditor=orgs[1], campaign="flu-demo"
         )
         points = story.wallet
-    return DemoPopulation(providers, DemoPatient(patient.did, key, wallet, points), local)
+    payers = {orgs[2]: await prior_authorizations(net, orgs[2], orgs[0])}
+    return DemoPopulation(providers, DemoPatient(patient.did, key, wallet, points), local, payers)
 
 
 async def _settled(net: EmbeddedNetwork, providers: dict[str, Provider]) -> dict[str, Provider]:
@@ -153,7 +186,7 @@ async def open_demo_ui(directory: Path, *, org: str = "Hospital", port: int = 0)
         population = await populate(net, directory)
         ui = await serve_demo(
             net, org=org, providers=population.providers, patients=[population.patient],
-            port=port,
+            payers=population.payers, port=port,
         )  # fmt: skip
     except BaseException:
         await net.stop()

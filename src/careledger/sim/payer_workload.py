@@ -39,6 +39,7 @@ def benefit_plan(payer: str, *, plan: str = PLAN_ID, prior_auth: Sequence[str] =
         Benefit("HC:93000", 4_000),
         Benefit("HC:J1100", 300),
         Benefit("HC:73560", 8_000),
+        Benefit("HC:G0439", 12_000, deductible_applies=False),  # annual wellness visit
         *[Benefit(code, 90_000, prior_auth=True) for code in prior_auth],
     ]
     return BenefitPlan(

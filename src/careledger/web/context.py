@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from careledger.fhir.service import FhirService
     from careledger.longitudinal.everything import LongitudinalRecord
     from careledger.longitudinal.ledger import ProviderLedger
+    from careledger.payer.claims.remittance import RemittanceDesk
+    from careledger.payer.claims_service import ClaimsDesk
+    from careledger.payer.directory.licence import LicenceCheck
+    from careledger.payer.pas.service import PriorAuthService
 
 
 class PatientWallet(Protocol):
@@ -144,6 +148,18 @@ class FhirSide:
     record: LongitudinalRecord
 
 
+@dataclass(frozen=True)
+class PayerBackend:
+    """The organisation's payer half (every node opens one, :mod:`careledger.daemon.payer_side`):
+    what the payer desk reads and acts through."""
+
+    prior_auth: PriorAuthService
+    claims: ClaimsDesk | None = None
+    remittance: RemittanceDesk | None = None
+    licences: LicenceCheck | None = None
+    """Licence checks for the directory's verification status (None: shown unverified)."""
+
+
 @dataclass
 class UiContext:
     """Everything the pages read from: the node, its FHIR side, peers, and the signing keys."""
@@ -164,6 +180,8 @@ class UiContext:
     staff_keys: StaffKeys | None = None
     audience: str = ""
     """What DID-auth answers and staff logins are bound to (default: ``careledger:ui:<org>``)."""
+    payer: PayerBackend | None = None
+    """The node's payer side (PAS review, claims, remittance); None: the payer desk says so."""
 
     @property
     def org(self) -> str:

@@ -25,7 +25,14 @@ from careledger.credentials.wallet import Wallet
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.incentives.wallet import MemberWallet
 from careledger.web.app import mount_ui
-from careledger.web.context import DemoStaffKeys, DemoWallet, DemoWallets, FhirSide, UiContext
+from careledger.web.context import (
+    DemoStaffKeys,
+    DemoWallet,
+    DemoWallets,
+    FhirSide,
+    PayerBackend,
+    UiContext,
+)
 
 if TYPE_CHECKING:
     from careledger.fhir.service import FhirService
@@ -85,8 +92,10 @@ def demo_context(
     patients: Iterable[DemoPatient] = (),
     staff: Iterable[str] = ("admin", "client0"),
     peers: Mapping[str, str] | None = None,
+    payer: PayerBackend | None = None,
 ) -> tuple[UiContext, NodeService]:
-    """The UI context of ``org`` on an embedded network, with demo wallets and staff keys."""
+    """The UI context of ``org`` on an embedded network, with demo wallets and staff keys (and
+    ``payer``, the organisation's payer side, for the payer desk)."""
     service = NodeService(net.peers[org], net.gateway(org, "client0"))
     wallets = DemoWallets()
     for p in patients:
@@ -105,6 +114,7 @@ def demo_context(
         ordering="embedded-solo",
         wallets=wallets,
         staff_keys=keys,
+        payer=payer,
     )
     return context, service
 
@@ -115,6 +125,7 @@ async def serve_demo(
     org: str = "Hospital",
     providers: Mapping[str, Provider] | None = None,
     patients: Iterable[DemoPatient] = (),
+    payers: Mapping[str, PayerBackend] | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
 ) -> DemoUi:
@@ -123,7 +134,8 @@ async def serve_demo(
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the demo UI holds synthetic people's keys: it serves loopback only")
     provider = (providers or {}).get(org)
-    context, service = demo_context(net, org, provider=provider, patients=patients)
+    payer = (payers or {}).get(org)
+    context, service = demo_context(net, org, provider=provider, patients=patients, payer=payer)
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @root.get("/", include_in_schema=False, openapi_extra=access(Rule.OPEN))

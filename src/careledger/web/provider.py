@@ -1,6 +1,7 @@
 """The provider's view: find an enrolled patient, read their longitudinal record with a badge
-per source, and break the glass with a reason in an emergency. Role ``provider`` (a ``client``
-member of this organisation, :mod:`careledger.web.login`).
+per source, break the glass with a reason in an emergency, and follow the organisation's
+prior-authorization requests (:mod:`careledger.web.desks.provider_pa`). Role ``provider`` (a
+``client`` member of this organisation, :mod:`careledger.web.login`).
 
 The patient chosen is kept in the session, not the URL (a local patient id or DID in a URL ends
 up in logs and browser history). Break-glass is a POST with a reason code: the holders audit it
@@ -18,6 +19,7 @@ from careledger.access import Rule, access
 from careledger.longitudinal.everything import BREAK_GLASS_REASONS
 from careledger.longitudinal.ledger import PatientLink
 from careledger.web.context import UiContext
+from careledger.web.desks import provider_pa
 from careledger.web.records import assemble
 from careledger.web.registry import NavEntry, View, register
 from careledger.web.render import page
@@ -96,6 +98,8 @@ def routes(router: APIRouter, ctx: UiContext) -> None:
             return RedirectResponse("/ui/provider/record", status_code=303)
         return await show(request, reason)
 
+    provider_pa.routes(router, ctx)  # the organisation's prior-authorization requests
+
 
 VIEW = register(
     View(
@@ -106,6 +110,7 @@ VIEW = register(
         nav=(
             NavEntry("Find a patient", "/ui/provider"),
             NavEntry("Patient record", "/ui/provider/record"),
+            NavEntry("Prior authorizations", "/ui/provider/prior-auth"),
         ),
     )
 )

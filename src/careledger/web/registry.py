@@ -2,9 +2,9 @@
 
 A :class:`View` names its role, its navigation entries and a ``routes(router, context)``
 function that adds its pages to the UI's router. :func:`careledger.web.app.create_ui_app` adds
-every registered view; a view whose backend is not there yet (payer, sponsor) registers its
-routes but no navigation entry (``listed=False``), and its data source raises
-``NotImplementedError`` until the backend lands. Adding a role's pages is adding a module that
+every registered view; a view whose backend is not there yet would register its routes but no
+navigation entry (``listed=False``), its data source raising ``NotImplementedError`` until the
+backend lands. Adding a role's pages is adding a module that
 calls :func:`register` — nothing else changes.
 """
 
@@ -49,9 +49,9 @@ def register(view: View) -> View:
 
 def views() -> list[View]:
     """Every registered view; importing the built-in view modules registers them."""
+    import careledger.web.desks.payer
     import careledger.web.explorer
     import careledger.web.patient
-    import careledger.web.payer
     import careledger.web.provider
     import careledger.web.sponsor  # noqa: F401
 

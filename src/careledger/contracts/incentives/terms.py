@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from careledger.contracts.payer.values import BillingCode
 from careledger.contracts.phi_guard import HexDigest, Millis, OrgId, check_schema
 from careledger.crypto import encoding
 from careledger.crypto.hashing import sha256
@@ -38,7 +39,7 @@ MAX_POINTS = 1_000_000_000
 MAX_SHARDS = 1024
 
 ProgramType = Literal["nominal", "value_based", "medicare_advantage", "research"]
-EvidenceKind = Literal["credential", "consent"]
+EvidenceKind = Literal["credential", "consent", "paid_claim"]
 FreezeReason = Literal[
     "evidence_revoked",
     "fraud_suspected",
@@ -71,6 +72,10 @@ class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     season); otherwise one per piece of evidence."""
     service_value_cents: Cents | None = None
     visit: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
+    codes: Annotated[list[BillingCode], msgspec.Meta(min_length=1, max_length=64)] | None = None
+    """For ``paid_claim`` evidence: the billing codes accepted, as the ``claims`` contract
+    writes them (``HC:G0439``): a claim the sponsor paid with a line of one of them. Public
+    campaign terms, never evidence: the claim itself stays a keyed digest on chain."""
 
 
 class CatalogueItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -246,8 +251,12 @@ def check_spec(spec: CampaignSpec) -> None:
     for rule in spec.rules:
         if rule.evidence == "credential" and rule.credential_type is None:
             raise InvalidInput(f"rule {rule.id}: credential evidence names a credential_type")
-        if rule.evidence == "consent" and rule.credential_type is not None:
-            raise InvalidInput(f"rule {rule.id}: consent evidence takes no credential_type")
+        if rule.evidence != "credential" and rule.credential_type is not None:
+            raise InvalidInput(f"rule {rule.id}: {rule.evidence} evidence takes no credential_type")
+        if (rule.evidence == "paid_claim") != (rule.codes is not None):
+            raise InvalidInput(f"rule {rule.id}: codes go with paid_claim evidence, and only there")
+        if rule.codes is not None and len(set(rule.codes)) != len(rule.codes):
+            raise InvalidInput(f"rule {rule.id}: duplicate code")
     value = spec.point_value_cents
     if spec.program == "nominal":
         for rule in spec.rules:

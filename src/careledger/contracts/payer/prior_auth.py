@@ -59,8 +59,17 @@ from careledger.contracts.payer.authorization import (
     sortable_ms,
 )
 from careledger.contracts.payer.values import AuthorizationNumber, AuthorizationRecord
-from careledger.contracts.phi_guard import Handle, HexDigest, Millis, check_struct, require
+from careledger.contracts.phi_guard import (
+    Handle,
+    HexDigest,
+    Millis,
+    OrgId,
+    check_struct,
+    require,
+)
 from careledger.errors import ContractError, InvalidInput
+
+MAX_LISTED = 500
 
 
 def _check_items(items: list[RequestedService]) -> None:
@@ -400,6 +409,23 @@ class PriorAuth(Contract):
         return [
             self._view(self._record(stub, r.number)) for _k, r in stub.range("pending/", "pending0")
         ]
+
+    @query
+    def requests(self, stub: Stub, party: str, status: str = "") -> list[dict[str, Any]]:
+        """Requests where ``party`` is the payer or the requester (only those in ``status``,
+        e.g. ``A4``, when given), the newest :data:`MAX_LISTED` first: the payer's review queue
+        with the overdue requests :meth:`pending` leaves out, and a requester's own requests
+        with their status (the web UI's desks). It reads every request (no per-party index)."""
+        require(party, OrgId, "party")
+        if status and status not in ("A1", "A2", "A3", "A4", "A6", "C"):
+            raise InvalidInput("status is an X12 306 action code (A1, A2, A3, A4, A6, C)")
+        found = [
+            record
+            for _k, record in stub.range("pa/", "pa0")
+            if party in (record.payer, record.requester) and status in ("", record.status)
+        ]
+        found.sort(key=lambda r: (-r.submitted_at, r.number))
+        return [self._view(r) for r in found[:MAX_LISTED]]
 
     @query
     def authorization(self, stub: Stub, number: str) -> dict[str, Any] | None:

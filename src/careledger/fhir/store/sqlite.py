@@ -112,15 +112,24 @@ class SQLiteResourceStore:
 
     def commit(self, changes: Sequence[Change]) -> list[str | None]:
         hashes: list[str | None] = []
+        index: list[tuple[str, str, str, str, str, int, int]] = []
         try:
             with self._writing() as db:
                 for change in changes:
-                    hashes.append(self._write(db, change))
+                    hashes.append(self._write(db, change, index))
+                # One statement for the whole request's index rows (``_write`` inserts what is
+                # pending before it deletes a resource's old rows, so the order holds).
+                _insert_index(db, index)
         except sqlite3.Error as exc:
             raise StorageError(f"FHIR store write failed: {exc}") from exc
         return hashes
 
-    def _write(self, db: sqlite3.Connection, change: Change) -> str | None:
+    def _write(
+        self,
+        db: sqlite3.Connection,
+        change: Change,
+        index: list[tuple[str, str, str, str, str, int, int]],
+    ) -> str | None:
         row = db.execute(
             "SELECT version, erased FROM heads WHERE rtype = ? AND rid = ?",
             (change.resource_type, change.id),
@@ -159,17 +168,15 @@ class SQLiteResourceStore:
             (change.resource_type, change.id, change.version, deleted, updated_us, patient),
         )
         if row is not None:
+            _insert_index(db, index)
             db.execute(
                 "DELETE FROM search_index WHERE rtype = ? AND rid = ?",
                 (change.resource_type, change.id),
             )
         if not deleted and change.index:
-            db.executemany(
-                "INSERT INTO search_index VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (change.resource_type, change.id, e.param, e.system, e.value, e.low, e.high)
-                    for e in change.index
-                ],
+            rtype, rid = change.resource_type, change.id
+            index.extend(
+                (rtype, rid, e.param, e.system, e.value, e.low, e.high) for e in change.index
             )
         return content_hash
 
@@ -363,3 +370,12 @@ class SQLiteResourceStore:
         with self._lock:
             self._keys.clear()
             self._db.close()
+
+
+def _insert_index(
+    db: sqlite3.Connection, rows: list[tuple[str, str, str, str, str, int, int]]
+) -> None:
+    """Insert the pending search index rows and empty the list."""
+    if rows:
+        db.executemany("INSERT INTO search_index VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        rows.clear()

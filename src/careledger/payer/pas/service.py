@@ -231,6 +231,10 @@ class PriorAuthService:
     async def pending(self) -> list[JSON]:
         return list(await self.gateway.evaluate(NAMESPACE, "pending", []))
 
+    async def requests(self, party: str, status: str = "") -> list[JSON]:
+        """Requests where ``party`` is the payer or the requester (``status``: one action code)."""
+        return list(await self.gateway.evaluate(NAMESPACE, "requests", [party, status]))
+
     def metrics(self, year: int, payer: str | None) -> PriorAuthReport:
         """The public-report figures from this node's copy of the chain."""
         return prior_auth_report(prior_auth_events(self.gateway.peer.blocks), year, payer)
