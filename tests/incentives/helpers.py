@@ -71,3 +71,33 @@ async def award(
     done = await gateway.submit("incentives", "award", args, retries=retries)
     result: dict[str, Any] = done.result
     return result
+
+
+def batch_item(
+    member_key: str,
+    points: int,
+    *,
+    rule: str = "visit",
+    nullifier_hex: str | None = None,
+    tag: str | None = None,
+) -> list[Any]:
+    """One award of an ``award_batch`` (the arguments of ``award`` after the campaign id)."""
+    return [
+        member_key,
+        rule,
+        nullifier_hex or nullifier(),
+        points,
+        os.urandom(32).hex(),
+        tag or os.urandom(32).hex(),
+        b"",
+        b"",
+        -1,
+    ]
+
+
+async def award_batch(
+    gateway: Gateway, campaign: str, items: list[list[Any]], *, retries: int = 3
+) -> tuple[str, list[dict[str, Any]]]:
+    """Several awards in one transaction: (its id, one result per award)."""
+    done = await gateway.submit("incentives", "award_batch", [campaign, items], retries=retries)
+    return done.tx_id, list(done.result)

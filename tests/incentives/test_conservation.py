@@ -39,7 +39,7 @@ from careledger.incentives.wallet import MemberWallet
 from careledger.node.consortium import init_consortium
 from careledger.node.network import EmbeddedNetwork
 from tests.harness import TEST_CUTTER, approve_contract, settle, world
-from tests.incentives.helpers import award, spec
+from tests.incentives.helpers import award, award_batch, batch_item, spec
 
 SPONSOR = "Org1"
 RULE_POINTS = 100
@@ -177,6 +177,41 @@ class Conservation(RuleBasedStateMachine):
         for (who, points, nul), result in zip(batch, results, strict=True):
             if isinstance(result, BaseException) or result["status"] != "awarded":
                 self._award_outcome(name, who, points, self.nullifiers[name][nul], result)
+
+    @rule(
+        campaign=st.integers(0, 2),
+        batch=st.lists(
+            st.tuples(
+                st.integers(0, 3),
+                st.one_of(st.integers(1, 120), st.sampled_from([0, 10**12])),
+                st.integers(0, 23),
+            ),
+            min_size=1,
+            max_size=8,
+        ),
+    )
+    def award_in_one_transaction(self, campaign: int, batch: list[tuple[int, int, int]]) -> None:
+        """``award_batch``: each award decided in order, a replay inside the batch refused; a
+        malformed award refuses the whole batch and nothing is written."""
+        name = self._campaign(campaign)
+        items = [
+            batch_item(
+                self.wallets[who].member_key(name),
+                points,
+                nullifier_hex=self.nullifiers[name][nul],
+                tag=_tag(who),
+            )
+            for who, points, nul in batch
+        ]
+        try:
+            _, results = self.run(award_batch(self.gw, name, items, retries=10))
+        except InvalidInput:
+            assert any(not 1 <= points <= 10**9 for _, points, _ in batch)
+            event("award_batch refused")
+            return
+        assert len(results) == len(batch)
+        for (who, points, nul), result in zip(batch, results, strict=True):
+            self._award_outcome(name, who, points, self.nullifiers[name][nul], result)
 
     @rule(campaign=st.integers(0, 2), who=st.integers(0, 3), quantity=st.integers(1, 3))
     def redeem(self, campaign: int, who: int, quantity: int) -> None:

@@ -7,7 +7,11 @@ Three figures:
   DID, trust registry, status list), checks the holder proof, computes the keyed digests, gets
   the auditor's co-signature (its own verification), and is endorsed, ordered and committed.
   Awards/s and latency p50/p99 (request → commit at the sponsor's peer). Credentials are issued
-  before the clock starts.
+  before the clock starts. Concurrent awards share transactions (``award_batch``, up to
+  ``max_batch`` awards each; :mod:`careledger.incentives.batching`); the report gives the
+  awards per transaction, the process's CPU time per award (all peers, the orderer, the awarder
+  and the auditor share it, so it is steadier than awards/s on a shared machine) and the share
+  of the wall time spent checking evidence.
 * **Nullifier and cap checks** against a SQLite world state holding 10,000 and 100,000 member
   accounts (with as many used nullifiers and holder bindings): the contract's ``check_award``
   decision — nullifier lookup, holder binding, the account and its caps, the budget tranche —
@@ -34,6 +38,7 @@ from typing import Any
 from careledger.bench.ledger import run_ledger_bench
 from careledger.bench.report import BenchReport, percentile
 from careledger.contracts.incentives import Incentives, pseudonym_of
+from careledger.contracts.incentives.batch import MAX_BATCH
 from careledger.contracts.incentives.terms import (
     AwardRecord,
     Campaign,
@@ -47,6 +52,8 @@ from careledger.crypto.keys import SigningKey
 from careledger.endorsement.simulator import Simulation
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.identity.msp import Role, enrol
+from careledger.incentives.awarding import AuditorCosigner
+from careledger.incentives.batching import AwardBatcher
 from careledger.incentives.evidence import CredentialEvidence
 from careledger.incentives.sponsors import create_campaign
 from careledger.incentives.story import flu_spec, prepare
@@ -74,6 +81,15 @@ class IncentivesBenchReport:
     """Mean µs of one nullifier + holder + cap + tranche check, by number of members."""
     ledger_transfers_per_s: float = 0.0
     """Baseline measured in the same run: plain transfers on the same consortium shape."""
+    cpu_ms_per_award: float = 0.0
+    """CPU time of the process (all three peers, the orderer, the awarder and the auditor)
+    during the awards, per award: steadier than awards/s on a shared machine."""
+    evidence_share: float = 0.0
+    """Share of the awards' wall time spent checking evidence (sponsor and auditor, on the
+    same event loop as the peers)."""
+    max_batch: int = 1
+    awards_per_transaction: float = 0.0
+    """Awards per ``award``/``award_batch`` transaction (concurrent awards share one)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,9 +99,22 @@ class IncentivesBenchReport:
         return BenchReport(title, self.as_dict(), "awards_per_s", "ledger_transfers_per_s")
 
 
+@dataclass
+class _Phase:
+    """What the timed award phase measured."""
+
+    awarded: int
+    rejected: int
+    seconds: float
+    latencies: list[float]
+    cpu_seconds: float
+    evidence_seconds: float
+    transactions: int
+
+
 async def _end_to_end(
-    directory: Path, awards: int, concurrency: int, auditor: bool
-) -> tuple[int, int, float, list[float]]:
+    directory: Path, awards: int, concurrency: int, auditor: bool, max_batch: int = 64
+) -> _Phase:
     # The cutter of `careledger bench ledger`: blocks of up to 500 transactions or 100 ms.
     cutter = CutterConfig(max_tx_count=500, batch_timeout=0.1)
     config = init_consortium(directory, ORGS, cutter=cutter)
@@ -111,6 +140,11 @@ async def _end_to_end(
             shot, _ = cast.immunization(patient, revocable=False)
             proof = wallet.holder_proof(patient, spec.id, "flu-shot")
             prepared.append((CredentialEvidence(shot, proof), wallet.member_key(spec.id)))
+        awarder = cast.awarder
+        awarder.batcher = AwardBatcher(awarder.gateway, max_batch=max_batch)
+        checkers = [awarder.checker]
+        if isinstance(awarder.cosigner, AuditorCosigner):
+            checkers.append(awarder.cosigner.checker)
         gate = asyncio.Semaphore(concurrency)
         latencies: list[float] = []
         outcomes: list[bool] = []
@@ -122,12 +156,23 @@ async def _end_to_end(
                 latencies.append(time.perf_counter() - started)
                 outcomes.append(done.awarded)
 
+        checked = sum(c.seconds for c in checkers)
+        cpu = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(one(e, k) for e, k in prepared))
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         for undo in cast.unfollow:
             undo()
-        return sum(outcomes), len(outcomes) - sum(outcomes), seconds, latencies
+        return _Phase(
+            sum(outcomes),
+            len(outcomes) - sum(outcomes),
+            seconds,
+            latencies,
+            cpu,
+            sum(c.seconds for c in checkers) - checked,
+            awarder.batcher.transactions,
+        )
     finally:
         await net.stop()
 
@@ -195,15 +240,18 @@ def run(
     auditor: bool = True,
     member_counts: tuple[int, ...] = (10_000, 100_000),
     checks: int = 2_000,
+    max_batch: int = 64,
 ) -> IncentivesBenchReport:
-    """Run both measurements in a temporary directory; returns the report."""
+    """Run both measurements in a temporary directory; returns the report. ``max_batch``:
+    awards per transaction at most (the awarder groups concurrent awards; 1: one each)."""
     if awards < 1 or concurrency < 1 or checks < 1:
         raise ValueError("awards, concurrency and checks must be positive")
+    if not 1 <= max_batch <= MAX_BATCH:
+        raise ValueError(f"max_batch is 1 to {MAX_BATCH}")
     with tempfile.TemporaryDirectory(prefix="careledger-bench-incentives-") as tmp:
         root = Path(tmp)
-        awarded, rejected, seconds, latencies = asyncio.run(
-            _end_to_end(root / "net", awards, concurrency, auditor)
-        )
+        phase = asyncio.run(_end_to_end(root / "net", awards, concurrency, auditor, max_batch))
+        awarded, seconds, latencies = phase.awarded, phase.seconds, phase.latencies
         costs = {f"{n}": round(check_cost(n, checks, root), 1) for n in member_counts}
         baseline = asyncio.run(
             run_ledger_bench(
@@ -213,7 +261,7 @@ def run(
     return IncentivesBenchReport(
         awards=awards,
         awarded=awarded,
-        rejected=rejected,
+        rejected=phase.rejected,
         seconds=round(seconds, 3),
         awards_per_s=round(awarded / seconds, 1) if seconds else 0.0,
         latency_p50_ms=round(percentile(latencies, 0.5) * 1000, 2),
@@ -221,6 +269,10 @@ def run(
         auditor=auditor,
         check_us=costs,
         ledger_transfers_per_s=baseline.tps,
+        cpu_ms_per_award=round(phase.cpu_seconds / awards * 1000, 3),
+        evidence_share=round(phase.evidence_seconds / seconds, 3) if seconds else 0.0,
+        max_batch=max_batch,
+        awards_per_transaction=round(awards / phase.transactions, 1) if phase.transactions else 0,
     )
 
 

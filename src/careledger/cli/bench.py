@@ -324,6 +324,13 @@ def bench_credentials(seconds: float, as_json: bool) -> None:
     help="Nullifier + cap checks timed at 10,000 and at 100,000 members.",
 )
 @click.option(
+    "--max-batch",
+    type=click.IntRange(1, 64),
+    default=64,
+    show_default=True,
+    help="Awards per transaction at most (concurrent awards share one; 1: one each).",
+)
+@click.option(
     "--network",
     "network_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -349,6 +356,7 @@ def bench_incentives(
     concurrency: int,
     auditor: bool,
     checks: int,
+    max_batch: int,
     network_dir: Path | None,
     network_awards: int,
     embedded: bool,
@@ -363,7 +371,13 @@ def bench_incentives(
         _fail("--no-embedded leaves nothing to run without --network")
         return
     if embedded:
-        report = run(awards=awards, concurrency=concurrency, auditor=auditor, checks=checks)
+        report = run(
+            awards=awards,
+            concurrency=concurrency,
+            auditor=auditor,
+            checks=checks,
+            max_batch=max_batch,
+        )
         out = report.report()
     else:
         title = "careledger bench incentives (network up)"

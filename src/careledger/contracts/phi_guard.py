@@ -273,11 +273,34 @@ def screen_text(text: str) -> str | None:
     return None
 
 
+def _clean(value: Any) -> bool:
+    """True when :func:`screen` would pass ``value``: the same judgement without building the
+    path of every item (which only a refusal's message needs). Anything but plain dicts, lists,
+    tuples and text answers False, and takes the full walk."""
+    kind = type(value)
+    if kind is str:
+        return screen_text(value) is None
+    if kind is dict:
+        return all(
+            (type(key) is not str or screen_text(key) is None) and _clean(item)
+            for key, item in value.items()
+        )
+    if kind is list or kind is tuple:
+        return all(_clean(item) for item in value)
+    return not isinstance(value, str | Mapping | list | tuple)
+
+
 def screen(value: Any, path: str = "value") -> None:
     """Walk plain data (dicts, lists, str, int, bool, None, bytes) and refuse PHI-like strings.
 
     Floats are refused elsewhere (canonical encoding); bytes are opaque here.
     """
+    if _clean(value):  # the common case, once per state write: no paths to build
+        return
+    _screen(value, path)
+
+
+def _screen(value: Any, path: str) -> None:
     if isinstance(value, str):
         rule = screen_text(value)
         if rule is not None:
@@ -285,11 +308,11 @@ def screen(value: Any, path: str = "value") -> None:
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str):
-                screen(key, f"{path} key")
-            screen(item, f"{path}.{key}" if isinstance(key, str) and key.isascii() else path)
+                _screen(key, f"{path} key")
+            _screen(item, f"{path}.{key}" if isinstance(key, str) and key.isascii() else path)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            screen(item, f"{path}[{i}]")
+            _screen(item, f"{path}[{i}]")
 
 
 def screen_key(key: str) -> None:

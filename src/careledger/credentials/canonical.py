@@ -4,7 +4,8 @@ RDFC-1.0 is done by pyoxigraph (Rust): the JSON-LD is parsed with the shipped co
 nothing is fetched), canonicalized with ``CanonicalizationAlgorithm.RDFC_1_0`` and serialized as
 sorted N-Quads. The document and its proof configuration share one ``@context``, so both are
 parsed in one pass as two named graphs, which halves the context processing. JCS is the
-``rfc8785`` package. Not for signing: see :mod:`careledger.credentials.data_integrity`.
+``rfc8785`` package, with the standard library's JSON encoder for plain data (see :func:`jcs`).
+Not for signing: see :mod:`careledger.credentials.data_integrity`.
 
 JSON-LD silently drops properties no context defines, which would leave them unsigned. Two guards:
 :func:`undefined_terms` (fast, used on every verify: a key defined by *no* context in play and no
@@ -47,8 +48,42 @@ _KEYWORDS = frozenset(
 )
 
 
+_JSON_SAFE_INT = 2**53 - 1
+
+
+def _json_is_jcs(value: Any) -> bool:
+    """Whether the standard library's sorted, compact JSON of ``value`` is its RFC 8785 form:
+    only dicts with ASCII text keys (so code-point order is UTF-16 order), lists, text, bools,
+    None and integers within ±(2**53 - 1). The escapes of both are the same (``\\b \\f \\n
+    \\r \\t``, ``\\u00xx`` for other control characters, nothing else escaped)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_JSON_SAFE_INT <= value <= _JSON_SAFE_INT)
+    if kind is list:
+        return all(_json_is_jcs(item) for item in value)
+    if kind is dict:
+        return all(
+            type(key) is str and key.isascii() and _json_is_jcs(item) for key, item in value.items()
+        )
+    return False
+
+
 def jcs(value: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes of ``value``."""
+    """RFC 8785 canonical JSON bytes of ``value``.
+
+    Plain JSON data (the common case: credentials, proof configurations) is serialised by the
+    standard library's C encoder, 10 to 20 times faster than the ``rfc8785`` package and byte for
+    byte the same (tests/credentials/test_cred_jcs.py checks the two agree on generated data);
+    anything else — floats, non-ASCII keys, big integers, other types — goes to ``rfc8785``.
+    """
+    if _json_is_jcs(value):
+        try:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: rfc8785 refuses it with its own message
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

@@ -24,6 +24,7 @@ from careledger.contracts.incentives import NAMESPACE, award_payload, pseudonym_
 from careledger.contracts.incentives.terms import Campaign, CampaignSpec, Rule, rule_of
 from careledger.errors import InvalidInput
 from careledger.identity.msp import LocalIdentity
+from careledger.incentives.batching import AwardBatcher
 from careledger.incentives.codes import RejectCode
 from careledger.incentives.events import IncentiveEvent, IncentiveEvents
 from careledger.incentives.evidence import (
@@ -107,6 +108,10 @@ class AuditorCosigner:
         self._checker = checker
         self._keys = keys
 
+    @property
+    def checker(self) -> EvidenceChecker:
+        return self._checker
+
     async def cosign(
         self,
         campaign: Campaign,
@@ -143,8 +148,14 @@ class Awarder:
         keys: EvidenceKeys,
         cosigner: Cosigner | None = None,
         events: IncentiveEvents | None = None,
+        *,
+        max_batch: int = 64,
+        in_flight: int = 4,
     ) -> None:
+        """``max_batch``, ``in_flight``: awards waiting for one of ``in_flight`` transaction
+        slots go together, up to ``max_batch`` a transaction (:mod:`.batching`; 1 disables)."""
         self.gateway = gateway
+        self.batcher = AwardBatcher(gateway, max_batch=max_batch, in_flight=in_flight)
         self._checker = checker
         self._keys = keys
         self._cosigner = cosigner
@@ -153,6 +164,14 @@ class Awarder:
         # Concurrent awards of this awarder start their budget debit in different tranches,
         # so they do not conflict with each other (MVCC) until the budget runs low.
         self._next_tranche: dict[str, itertools.count[int]] = {}
+
+    @property
+    def checker(self) -> EvidenceChecker:
+        return self._checker
+
+    @property
+    def cosigner(self) -> Cosigner | None:
+        return self._cosigner
 
     async def campaign(self, campaign_id: str) -> Campaign:
         found = self._campaigns.get(campaign_id)
@@ -238,7 +257,8 @@ class Awarder:
         ]
         # An award that meets another's debit of its tranche in one block (another awarder, or
         # a spill near exhaustion) fails MVCC; the retry re-simulates on the new state.
-        done = await self.gateway.submit(NAMESPACE, "award", args, retries=8)
+        # Concurrent awards share transactions (``award_batch``), each with its own result.
+        done = await self.batcher.submit(args)
         result: dict[str, Any] = done.result
         if result["status"] == "awarded":
             return AwardOutcome(

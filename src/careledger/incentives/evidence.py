@@ -143,11 +143,24 @@ class EvidenceChecker:
         self._keys = keys
         self._query = query
         self._clock = clock
+        self.checks = 0
+        self.seconds = 0.0
+        """How many checks this checker made and the time they took (for benchmarks)."""
 
     def check(
         self, evidence: Any, spec: CampaignSpec, rule: Rule, sponsor: str, member_key: str
     ) -> EvidenceVerdict:
         """Never raises for bad evidence: the verdict's code says why it is refused."""
+        started = time.perf_counter()
+        try:
+            return self._check(evidence, spec, rule, sponsor, member_key)
+        finally:
+            self.checks += 1
+            self.seconds += time.perf_counter() - started
+
+    def _check(
+        self, evidence: Any, spec: CampaignSpec, rule: Rule, sponsor: str, member_key: str
+    ) -> EvidenceVerdict:
         if isinstance(evidence, CredentialEvidence) and rule.evidence == "credential":
             return self._credential(evidence, spec, rule, member_key)
         if isinstance(evidence, ConsentEvidence) and rule.evidence == "consent":

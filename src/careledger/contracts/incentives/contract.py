@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import msgspec
 
 from careledger.contracts.base import Contract, Stub, invoke, query, to_plain
+from careledger.contracts.incentives.batch import AwardItem, check_batch
 from careledger.contracts.incentives.terms import (
     MAX_POINTS,
     AwardRecord,
@@ -294,20 +295,60 @@ class Incentives(CampaignViews, Contract):
         co-signed by the auditor's member where the campaign names one, else empty bytes).
         ``tranche``: where the budget debit starts (-1: the nullifier decides)."""
         campaign = self._campaign(stub, campaign_id)
+        item = (member_key, rule, nullifier, points, evidence_digest, holder_tag)
+        return self._award(stub, campaign, *item, cosigner, cosignature, tranche)
+
+    @invoke
+    def award_batch(
+        self, stub: Stub, campaign_id: str, awards: list[AwardItem]
+    ) -> list[dict[str, Any]]:
+        """Several awards of one campaign in one transaction, each decided as ``award`` would
+        (after the ones before it), each with its own result and event; a malformed award
+        fails the whole batch (nothing is ordered). See :mod:`.batch`."""
+        campaign = self._campaign(stub, campaign_id)
+        check_batch(awards)
+        cosigners: dict[bytes, MemberCert] = {}  # checked once per transaction
+        return [
+            self._award(stub, campaign, *msgspec.structs.astuple(item), cosigners=cosigners)
+            for item in awards
+        ]
+
+    def _award(
+        self,
+        stub: Stub,
+        campaign: Campaign,
+        member_key: str,
+        rule: str,
+        nullifier: str,
+        points: int,
+        evidence_digest: str,
+        holder_tag: str,
+        cosigner: bytes,
+        cosignature: bytes,
+        tranche: int,
+        *,
+        cosigners: dict[bytes, MemberCert] | None = None,
+    ) -> dict[str, Any]:
+        campaign_id = campaign.spec.id
         require(evidence_digest, HexDigest, "evidence_digest")
         if stub.creator.org != campaign.sponsor:
             raise ContractError(f"only {campaign.sponsor} awards points of {campaign_id}")
         outcome, writes = self._decide_award(
             stub, campaign, member_key, rule, nullifier, points, holder_tag, tranche
         )
-        cosigned = None
-        if campaign.spec.auditor is not None:
+        cosigned = auditor = campaign.spec.auditor
+        if auditor is not None:
             pseudonym = pseudonym_of(bytes.fromhex(member_key))
             payload = award_payload(
                 campaign_id, pseudonym, rule, nullifier, points, evidence_digest
             )
-            self._check_cosignature(stub, campaign.spec.auditor, cosigner, cosignature, payload)
-            cosigned = campaign.spec.auditor
+            cert = (cosigners or {}).get(cosigner)
+            if cert is None:
+                cert = self._cosigner_cert(stub, auditor, cosigner)
+            if not verify(cert.public_key, payload, cosignature):
+                raise ContractError(f"the co-signature by {auditor}.{cert.name} does not verify")
+            if cosigners is not None:
+                cosigners[cosigner] = cert
         if outcome["status"] != "awarded":
             stub.emit(
                 "incentives.reward_rejected",
@@ -337,9 +378,9 @@ class Incentives(CampaignViews, Contract):
         )
         return outcome
 
-    def _check_cosignature(
-        self, stub: Stub, auditor: str, identity: bytes, signature: bytes, payload: bytes
-    ) -> None:
+    def _cosigner_cert(self, stub: Stub, auditor: str, identity: bytes) -> MemberCert:
+        """The co-signer's certificate: a current member of ``auditor`` (its root signed it,
+        not revoked), read from ``_gov``; raises otherwise."""
         raw = stub.read_namespace("_gov", f"org/{auditor}")
         if raw is None:
             raise ContractError(f"auditor {auditor} is not an organisation of the consortium")
@@ -351,8 +392,7 @@ class Incentives(CampaignViews, Contract):
             )
         if stub.read_namespace("_gov", f"revoked/{auditor}/{cert.serial}") is not None:
             raise ContractError(f"the co-signer {auditor}.{cert.name} is revoked")
-        if not verify(cert.public_key, payload, signature):
-            raise ContractError(f"the co-signature by {auditor}.{cert.name} does not verify")
+        return cert
 
     # -- redemption, expiry, claw-back, freeze ----------------------------------------------
     def _decide_redeem(

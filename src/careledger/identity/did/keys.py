@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 import nacl.exceptions
 import nacl.signing
@@ -30,6 +31,18 @@ _P256_PUB = b"\x80\x24"
 
 def b58encode(data: bytes) -> str:
     """Base58 (Bitcoin alphabet) text of ``data``."""
+    return _b58encode(data if type(data) is bytes else bytes(memoryview(data)))
+
+
+def b58decode(text: str) -> bytes:
+    """Bytes of base58 (Bitcoin alphabet) ``text``; :class:`InvalidDid` on a bad character."""
+    return _b58decode(text)
+
+
+# Both are pure functions of immutable values, and the same keys recur: a verifier decodes its
+# issuers' keys for every credential, and a did:key document names its key three times.
+@lru_cache(maxsize=4096)
+def _b58encode(data: bytes) -> str:
     zeros = len(data) - len(data.lstrip(b"\0"))
     num = int.from_bytes(data, "big")
     out: list[str] = []
@@ -39,8 +52,8 @@ def b58encode(data: bytes) -> str:
     return "1" * zeros + "".join(reversed(out))
 
 
-def b58decode(text: str) -> bytes:
-    """Bytes of base58 (Bitcoin alphabet) ``text``; :class:`InvalidDid` on a bad character."""
+@lru_cache(maxsize=4096)
+def _b58decode(text: str) -> bytes:
     num = 0
     try:
         for ch in text:
