@@ -436,14 +436,6 @@ def bench_incentives(
 )
 @click.option("--no-baseline", is_flag=True, help="Skip pyx12 validating the file alone.")
 @click.option(
-    "--validation-workers",
-    type=click.IntRange(0, 64),
-    default=0,
-    show_default=True,
-    help="Validate each Bundle's resources in this many worker processes (0: in the thread "
-    "that stores them).",
-)
-@click.option(
     "--network",
     "network_dir",
     type=click.Path(file_okay=False, path_type=Path),
