@@ -175,20 +175,29 @@ class AuditTrail:
         practitioner: str | None = None,
         break_glass_reason: str | None = None,
     ) -> None:
-        note = {
-            "handle": handle,
-            "action": action,
-            "reason": reason,
-            "requester": requester,
-            "purpose": purpose,
-            "resource_type": resource_type,
-            "ref": ref,
-            "count": count,
-            "practitioner": practitioner,
-            "break_glass_reason": break_glass_reason,
-        }
-        self.outbox.add([("note", note)])
-        self.flusher.wake(self.delay)
+        self.notes(
+            [
+                {
+                    "handle": handle,
+                    "action": action,
+                    "reason": reason,
+                    "requester": requester,
+                    "purpose": purpose,
+                    "resource_type": resource_type,
+                    "ref": ref,
+                    "count": count,
+                    "practitioner": practitioner,
+                    "break_glass_reason": break_glass_reason,
+                }
+            ]
+        )
+
+    def notes(self, notes: Sequence[dict[str, Any]]) -> None:
+        """Write several decisions (each with :meth:`note`'s fields) in one local transaction:
+        one request's answer about many resources (``$everything``)."""
+        if notes:
+            self.outbox.add([("note", n) for n in notes])
+            self.flusher.wake(self.delay)
 
     async def flush(self) -> None:
         """Write what is pending now (notes and everything queued before them), and wait for
