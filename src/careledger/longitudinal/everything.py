@@ -51,7 +51,7 @@ from careledger.fhir.resources import (
 from careledger.fhir.searchparams import date_range
 from careledger.fhir.service import FhirService
 from careledger.longitudinal.ledger import PatientLink, ProviderLedger, patient_resources
-from careledger.longitudinal.read_cache import LocatorEntries, ResourceDates
+from careledger.longitudinal.read_cache import KnownResources, LocatorEntries, ResourceFacts
 
 DID_SYSTEM = "urn:ietf:rfc:3986"
 SOURCE_EXT = "https://careledger.dev/fhir/StructureDefinition/source-organization"
@@ -161,7 +161,7 @@ class LongitudinalRecord:
         self.timeout = timeout
         gateway = getattr(ledger.session, "gateway", None)
         self._entries = LocatorEntries(getattr(gateway, "peer", None))
-        self._dates = ResourceDates()
+        self._known = KnownResources()
         self._labels: dict[bytes, SensitivityLabel] = {}
 
     async def __call__(
@@ -291,7 +291,7 @@ class LongitudinalRecord:
                 issues.append(problem)
                 continue
             expected = by_holder[holder]
-            matched, verified = _verify(holder, received, expected, issues, self._dates)
+            matched, verified = _verify(holder, received, expected, issues, self._known)
             missing = len(expected) - matched
             if missing > 0:
                 issues.append(
@@ -408,42 +408,41 @@ def _verify(
     received: list[tuple[bytes, bytes, str]],
     expected: dict[str, dict[str, Any]],
     issues: list[JSON],
-    dates: ResourceDates,
+    known: KnownResources,
 ) -> tuple[int, list[_Verified]]:
     """What matches its locator entry, and how many entries were matched (or refuted)."""
     verified: list[_Verified] = []
     seen: set[str] = set()
     for raw, salt, base in received:
-        try:
-            head = msgspec.json.decode(raw, type=_Head)
-        except msgspec.DecodeError:
-            issues.append(_issue("error", "invalid", f"{holder}: a resource is not valid JSON"))
-            continue
-        name = f"{head.resourceType}/{head.id}"
-        ref = locator.resource_ref(salt, head.resourceType, head.id)
-        entry = expected.get(ref)
+        digest = hashlib.sha256(raw).digest()
+        facts = known.get(digest, salt)
+        if facts is None:
+            try:
+                head = msgspec.json.decode(raw, type=_Head)
+            except msgspec.DecodeError:
+                issues.append(_issue("error", "invalid", f"{holder}: a resource is not valid JSON"))
+                continue
+            facts = ResourceFacts(
+                head.resourceType, head.id, head.meta.versionId, head.meta.lastUpdated,
+                locator.resource_ref(salt, head.resourceType, head.id),
+                locator.salted_content_hash(salt, digest.hex()),
+            )  # fmt: skip
+            known.put(digest, salt, facts)
+        entry = expected.get(facts.ref)
         if entry is None:
             continue  # not indexed (e.g. outside _type/_since): not part of this answer
-        digest = hashlib.sha256(raw).hexdigest()
-        if (
-            head.meta.versionId != str(entry["version"])
-            or locator.salted_content_hash(salt, digest) != entry["content_hash"]
-        ):
+        seen.add(facts.ref)
+        if facts.version != str(entry["version"]) or facts.content_hash != entry["content_hash"]:
             issues.append(
-                _issue("error", "processing",
-                       f"{name} from {holder} does not match its hash on the ledger; excluded")
+                _issue("error", "processing", f"{facts.rtype}/{facts.rid} from {holder} does not "
+                       "match its hash on the ledger; excluded")
             )  # fmt: skip
-            seen.add(ref)
             continue
-        seen.add(ref)
-        date = dates.get(digest)
-        if date is None:
-            date = clinical_date(msgspec.json.decode(raw)) or ""
-            dates.put(digest, date)
-        date = date or head.meta.lastUpdated
+        if facts.date is None:
+            facts.date = clinical_date(msgspec.json.decode(raw)) or ""
         verified.append(
-            _Verified(raw, salt, head.resourceType, head.id, head.meta.lastUpdated, date,
-                      [holder], base)
+            _Verified(raw, salt, facts.rtype, facts.rid, facts.last_updated,
+                      facts.date or facts.last_updated, [holder], base)
         )  # fmt: skip
     return len(seen), verified
 

@@ -32,7 +32,6 @@ Not for: assembling the longitudinal record (:mod:`careledger.longitudinal.every
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import threading
@@ -246,9 +245,9 @@ class ProviderLedger:
 
     # -- salts and refs ------------------------------------------------------------------------
     def salt(self, resource_type: str, resource_id: str) -> bytes:
-        return hmac.new(
-            self._secret, f"salt|{resource_type}/{resource_id}".encode(), hashlib.sha256
-        ).digest()[:16]
+        return hmac.digest(self._secret, f"salt|{resource_type}/{resource_id}".encode(), "sha256")[
+            :16
+        ]
 
     def ref(self, resource_type: str, resource_id: str) -> str:
         return resource_ref(self.salt(resource_type, resource_id), resource_type, resource_id)

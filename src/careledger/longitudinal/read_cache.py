@@ -10,9 +10,11 @@ Every function of the ``locator`` contract that writes (``register``, ``erase``)
 came from changed. A generation counter closes the race with a commit during a query: an answer
 is kept only if no locator change committed since the query began.
 
-:class:`ResourceDates` maps the SHA-256 of a resource's bytes to its clinical date: the same
-bytes always have the same date, so a hit needs no JSON parse. Verification itself — the
-resource's salted hash against its locator entry — is done on every request.
+:class:`KnownResources` maps (SHA-256 of a resource's exact bytes, salt) to what those determine:
+type, id, version, locator ref, salted content hash and clinical date — the same bytes and salt
+always give the same, so a hit needs no JSON parse and no hashing beyond the one SHA-256 that
+identifies the bytes. Verification itself — comparing version and salted hash with the resource's
+locator entry, as the ledger has it now — is done for every resource of every request.
 
 Not for: anything a holder decides (consent, audit): holders answer every request afresh.
 """
@@ -21,11 +23,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 LOCATOR_EVENTS = ("locator.registered", "locator.erased")
 MAX_ANSWERS = 256
-MAX_DATES = 200_000
+MAX_FACTS = 200_000
 
 
 class LocatorEntries:
@@ -76,16 +79,31 @@ class LocatorEntries:
             self._unsubscribe = None
 
 
-class ResourceDates:
-    """Clinical dates by the SHA-256 (hex) of the resource's exact bytes."""
+@dataclass(slots=True)
+class ResourceFacts:
+    """What the exact bytes of one resource and a holder's salt determine: its type, id,
+    version and ``lastUpdated``, its locator ``ref`` and salted content hash, and (once
+    asked) its clinical date."""
+
+    rtype: str
+    rid: str
+    version: str
+    last_updated: str
+    ref: str
+    content_hash: str
+    date: str | None = None
+
+
+class KnownResources:
+    """:class:`ResourceFacts` by (SHA-256 of the resource's bytes, salt)."""
 
     def __init__(self) -> None:
-        self._dates: dict[str, str] = {}
+        self._facts: dict[tuple[bytes, bytes], ResourceFacts] = {}
 
-    def get(self, digest: str) -> str | None:
-        return self._dates.get(digest)
+    def get(self, digest: bytes, salt: bytes) -> ResourceFacts | None:
+        return self._facts.get((digest, salt))
 
-    def put(self, digest: str, date: str) -> None:
-        if len(self._dates) >= MAX_DATES:
-            self._dates.clear()
-        self._dates[digest] = date
+    def put(self, digest: bytes, salt: bytes, facts: ResourceFacts) -> None:
+        if len(self._facts) >= MAX_FACTS:
+            self._facts.clear()
+        self._facts[(digest, salt)] = facts
