@@ -45,3 +45,23 @@ def test_a_resource_created_or_updated_after_a_read_is_in_the_next_read(
             assert _by_id(updated)[f"Observation/{created['id']}"]["status"] == "amended"
 
     asyncio.run(scenario())
+
+
+def test_newest_first_and_a_bad_sort_refused(consortium: ConsortiumConfig) -> None:
+    async def scenario() -> None:
+        async with world(consortium) as w:
+            await w.patient.grant(w.net, "Org1", "Org1")
+            await w.flush()
+            oldest = entries_of(await w.everything(query="?_type=Observation&_count=1000"))
+            newest = entries_of(
+                await w.everything(query="?_type=Observation&_count=1000&_sort=-date")
+            )
+            dates = [e["resource"].get("effectiveDateTime") or "" for e in newest]
+            assert dates == sorted(dates, reverse=True)
+            assert [e["resource"]["id"] for e in newest] == [
+                e["resource"]["id"] for e in reversed(oldest)
+            ]
+            bad = await w.providers["Org1"].get(f"/{w.local}/$everything?_sort=name")
+            assert bad.status_code == 400
+
+    asyncio.run(scenario())

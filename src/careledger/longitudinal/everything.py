@@ -267,6 +267,7 @@ class LongitudinalRecord:
     # -- the requesting organisation's assembly ------------------------------------------------
     async def assemble(self, patient_id: str, params: list[tuple[str, str]], ask: _Ask) -> JSON:
         since_us, types, count, offset = _paging(params)
+        newest = _newest_first(params)  # bad input refused before any holder is asked
         link = self.ledger.directory.by_patient(f"Patient/{patient_id}")
         if link is None or link.erased:
             raise ResourceNotFound(f"Patient/{patient_id} is not enrolled with a DID here")
@@ -312,7 +313,8 @@ class LongitudinalRecord:
             if (not types or v.rtype in types)
             and (since_us is None or _micros(v.last_updated) >= since_us)
         ]  # fmt: skip
-        chosen.sort(key=lambda v: (v.rtype != "Patient", v.date, v.rtype, v.rid))
+        chosen.sort(key=lambda v: (v.date, v.rtype, v.rid), reverse=newest)
+        chosen.sort(key=lambda v: v.rtype != "Patient")  # stable: the Patient first
         page = chosen[offset : offset + count]
         entries: list[Any] = [
             {
@@ -445,6 +447,14 @@ def _verify(
                       facts.date or facts.last_updated, [holder], base)
         )  # fmt: skip
     return len(seen), verified
+
+
+def _newest_first(params: list[tuple[str, str]]) -> bool:
+    """``_sort=-date``: newest clinical date first (default ``date``: oldest first)."""
+    order = [v for k, v in params if k == "_sort"]
+    if any(v not in ("date", "-date") for v in order):
+        raise InvalidInput("_sort: only date or -date")
+    return order[-1:] == ["-date"]
 
 
 def _micros(instant: str) -> int:
