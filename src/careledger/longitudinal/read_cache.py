@@ -22,6 +22,7 @@ Not for: anything a holder decides (consent, audit): holders answer every reques
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,14 @@ class LocatorEntries:
         self._unsubscribe: Callable[[], None] | None = None
         subscribe = getattr(peer, "subscribe", None)
         if callable(subscribe):
-            self._unsubscribe = subscribe(self._committed)
+            me = weakref.ref(self)  # the peer's listener list does not keep this cache alive
+
+            def committed(event: Any) -> None:
+                cache = me()
+                if cache is not None:
+                    cache._committed(event)
+
+            self._unsubscribe = subscribe(committed)
 
     @property
     def active(self) -> bool:
