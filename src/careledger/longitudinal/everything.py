@@ -40,10 +40,18 @@ from careledger.contracts import record_locator as locator
 from careledger.contracts.phi_guard import BreakGlassReason, Purpose
 from careledger.errors import InvalidInput
 from careledger.fhir.errors import AccessDenied, ResourceNotFound
-from careledger.fhir.resources import JSON, SUPPORTED_TYPES, check_id, clinical_date, sensitivity
+from careledger.fhir.resources import (
+    JSON,
+    SUPPORTED_TYPES,
+    SensitivityLabel,
+    check_id,
+    clinical_date,
+    sensitivity,
+)
 from careledger.fhir.searchparams import date_range
 from careledger.fhir.service import FhirService
 from careledger.longitudinal.ledger import PatientLink, ProviderLedger, patient_resources
+from careledger.longitudinal.read_cache import KnownResources, LocatorEntries, ResourceFacts
 
 DID_SYSTEM = "urn:ietf:rfc:3986"
 SOURCE_EXT = "https://careledger.dev/fhir/StructureDefinition/source-organization"
@@ -54,6 +62,7 @@ BREAK_GLASS_HEADER = "x-careledger-break-glass"
 PRACTITIONER_HEADER = "x-careledger-practitioner"
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
+MAX_LABELS = 200_000
 PURPOSES = frozenset(get_args(Purpose))
 BREAK_GLASS_REASONS = frozenset(get_args(BreakGlassReason))
 
@@ -150,6 +159,10 @@ class LongitudinalRecord:
         self.ledger = ledger
         self.holders = dict(holders)
         self.timeout = timeout
+        gateway = getattr(ledger.session, "gateway", None)
+        self._entries = LocatorEntries(getattr(gateway, "peer", None))
+        self._known = KnownResources()
+        self._labels: dict[bytes, SensitivityLabel] = {}
 
     async def __call__(
         self,
@@ -182,31 +195,40 @@ class LongitudinalRecord:
         versions = await asyncio.to_thread(patient_resources, self.service, link.patient)
         ledger, audit = self.ledger, self.ledger.audit
         served: list[JSON] = []
+        notes: list[dict[str, Any]] = []
         withheld = 0
+        # one decision per (type, label) for this request: the consents and the time are the
+        # same for every resource of one answer
+        decided: dict[tuple[str, SensitivityLabel], tuple[bool, str]] = {}
         for v in versions:
             content = v.content or b"{}"
-            ref = ledger.ref(v.resource_type, v.id)
+            salt_bytes = ledger.salt(v.resource_type, v.id)
+            ref = locator.resource_ref(salt_bytes, v.resource_type, v.id)
+            note = {
+                "handle": link.handle, "action": "disclose", "reason": "break-glass",
+                "requester": requester, "purpose": "ETREAT", "resource_type": v.resource_type,
+                "ref": ref, "count": 1, "practitioner": ask.practitioner,
+                "break_glass_reason": ask.break_glass,
+            }  # fmt: skip
             if ask.break_glass is None:
-                label = sensitivity(msgspec.json.decode(content))
-                permitted, reason = ledger.evaluate(
-                    link, requester, purpose=ask.purpose, resource_type=v.resource_type,
-                    label=label, practitioner=ask.practitioner,
-                )  # fmt: skip
-                audit.note(
-                    link.handle, "disclose" if permitted else "deny", reason, requester,
-                    purpose=ask.purpose, resource_type=v.resource_type, ref=ref,
-                    practitioner=ask.practitioner,
-                )  # fmt: skip
+                label = self._label(content)
+                key = (v.resource_type, label)
+                if key not in decided:
+                    decided[key] = ledger.evaluate(
+                        link, requester, purpose=ask.purpose, resource_type=v.resource_type,
+                        label=label, practitioner=ask.practitioner,
+                    )  # fmt: skip
+                permitted, reason = decided[key]
+                note.update(
+                    action="disclose" if permitted else "deny", reason=reason, purpose=ask.purpose
+                )
+                notes.append(note)
                 if not permitted:
                     withheld += 1
                     continue
             else:
-                audit.note(
-                    link.handle, "disclose", "break-glass", requester, purpose="ETREAT",
-                    resource_type=v.resource_type, ref=ref, practitioner=ask.practitioner,
-                    break_glass_reason=ask.break_glass,
-                )  # fmt: skip
-            salt = base64.b64encode(ledger.salt(v.resource_type, v.id)).decode()
+                notes.append(note)
+            salt = base64.b64encode(salt_bytes).decode()
             served.append(
                 {
                     "fullUrl": f"{self.service.base_url}/{v.resource_type}/{v.id}",
@@ -214,6 +236,7 @@ class LongitudinalRecord:
                     "extension": [{"url": SALT_EXT, "valueBase64Binary": salt}],
                 }
             )
+        audit.notes(notes)  # every decision, in one local transaction, before the answer
         if ask.break_glass is not None:
             await audit.flush()  # break-glass is on the ledger before anything leaves
         if versions and not served:
@@ -231,16 +254,30 @@ class LongitudinalRecord:
             )
         return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
+    def _label(self, content: bytes) -> SensitivityLabel:
+        """The resource's security label, kept by the SHA-256 of its exact bytes."""
+        digest = hashlib.sha256(content).digest()
+        label = self._labels.get(digest)
+        if label is None:
+            if len(self._labels) >= MAX_LABELS:
+                self._labels.clear()
+            label = self._labels[digest] = sensitivity(msgspec.json.decode(content))
+        return label
+
     # -- the requesting organisation's assembly ------------------------------------------------
     async def assemble(self, patient_id: str, params: list[tuple[str, str]], ask: _Ask) -> JSON:
         since_us, types, count, offset = _paging(params)
+        newest = _newest_first(params)  # bad input refused before any holder is asked
         link = self.ledger.directory.by_patient(f"Patient/{patient_id}")
         if link is None or link.erased:
             raise ResourceNotFound(f"Patient/{patient_id} is not enrolled with a DID here")
         since_ms = since_us // 1000 if since_us is not None else 0
-        found = self.ledger.session.query(
-            locator.NAMESPACE, "entries", [link.handle, sorted(types), since_ms]
-        )
+        found = self._entries.get(
+            link.handle, sorted(types), since_ms,
+            lambda: self.ledger.session.query(
+                locator.NAMESPACE, "entries", [link.handle, sorted(types), since_ms]
+            ),
+        )  # fmt: skip
         by_holder: dict[str, dict[str, dict[str, Any]]] = {}
         for entry in found:
             if entry["status"] == "active":
@@ -255,7 +292,7 @@ class LongitudinalRecord:
                 issues.append(problem)
                 continue
             expected = by_holder[holder]
-            matched, verified = _verify(holder, received, expected, issues)
+            matched, verified = _verify(holder, received, expected, issues, self._known)
             missing = len(expected) - matched
             if missing > 0:
                 issues.append(
@@ -276,7 +313,8 @@ class LongitudinalRecord:
             if (not types or v.rtype in types)
             and (since_us is None or _micros(v.last_updated) >= since_us)
         ]  # fmt: skip
-        chosen.sort(key=lambda v: (v.rtype != "Patient", v.date, v.rtype, v.rid))
+        chosen.sort(key=lambda v: (v.date, v.rtype, v.rid), reverse=newest)
+        chosen.sort(key=lambda v: v.rtype != "Patient")  # stable: the Patient first
         page = chosen[offset : offset + count]
         entries: list[Any] = [
             {
@@ -372,40 +410,51 @@ def _verify(
     received: list[tuple[bytes, bytes, str]],
     expected: dict[str, dict[str, Any]],
     issues: list[JSON],
+    known: KnownResources,
 ) -> tuple[int, list[_Verified]]:
     """What matches its locator entry, and how many entries were matched (or refuted)."""
     verified: list[_Verified] = []
     seen: set[str] = set()
     for raw, salt, base in received:
-        try:
-            head = msgspec.json.decode(raw, type=_Head)
-        except msgspec.DecodeError:
-            issues.append(_issue("error", "invalid", f"{holder}: a resource is not valid JSON"))
-            continue
-        name = f"{head.resourceType}/{head.id}"
-        ref = locator.resource_ref(salt, head.resourceType, head.id)
-        entry = expected.get(ref)
+        digest = hashlib.sha256(raw).digest()
+        facts = known.get(digest, salt)
+        if facts is None:
+            try:
+                head = msgspec.json.decode(raw, type=_Head)
+            except msgspec.DecodeError:
+                issues.append(_issue("error", "invalid", f"{holder}: a resource is not valid JSON"))
+                continue
+            facts = ResourceFacts(
+                head.resourceType, head.id, head.meta.versionId, head.meta.lastUpdated,
+                locator.resource_ref(salt, head.resourceType, head.id),
+                locator.salted_content_hash(salt, digest.hex()),
+            )  # fmt: skip
+            known.put(digest, salt, facts)
+        entry = expected.get(facts.ref)
         if entry is None:
             continue  # not indexed (e.g. outside _type/_since): not part of this answer
-        digest = hashlib.sha256(raw).hexdigest()
-        if (
-            head.meta.versionId != str(entry["version"])
-            or locator.salted_content_hash(salt, digest) != entry["content_hash"]
-        ):
+        seen.add(facts.ref)
+        if facts.version != str(entry["version"]) or facts.content_hash != entry["content_hash"]:
             issues.append(
-                _issue("error", "processing",
-                       f"{name} from {holder} does not match its hash on the ledger; excluded")
+                _issue("error", "processing", f"{facts.rtype}/{facts.rid} from {holder} does not "
+                       "match its hash on the ledger; excluded")
             )  # fmt: skip
-            seen.add(ref)
             continue
-        seen.add(ref)
-        resource = msgspec.json.decode(raw)
-        date = clinical_date(resource) or head.meta.lastUpdated
+        if facts.date is None:
+            facts.date = clinical_date(msgspec.json.decode(raw)) or ""
         verified.append(
-            _Verified(raw, salt, head.resourceType, head.id, head.meta.lastUpdated, date,
-                      [holder], base)
+            _Verified(raw, salt, facts.rtype, facts.rid, facts.last_updated,
+                      facts.date or facts.last_updated, [holder], base)
         )  # fmt: skip
     return len(seen), verified
+
+
+def _newest_first(params: list[tuple[str, str]]) -> bool:
+    """``_sort=-date``: newest clinical date first (default ``date``: oldest first)."""
+    order = [v for k, v in params if k == "_sort"]
+    if any(v not in ("date", "-date") for v in order):
+        raise InvalidInput("_sort: only date or -date")
+    return order[-1:] == ["-date"]
 
 
 def _micros(instant: str) -> int:

@@ -32,7 +32,6 @@ Not for: assembling the longitudinal record (:mod:`careledger.longitudinal.every
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import threading
@@ -175,20 +174,29 @@ class AuditTrail:
         practitioner: str | None = None,
         break_glass_reason: str | None = None,
     ) -> None:
-        note = {
-            "handle": handle,
-            "action": action,
-            "reason": reason,
-            "requester": requester,
-            "purpose": purpose,
-            "resource_type": resource_type,
-            "ref": ref,
-            "count": count,
-            "practitioner": practitioner,
-            "break_glass_reason": break_glass_reason,
-        }
-        self.outbox.add([("note", note)])
-        self.flusher.wake(self.delay)
+        self.notes(
+            [
+                {
+                    "handle": handle,
+                    "action": action,
+                    "reason": reason,
+                    "requester": requester,
+                    "purpose": purpose,
+                    "resource_type": resource_type,
+                    "ref": ref,
+                    "count": count,
+                    "practitioner": practitioner,
+                    "break_glass_reason": break_glass_reason,
+                }
+            ]
+        )
+
+    def notes(self, notes: Sequence[dict[str, Any]]) -> None:
+        """Write several decisions (each with :meth:`note`'s fields) in one local transaction:
+        one request's answer about many resources (``$everything``)."""
+        if notes:
+            self.outbox.add([("note", n) for n in notes])
+            self.flusher.wake(self.delay)
 
     async def flush(self) -> None:
         """Write what is pending now (notes and everything queued before them), and wait for
@@ -237,9 +245,9 @@ class ProviderLedger:
 
     # -- salts and refs ------------------------------------------------------------------------
     def salt(self, resource_type: str, resource_id: str) -> bytes:
-        return hmac.new(
-            self._secret, f"salt|{resource_type}/{resource_id}".encode(), hashlib.sha256
-        ).digest()[:16]
+        return hmac.digest(self._secret, f"salt|{resource_type}/{resource_id}".encode(), "sha256")[
+            :16
+        ]
 
     def ref(self, resource_type: str, resource_id: str) -> str:
         return resource_ref(self.salt(resource_type, resource_id), resource_type, resource_id)

@@ -28,7 +28,8 @@ from careledger.longitudinal.everything import (
 from careledger.web.context import FhirSide
 
 PAGE = 100
-"""Resources per page of a record (the record is assembled whole, shown a page at a time)."""
+"""Resources per page of a record (the record is assembled whole, shown a page at a time,
+newest first: the next page holds older entries)."""
 CATEGORY = {
     "Patient": "Demographics",
     "Encounter": "Visits",
@@ -128,14 +129,14 @@ async def assemble(
     offset: int = 0,
 ) -> AssembledRecord:
     """``$everything`` for local ``patient`` (``Patient/<id>``) as this organisation, the
-    :data:`PAGE` resources from ``offset`` (in the record's order: demographics, then by date)."""
+    :data:`PAGE` resources from ``offset`` (demographics, then newest first)."""
     headers = {PURPOSE_HEADER: purpose}
     if break_glass:
         headers[BREAK_GLASS_HEADER] = break_glass
     if practitioner:
         headers[PRACTITIONER_HEADER] = practitioner
     pid = patient.split("/", 1)[1]
-    params = [("_count", str(PAGE)), ("_offset", str(offset))]
+    params = [("_count", str(PAGE)), ("_offset", str(offset)), ("_sort", "-date")]
     bundle = await fhir.record(pid, params, headers, None)
     out = AssembledRecord(break_glass=break_glass, total=int(bundle.get("total", 0)),
                           offset=offset)  # fmt: skip
