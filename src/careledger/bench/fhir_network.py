@@ -26,7 +26,7 @@ from typing import Any
 
 from careledger.api.client import NodeClient
 from careledger.bench.fhir import _pool_cpu, _warm_up, bench_records
-from careledger.bench.network import _pid_names, _process_cpu, approve_contract
+from careledger.bench.network import _pid_names, _process_cpu, approve_contract, running_network
 from careledger.bench.report import BenchReport
 from careledger.contracts.record_locator import patient_handle
 from careledger.errors import CareLedgerError
@@ -37,9 +37,6 @@ from careledger.fhir.store.sqlite import SQLiteResourceStore
 from careledger.fhir.validation_pool import ValidationPool
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.longitudinal.ledger import PatientLink, ProviderLedger
-from careledger.netctl.control import client_verify
-from careledger.netctl.layout import NetworkLayout
-from careledger.node.consortium import load_config
 from careledger.sim.synthetic_fhir import transaction_bundle
 
 
@@ -72,12 +69,8 @@ async def run_fhir_network_bench(
     directory: Path, *, resources: int = 1000, batch: int = 200, validation_workers: int = 0
 ) -> dict[str, Any]:
     """Ingest through the running network in ``directory`` (see the module docstring)."""
-    layout = NetworkLayout(directory)
-    if not layout.exists():
-        raise CareLedgerError(f"no network in {directory} (careledger network up)")
-    spec = layout.load()
-    config = load_config(layout.consortium)
-    verify = client_verify(layout, spec)
+    net = running_network(directory)
+    layout, spec, config, verify = net.layout, net.spec, net.config, net.verify
     orgs = list(spec.orgs)
     signer = Ed25519Signer()
     did = signer.did_key

@@ -37,6 +37,7 @@ from careledger.bench.network import (
     _process_cpu,
     approve_contract,
     run_network_bench,
+    running_network,
 )
 from careledger.bench.report import latency_ms
 from careledger.contracts import dids, trust_registry
@@ -49,9 +50,7 @@ from careledger.errors import CareLedgerError
 from careledger.identity.did.keys import Ed25519Signer
 from careledger.incentives.story import CONTRACTS, FLU_VACCINE, flu_spec
 from careledger.incentives.wallet import MemberWallet
-from careledger.netctl.control import client_verify
 from careledger.netctl.layout import NetworkLayout, NetworkSpec
-from careledger.node.consortium import load_config
 
 RULE = "flu-shot"
 
@@ -111,12 +110,8 @@ async def run_network_awards(
     """Figures of awards through a running network and the same-run transfer baseline."""
     if awards < rounds or concurrency < 1 or rounds < 1:
         raise CareLedgerError("awards ≥ rounds ≥ 1 and concurrency ≥ 1")
-    layout = NetworkLayout(directory)
-    if not layout.exists():
-        raise CareLedgerError(f"no network in {directory} (careledger network up)")
-    spec = layout.load()
-    config = load_config(layout.consortium)
-    verify = client_verify(layout, spec)
+    net = running_network(directory)
+    layout, spec, config, verify = net.layout, net.spec, net.config, net.verify
     sponsor = spec.orgs[0]
     issuer_org = spec.orgs[1 % len(spec.orgs)]
     cosigning = _auditor(layout, spec, sponsor) if auditor else None

@@ -37,7 +37,27 @@ from careledger.daemon.config import load_node_config
 from careledger.errors import CareLedgerError, TransactionInvalid
 from careledger.netctl.control import client_verify, nats_client_seed
 from careledger.netctl.layout import NetworkLayout, NetworkSpec
-from careledger.node.consortium import load_config
+from careledger.node.consortium import ConsortiumConfig, load_config
+
+
+@dataclass(frozen=True)
+class RunningNetwork:
+    """What a bench needs of a running ``network up`` directory: its layout and spec, the
+    consortium's member keys, and how to reach the nodes (TLS or not)."""
+
+    layout: NetworkLayout
+    spec: NetworkSpec
+    config: ConsortiumConfig
+    verify: ssl.SSLContext | bool
+
+
+def running_network(directory: Path) -> RunningNetwork:
+    """The running network in ``directory``; a clear error when there is none."""
+    layout = NetworkLayout(directory)
+    if not layout.exists():
+        raise CareLedgerError(f"no network in {directory} (careledger network up)")
+    spec = layout.load()
+    return RunningNetwork(layout, spec, load_config(layout.consortium), client_verify(layout, spec))
 
 
 @dataclass

@@ -23,12 +23,9 @@ import msgspec
 
 from careledger.api.auth import sign_request
 from careledger.api.client import NodeClient
-from careledger.bench.network import approve_contract
+from careledger.bench.network import approve_contract, running_network
 from careledger.bench.report import latency_ms
 from careledger.errors import CareLedgerError
-from careledger.netctl.control import client_verify
-from careledger.netctl.layout import NetworkLayout
-from careledger.node.consortium import load_config
 from careledger.payer.claims.routes import EDI_X12, NodeClaimDirectory, member_system_of
 from careledger.sim.payer_workload import benefit_plan, claims_837, coverage, payer_claims
 
@@ -37,12 +34,8 @@ async def run_network_claims(
     directory: Path, *, claims: int = 1000, per_file: int = 100, in_flight: int = 4
 ) -> dict[str, Any]:
     """Figures of claims committed through a running network (see the module docstring)."""
-    layout = NetworkLayout(directory)
-    if not layout.exists():
-        raise CareLedgerError(f"no network in {directory} (careledger network up)")
-    spec = layout.load()
-    config = load_config(layout.consortium)
-    verify = client_verify(layout, spec)
+    net = running_network(directory)
+    layout, spec, config, verify = net.layout, net.spec, net.config, net.verify
     provider = spec.orgs[0]
     payer = spec.orgs[1] if len(spec.orgs) > 1 else spec.orgs[0]
     secret_file = layout.data(payer) / "payer-member.secret"
