@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -73,7 +74,18 @@ async def stream_leader(layout: NetworkLayout, stream: str = "CARELEDGER_BLOCKS"
 
     spec = layout.load()
     cluster = control.nats_cluster(layout, spec)
-    nc = await nats.connect(spec.nats_urls, connect_timeout=5, max_reconnect_attempts=3)
+    # The network's servers refuse anonymous clients: sign in as the CLI does (its nkey, or TLS).
+    seed = control.nats_client_seed(layout, spec)
+    verify = control.client_verify(layout, spec)
+    tls = verify if isinstance(verify, ssl.SSLContext) else None
+    nc = await nats.connect(
+        spec.nats_urls,
+        connect_timeout=5,
+        max_reconnect_attempts=3,
+        tls=tls,
+        tls_handshake_first=tls is not None,
+        nkeys_seed=str(seed) if seed is not None else None,
+    )
     try:
         info = await nc.jetstream().stream_info(stream)
     finally:
