@@ -135,6 +135,22 @@ def _key(url: str) -> str:
     return "list/" + hashlib.sha256(url.encode()).hexdigest()[:40]
 
 
+def published_bit(stub: Stub, url: str, index: int, purpose: str) -> bool | None:
+    """For another contract: the status bit at ``index`` of the ``purpose`` list published at
+    ``url`` (read across namespaces), or None when no such list is published. An index outside
+    the list reads as set: it cannot be shown valid."""
+    raw = stub.read_namespace(NAMESPACE, _key(url))
+    if raw is None:
+        return None
+    published: PublishedStatusList = decode_value(raw, PublishedStatusList)
+    if published.url != url or published.purpose != purpose:
+        return None
+    _doc, bits = parse_status_list_credential(published.credential)
+    if index >= len(bits) * 8:
+        return True
+    return bool(bits[index >> 3] & (0x80 >> (index & 7)))
+
+
 def _decode_bits(encoded: str) -> bytes:
     """The bitstring of an ``encodedList``, inflating at most :data:`MAX_LIST_ENTRIES` bits."""
     body = encoded[1:]

@@ -81,12 +81,12 @@ class PaidClaimChecker(EvidenceChecker):
         self._claims_query = query
         self._handles = handles
 
-    def check(
+    def _check(
         self, evidence: Any, spec: CampaignSpec, rule: Rule, sponsor: str, member_key: str
     ) -> EvidenceVerdict:
         if isinstance(evidence, ClaimEvidence) and rule.evidence == "paid_claim":
             return self._paid_claim(evidence, spec, rule, sponsor, member_key)
-        return super().check(evidence, spec, rule, sponsor, member_key)
+        return super()._check(evidence, spec, rule, sponsor, member_key)
 
     def _coverage(
         self, evidence: ClaimEvidence, spec: CampaignSpec, rule: Rule, member_key: str

@@ -63,8 +63,7 @@ from careledger.contracts.payer.values import (
     ClaimSubmission,
 )
 from careledger.contracts.phi_guard import Handle, HexDigest, check_schema, check_struct, require
-from careledger.contracts.status_lists import NAMESPACE as STATUS_NAMESPACE
-from careledger.contracts.status_lists import PublishedStatusList, parse_status_list_credential
+from careledger.contracts.status_lists import published_bit
 from careledger.contracts.values import decode_value
 from careledger.errors import ContractError, InvalidInput
 
@@ -129,18 +128,9 @@ def check_submission(claim: ClaimSubmission) -> None:
 
 
 def _revoked(stub: Stub, status: CredentialStatus) -> bool:
-    """The revocation bit of a coverage credential, from the published status list."""
-    url_key = "list/" + hashlib.sha256(status.list_url.encode()).hexdigest()[:40]
-    raw = stub.read_namespace(STATUS_NAMESPACE, url_key)
-    if raw is None:
-        return False  # no list published: nothing revoked (the credential itself is off chain)
-    published: PublishedStatusList = decode_value(raw, PublishedStatusList)
-    if published.url != status.list_url or published.purpose != "revocation":
-        return False
-    _doc, bits = parse_status_list_credential(published.credential)
-    if status.index >= len(bits) * 8:
-        return True  # an index outside the list cannot be shown valid
-    return bool(bits[status.index >> 3] & (0x80 >> (status.index & 7)))
+    """The revocation bit of a coverage credential, from the published status list (no list
+    published: nothing revoked, the credential itself is off chain)."""
+    return published_bit(stub, status.list_url, status.index, "revocation") is True
 
 
 class Claims(Contract):
