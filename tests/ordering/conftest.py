@@ -23,16 +23,26 @@ def own_cluster(
     *,
     tls_dir: Path | None = None,
     users: dict[str, list[str]] | None = None,
+    nkeys: dict[str, list[str]] | None = None,
+    client_seed: Path | None = None,
 ) -> Iterator[NatsCluster]:
     """A started cluster (mutual TLS with a CA in ``tls_dir`` when given, certificate-mapped
-    ``users`` with their denied subjects); skips without ``nats-server``.
+    ``users`` with their denied subjects, or ``nkeys`` users with theirs and the seed of the
+    client the cluster's own checks use); skips without ``nats-server``.
 
     Ports are free when chosen but another process may take one before the server binds it
     (seen once with two test runs on one machine): a cluster that fails to start is retried
     once on fresh ports and a fresh store directory."""
     for attempt in range(2):
         try:
-            cluster = NatsCluster(size, base_dir / f"try{attempt}", tls_dir=tls_dir, users=users)
+            cluster = NatsCluster(
+                size,
+                base_dir / f"try{attempt}",
+                tls_dir=tls_dir,
+                users=users,
+                nkeys=nkeys,
+                client_seed=client_seed,
+            )
         except NatsUnavailable as exc:
             pytest.skip(str(exc))
         try:

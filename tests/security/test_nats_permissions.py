@@ -26,7 +26,6 @@ from careledger.netctl import control
 from careledger.netctl.layout import NetworkLayout
 from careledger.netctl.nats_cluster import (
     NatsCluster,
-    NatsStartError,
     NatsUnavailable,
     find_nats_server,
 )
@@ -38,6 +37,7 @@ from careledger.ordering.jetstream_streams import (
     ensure_streams,
     publish,
 )
+from tests.ordering.conftest import own_cluster
 
 CHANNEL = "perm"
 
@@ -57,24 +57,8 @@ def nkey_cluster(tmp_path: Path, seeds: dict[str, Path]) -> Iterator[NatsCluster
         new_user_seed(seeds["Org1"]): denied_subjects(settings, orderer=True),
         new_user_seed(seeds["Org3"]): denied_subjects(settings, orderer=False),
     }
-    for attempt in range(2):  # a port taken between choosing and binding: once more
-        try:
-            cluster = NatsCluster(
-                3, tmp_path / f"nats{attempt}", nkeys=nkeys, client_seed=seeds["Org1"]
-            )
-        except NatsUnavailable as exc:
-            pytest.skip(str(exc))
-        try:
-            cluster.start()
-        except NatsStartError:
-            if attempt:
-                raise
-            continue
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
-        return
+    with own_cluster(tmp_path / "nats", nkeys=nkeys, client_seed=seeds["Org1"]) as cluster:
+        yield cluster
 
 
 async def _allowed(js: Any, subject: str, payload: bytes) -> None:
